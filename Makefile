@@ -1,0 +1,37 @@
+# lead_mgmt: PGXS build.
+#
+#   make && make install        build and install the extension
+#   make installcheck           pg_regress + isolation against a running server
+#   bash test/harness.sh test   every suite against a throwaway cluster
+#   bash test/harness.sh demo   the demo
+EXTENSION = lead_mgmt
+EXTVERSION = 0.1
+
+MODULE_big = lead_mgmt
+SRCS = $(wildcard src/*.c)
+OBJS = $(SRCS:.c=.o)
+HEADERS = $(wildcard src/*.h)
+
+# The install script is assembled from one part per concern, in this order.
+INSTALL_PARTS = install/parts/core.sql
+DATA_built = install/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(filter-out $(DATA_built),$(wildcard install/$(EXTENSION)--*.sql))
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --load-extension=$(EXTENSION)
+ISOLATION = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test/isolation --load-extension=$(EXTENSION)
+
+PG_CFLAGS = -std=gnu99 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+ifdef WERROR
+PG_CFLAGS += -Werror
+endif
+
+EXTRA_CLEAN = $(DATA_built) results/ regression.diffs regression.out output_iso/ tmp_check/
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(DATA_built): $(INSTALL_PARTS)
+	cat $^ > $@

@@ -1,0 +1,524 @@
+-- lead_mgmt core: configuration, leads, events, scoring and stages.
+--
+-- Rules of this script (CVE-2018-1058 class hardening): every built-in is
+-- schema-qualified, every function pins search_path, conditions are stored
+-- as jsonb and never executed as SQL.  Tables holding configuration or data
+-- are registered with pg_extension_config_dump so pg_dump keeps them.
+
+\echo Use "CREATE EXTENSION lead_mgmt" to load this file. \quit
+
+--------------------------------------------------------------------------
+-- Internal: engine state (rules version, deferred rescore)
+--------------------------------------------------------------------------
+CREATE TABLE lead_mgmt.engine_state (
+    singleton       boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    rules_version   bigint NOT NULL DEFAULT 1,
+    rescore_pending boolean NOT NULL DEFAULT false
+);
+INSERT INTO lead_mgmt.engine_state DEFAULT VALUES;
+COMMENT ON TABLE lead_mgmt.engine_state IS
+    'internal: version of the scoring rules and stages that lead state was computed with';
+
+--------------------------------------------------------------------------
+-- C entry points used by constraints and triggers below
+--------------------------------------------------------------------------
+CREATE FUNCTION lead_mgmt._replace_on_restore() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'lm_replace_on_restore';
+CREATE FUNCTION lead_mgmt._config_validate() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'lm_config_validate';
+CREATE FUNCTION lead_mgmt._config_changed() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'lm_config_changed';
+
+--------------------------------------------------------------------------
+-- Configuration
+--------------------------------------------------------------------------
+CREATE TABLE lead_mgmt.event_types (
+    name        text PRIMARY KEY
+                CHECK (name OPERATOR(pg_catalog.~) '^[A-Za-z][A-Za-z0-9_.:-]{0,62}$'),
+    description text,
+    category    text
+);
+COMMENT ON TABLE lead_mgmt.event_types IS
+    'registered event types; category sales_touch marks rep activity';
+
+INSERT INTO lead_mgmt.event_types (name, description, category) VALUES
+    ('email_subscribed',       'opted in to email',                         'email'),
+    ('email_unsubscribed',     'opted out of email',                        'email'),
+    ('email_sent',             'an email was sent to the lead',             'email'),
+    ('email_opened',           'opened an email',                           'email'),
+    ('email_clicked',          'clicked a link in an email',                'email'),
+    ('email_replied',          'replied to an email',                       'email'),
+    ('pricing_page_visited',   'visited the pricing page',                  'web'),
+    ('form_submitted',         'submitted a form',                          'web'),
+    ('lead_magnet_downloaded', 'downloaded a lead magnet',                  'web'),
+    ('chat_started',           'started a chat',                            'web'),
+    ('demo_requested',         'requested a demo',                          'sales'),
+    ('consultation_scheduled', 'scheduled a consultation',                  'sales'),
+    ('appointment_cancelled',  'cancelled an appointment',                  'sales'),
+    ('trial_started',          'started a trial',                           'product'),
+    ('purchase',               'bought (recorded by a won deal)',           'commerce'),
+    ('rep_contacted',          'a sales rep contacted the lead',            'sales_touch');
+
+CREATE TABLE lead_mgmt.scoring_rules (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name            text NOT NULL UNIQUE,
+    event_type      text,
+    properties      jsonb,
+    condition       jsonb,
+    points          integer NOT NULL,
+    max_occurrences integer CHECK (max_occurrences > 0),
+    within          interval,
+    active          boolean NOT NULL DEFAULT true
+);
+COMMENT ON TABLE lead_mgmt.scoring_rules IS
+    'event rules (event_type set: points per matching event) and condition rules (condition set: points once while it holds)';
+
+CREATE TABLE lead_mgmt.stages (
+    name            text PRIMARY KEY
+                    CHECK (name OPERATOR(pg_catalog.~) '^[a-z][a-z0-9_]{0,62}$'),
+    rank            integer NOT NULL UNIQUE,
+    min_score       integer,
+    condition       jsonb,
+    assign_on_entry boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE lead_mgmt.stages IS
+    'qualification stages; a lead holds the highest-ranked stage it has reached';
+
+-- Conditions are validated before the row is stored; a malformed one is
+-- refused with a message saying where.  (A trigger, not a CHECK, so that a
+-- restore in replication mode does not depend on table order.)
+INSERT INTO lead_mgmt.stages (name, rank, min_score, condition, assign_on_entry) VALUES
+    ('lead',      0, NULL, NULL, false),
+    ('iql',      10, NULL,
+     '{"any": [{"field": "lead_magnet", "op": "exists"},
+               {"event": "lead_magnet_downloaded"},
+               {"event": "form_submitted"},
+               {"event": "email_subscribed"}]}', false),
+    ('mql',      20, 40,
+     '{"all": [{"event": "form_submitted"}, {"event": "pricing_page_visited"}]}', false),
+    ('sql',      30, 60,
+     '{"any": [{"event": "consultation_scheduled"}, {"event": "demo_requested"}]}', true),
+    ('customer', 40, NULL, '{"event": "purchase"}', false);
+
+CREATE TABLE lead_mgmt.settings (
+    name  text PRIMARY KEY,
+    value text NOT NULL
+);
+COMMENT ON TABLE lead_mgmt.settings IS 'policy knobs (see README for each)';
+INSERT INTO lead_mgmt.settings (name, value) VALUES
+    ('mql_stall_after', '14 days'),
+    ('winback_after',   '30 days'),
+    ('default_sla',     '2 days'),
+    ('touch_lease',     '5 minutes');
+
+--------------------------------------------------------------------------
+-- Data
+--------------------------------------------------------------------------
+CREATE TABLE lead_mgmt.leads (
+    id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    external_id         text UNIQUE,
+    email               text,
+    first_name          text,
+    last_name           text,
+    company             text,
+    job_title           text,
+    industry            text,
+    company_size        integer,
+    annual_revenue      numeric(14,2),
+    country             text,
+    region              text,
+    city                text,
+    channel             text,
+    campaign            text,
+    lead_magnet         text,
+    attributes          jsonb NOT NULL DEFAULT '{}',
+    created_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    disqualified_at     timestamptz,
+    disqualified_reason text,
+    -- computed by the extension; read-only to applications
+    score               integer,
+    engagement_score    integer,
+    fit_score           integer,
+    stage               text,
+    stage_changed_at    timestamptz,
+    owner_id            bigint,
+    assigned_at         timestamptz,
+    last_event_at       timestamptz,
+    converted_at        timestamptz,
+    -- internal bookkeeping, read-only: per-predicate event counts, the time
+    -- a windowed or age-based term next changes, the rules version used
+    event_counts        integer[],
+    recheck_at          timestamptz,
+    rules_version       bigint
+);
+CREATE UNIQUE INDEX leads_email_key ON lead_mgmt.leads (pg_catalog.lower(email));
+CREATE INDEX leads_stage_idx ON lead_mgmt.leads (stage);
+CREATE INDEX leads_created_at_idx ON lead_mgmt.leads (created_at);
+CREATE INDEX leads_owner_idx ON lead_mgmt.leads (owner_id) WHERE owner_id IS NOT NULL;
+CREATE INDEX leads_recheck_idx ON lead_mgmt.leads (recheck_at) WHERE recheck_at IS NOT NULL;
+COMMENT ON TABLE lead_mgmt.leads IS
+    'leads; score, stage and the other computed columns are maintained by lead_mgmt';
+
+CREATE TABLE lead_mgmt.events (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    lead_id     bigint NOT NULL REFERENCES lead_mgmt.leads (id) ON DELETE CASCADE,
+    event_type  text NOT NULL,
+    occurred_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    properties  jsonb NOT NULL DEFAULT '{}',
+    dedupe_key  text UNIQUE,
+    points      integer
+);
+CREATE INDEX events_lead_idx ON lead_mgmt.events (lead_id, occurred_at);
+COMMENT ON TABLE lead_mgmt.events IS
+    'lead behaviour; points is what the active event rules gave the event when it was recorded';
+
+CREATE TABLE lead_mgmt.stage_history (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    lead_id    bigint NOT NULL REFERENCES lead_mgmt.leads (id) ON DELETE CASCADE,
+    from_stage text,
+    to_stage   text NOT NULL,
+    changed_at timestamptz NOT NULL,
+    reason     text NOT NULL
+               CHECK (reason IN ('score', 'condition', 'manual', 'deal_won')),
+    note       text
+);
+CREATE INDEX stage_history_lead_idx ON lead_mgmt.stage_history (lead_id, changed_at);
+COMMENT ON TABLE lead_mgmt.stage_history IS 'every stage change of every lead';
+
+--------------------------------------------------------------------------
+-- Triggers
+--------------------------------------------------------------------------
+CREATE FUNCTION lead_mgmt._leads_before_row() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'lm_leads_before_row';
+CREATE FUNCTION lead_mgmt._leads_after_insert() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'lm_leads_after_insert';
+CREATE FUNCTION lead_mgmt._leads_after_update() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'lm_leads_after_update';
+CREATE FUNCTION lead_mgmt._events_before_row() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'lm_events_before_row';
+CREATE FUNCTION lead_mgmt._events_after_insert() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'lm_events_after_insert';
+CREATE FUNCTION lead_mgmt._events_after_change() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'lm_events_after_change';
+
+CREATE TRIGGER leads_before_row BEFORE INSERT OR UPDATE ON lead_mgmt.leads
+    FOR EACH ROW EXECUTE FUNCTION lead_mgmt._leads_before_row();
+CREATE TRIGGER leads_after_insert AFTER INSERT ON lead_mgmt.leads
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._leads_after_insert();
+CREATE TRIGGER leads_after_update AFTER UPDATE ON lead_mgmt.leads
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._leads_after_update();
+
+CREATE TRIGGER events_before_row BEFORE INSERT OR UPDATE ON lead_mgmt.events
+    FOR EACH ROW EXECUTE FUNCTION lead_mgmt._events_before_row();
+CREATE TRIGGER events_after_insert AFTER INSERT ON lead_mgmt.events
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._events_after_insert();
+CREATE TRIGGER events_after_update AFTER UPDATE ON lead_mgmt.events
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._events_after_change();
+CREATE TRIGGER events_after_delete AFTER DELETE ON lead_mgmt.events
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._events_after_change();
+CREATE TRIGGER events_after_truncate AFTER TRUNCATE ON lead_mgmt.events
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._events_after_change();
+
+-- configuration: validate rows, then invalidate caches and rescore
+CREATE TRIGGER event_types_validate BEFORE INSERT OR UPDATE ON lead_mgmt.event_types
+    FOR EACH ROW EXECUTE FUNCTION lead_mgmt._config_validate();
+CREATE TRIGGER scoring_rules_validate BEFORE INSERT OR UPDATE ON lead_mgmt.scoring_rules
+    FOR EACH ROW EXECUTE FUNCTION lead_mgmt._config_validate();
+CREATE TRIGGER stages_validate BEFORE INSERT OR UPDATE OR DELETE ON lead_mgmt.stages
+    FOR EACH ROW EXECUTE FUNCTION lead_mgmt._config_validate();
+CREATE TRIGGER settings_validate BEFORE INSERT OR UPDATE ON lead_mgmt.settings
+    FOR EACH ROW EXECUTE FUNCTION lead_mgmt._config_validate();
+
+CREATE TRIGGER event_types_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON lead_mgmt.event_types
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._config_changed();
+CREATE TRIGGER scoring_rules_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON lead_mgmt.scoring_rules
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._config_changed();
+CREATE TRIGGER stages_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON lead_mgmt.stages
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._config_changed();
+CREATE TRIGGER settings_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON lead_mgmt.settings
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._config_changed();
+
+-- A restore (pg_restore with session_replication_role = replica) replaces
+-- the shipped rows that CREATE EXTENSION made with the dumped ones.
+CREATE TRIGGER event_types_restore BEFORE INSERT ON lead_mgmt.event_types
+    FOR EACH ROW EXECUTE FUNCTION lead_mgmt._replace_on_restore('name');
+CREATE TRIGGER stages_restore BEFORE INSERT ON lead_mgmt.stages
+    FOR EACH ROW EXECUTE FUNCTION lead_mgmt._replace_on_restore('name');
+CREATE TRIGGER settings_restore BEFORE INSERT ON lead_mgmt.settings
+    FOR EACH ROW EXECUTE FUNCTION lead_mgmt._replace_on_restore('name');
+CREATE TRIGGER engine_state_restore BEFORE INSERT ON lead_mgmt.engine_state
+    FOR EACH ROW EXECUTE FUNCTION lead_mgmt._replace_on_restore('singleton');
+ALTER TABLE lead_mgmt.event_types ENABLE ALWAYS TRIGGER event_types_restore;
+ALTER TABLE lead_mgmt.stages ENABLE ALWAYS TRIGGER stages_restore;
+ALTER TABLE lead_mgmt.settings ENABLE ALWAYS TRIGGER settings_restore;
+ALTER TABLE lead_mgmt.engine_state ENABLE ALWAYS TRIGGER engine_state_restore;
+
+--------------------------------------------------------------------------
+-- Functions
+--------------------------------------------------------------------------
+CREATE FUNCTION lead_mgmt.validate_condition(condition jsonb, context text DEFAULT 'segment')
+    RETURNS boolean
+    LANGUAGE c STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'lm_validate_condition';
+COMMENT ON FUNCTION lead_mgmt.validate_condition(jsonb, text) IS
+    'true if the condition is valid in the context (scoring_rule, stage, segment, assignment_rule, sequence); otherwise raises an error saying where';
+
+CREATE FUNCTION lead_mgmt.evaluate(condition jsonb, lead_id bigint)
+    RETURNS boolean
+    LANGUAGE c STABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'lm_evaluate';
+COMMENT ON FUNCTION lead_mgmt.evaluate(jsonb, bigint) IS
+    'evaluates a condition for one lead now';
+
+CREATE FUNCTION lead_mgmt.explain_score(lead_id bigint)
+    RETURNS TABLE (rule text, kind text, occurrences integer, points integer)
+    LANGUAGE c STABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'lm_explain_score';
+COMMENT ON FUNCTION lead_mgmt.explain_score(bigint) IS
+    'one row per rule contributing to the lead''s score; the points sum to the score';
+
+CREATE FUNCTION lead_mgmt.rescore(lead_id bigint DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c CALLED ON NULL INPUT
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'lm_rescore';
+COMMENT ON FUNCTION lead_mgmt.rescore(bigint) IS
+    'recomputes one lead, or every lead, from its events; returns the number of leads recomputed';
+
+CREATE FUNCTION lead_mgmt.set_stage(lead_id bigint, stage text, reason text DEFAULT NULL)
+    RETURNS void
+    LANGUAGE c CALLED ON NULL INPUT
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'lm_set_stage';
+COMMENT ON FUNCTION lead_mgmt.set_stage(bigint, text, text) IS
+    'moves a lead to a stage by hand, up or down; recorded in stage_history with reason manual';
+
+CREATE FUNCTION lead_mgmt.disqualify(lead_id bigint, reason text DEFAULT NULL)
+    RETURNS void
+    LANGUAGE c CALLED ON NULL INPUT
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'lm_disqualify';
+COMMENT ON FUNCTION lead_mgmt.disqualify(bigint, text) IS
+    'marks a lead disqualified: it keeps its score but is no longer assigned or nurtured';
+
+CREATE FUNCTION lead_mgmt.run_maintenance(at timestamptz DEFAULT pg_catalog.now())
+    RETURNS jsonb
+    LANGUAGE c CALLED ON NULL INPUT
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'lm_run_maintenance';
+COMMENT ON FUNCTION lead_mgmt.run_maintenance(timestamptz) IS
+    'applies what time changes (expired windows, absence and age conditions) as of at; idempotent; returns counts';
+
+-- capture: insert or merge a lead by external_id, else email (case-insensitive)
+CREATE FUNCTION lead_mgmt.capture(lead jsonb)
+    RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_id        bigint;
+    v_ext       text := lead OPERATOR(pg_catalog.->>) 'external_id';
+    v_email     text := lead OPERATOR(pg_catalog.->>) 'email';
+    v_key       text;
+    v_cols      text[];
+    v_other     text;
+    v_attempt   integer := 0;
+    v_sql       text;
+BEGIN
+    IF lead IS NULL OR pg_catalog.jsonb_typeof(lead) OPERATOR(pg_catalog.<>) 'object' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'lead must be a jsonb object',
+            HINT = 'Pass an object such as {"email": "ada@example.com", "first_name": "Ada"}.';
+    END IF;
+    FOR v_key IN SELECT k FROM pg_catalog.jsonb_object_keys(lead) AS k LOOP
+        IF v_key OPERATOR(pg_catalog.=) ANY (ARRAY['id', 'score', 'engagement_score', 'fit_score',
+                'stage', 'stage_changed_at', 'owner_id', 'assigned_at', 'last_event_at',
+                'converted_at', 'event_counts', 'recheck_at', 'rules_version',
+                'disqualified_at', 'disqualified_reason']) THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = pg_catalog.format('lead field "%s" cannot be captured', v_key),
+                DETAIL = 'It is computed by lead_mgmt or changed only through its functions.',
+                HINT = 'Remove the key; use lead_mgmt.set_stage(), lead_mgmt.assign() or lead_mgmt.disqualify() to change it.';
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                        WHERE a.attrelid OPERATOR(pg_catalog.=) 'lead_mgmt.leads'::pg_catalog.regclass
+                          AND a.attname OPERATOR(pg_catalog.=) v_key
+                          AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = pg_catalog.format('unknown lead field "%s"', v_key),
+                HINT = 'Put custom data under "attributes", for example {"attributes": {"' || v_key || '": ...}}.';
+        END IF;
+        IF v_key OPERATOR(pg_catalog.<>) 'attributes' THEN
+            v_cols := v_cols OPERATOR(pg_catalog.||) v_key;
+        END IF;
+    END LOOP;
+    IF v_ext IS NULL AND v_email IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'a captured lead needs an external_id or an email',
+            HINT = 'Leads are merged by external_id, else by email; give at least one.';
+    END IF;
+
+    LOOP
+        v_attempt := v_attempt OPERATOR(pg_catalog.+) 1;
+        v_id := NULL;
+        IF v_ext IS NOT NULL THEN
+            SELECT l.id INTO v_id FROM lead_mgmt.leads l
+             WHERE l.external_id OPERATOR(pg_catalog.=) v_ext FOR UPDATE;
+        END IF;
+        IF v_id IS NULL AND v_email IS NOT NULL THEN
+            SELECT l.id, l.external_id INTO v_id, v_other FROM lead_mgmt.leads l
+             WHERE pg_catalog.lower(l.email) OPERATOR(pg_catalog.=) pg_catalog.lower(v_email)
+             FOR UPDATE;
+            IF v_id IS NOT NULL AND v_ext IS NOT NULL AND v_other IS NOT NULL
+               AND v_other OPERATOR(pg_catalog.<>) v_ext THEN
+                RAISE EXCEPTION USING ERRCODE = 'unique_violation',
+                    MESSAGE = pg_catalog.format('email "%s" already belongs to lead %s with external_id "%s"',
+                                                v_email, v_id, v_other),
+                    DETAIL = pg_catalog.format('The captured lead has external_id "%s".', v_ext),
+                    HINT = 'Capture with the existing external_id, or change the email of one of the two leads.';
+            END IF;
+        END IF;
+
+        IF v_id IS NOT NULL THEN
+            IF v_cols IS NOT NULL THEN
+                v_sql := pg_catalog.format(
+                    'UPDATE lead_mgmt.leads l SET (%1$s) = (SELECT %2$s FROM pg_catalog.jsonb_populate_record(NULL::lead_mgmt.leads, $1) r) WHERE l.id OPERATOR(pg_catalog.=) $2',
+                    (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(v_cols) c),
+                    (SELECT pg_catalog.string_agg('r.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(v_cols) c));
+                IF pg_catalog.array_length(v_cols, 1) OPERATOR(pg_catalog.=) 1 THEN
+                    v_sql := pg_catalog.replace(v_sql, 'SET (', 'SET ROW(');
+                END IF;
+                EXECUTE v_sql USING lead, v_id;
+            END IF;
+            IF lead ? 'attributes' AND pg_catalog.jsonb_typeof(lead OPERATOR(pg_catalog.->) 'attributes') OPERATOR(pg_catalog.=) 'object' THEN
+                UPDATE lead_mgmt.leads l
+                   SET attributes = l.attributes OPERATOR(pg_catalog.||) (lead OPERATOR(pg_catalog.->) 'attributes')
+                 WHERE l.id OPERATOR(pg_catalog.=) v_id;
+            ELSIF lead ? 'attributes' THEN
+                RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                    MESSAGE = 'lead attributes must be a jsonb object',
+                    HINT = 'Pass attributes as {"key": value, ...}.';
+            END IF;
+            RETURN v_id;
+        END IF;
+
+        v_sql := pg_catalog.format(
+            'INSERT INTO lead_mgmt.leads (%1$s) SELECT %2$s FROM pg_catalog.jsonb_populate_record(NULL::lead_mgmt.leads, $1) r ON CONFLICT DO NOTHING RETURNING id',
+            (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ')
+               FROM pg_catalog.unnest(v_cols OPERATOR(pg_catalog.||) CASE WHEN lead ? 'attributes' THEN ARRAY['attributes'] ELSE '{}'::text[] END) c),
+            (SELECT pg_catalog.string_agg(CASE WHEN c OPERATOR(pg_catalog.=) 'attributes'
+                                               THEN 'COALESCE(r.attributes, ''{}'')'
+                                               ELSE 'r.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c) END, ', ')
+               FROM pg_catalog.unnest(v_cols OPERATOR(pg_catalog.||) CASE WHEN lead ? 'attributes' THEN ARRAY['attributes'] ELSE '{}'::text[] END) c));
+        EXECUTE v_sql USING lead INTO v_id;
+        IF v_id IS NOT NULL THEN
+            RETURN v_id;
+        END IF;
+        -- a concurrent capture inserted the same person: merge into it
+        IF v_attempt OPERATOR(pg_catalog.>=) 3 THEN
+            RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
+                MESSAGE = 'could not capture lead: it keeps conflicting with concurrent captures',
+                HINT = 'Retry the transaction.';
+        END IF;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION lead_mgmt.capture(jsonb) IS
+    'inserts a lead, or merges it into the lead with the same external_id, else email (case-insensitive); returns its id';
+
+-- track: record one event, idempotent on dedupe_key
+CREATE FUNCTION lead_mgmt.track(lead_id bigint, event_type text,
+                                properties jsonb DEFAULT '{}',
+                                occurred_at timestamptz DEFAULT pg_catalog.now(),
+                                dedupe_key text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_id bigint;
+BEGIN
+    IF lead_id IS NULL OR event_type IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+            MESSAGE = 'lead_id and event_type must not be null',
+            HINT = 'Call lead_mgmt.track(lead_id, event_type, ...) with both.';
+    END IF;
+    IF dedupe_key IS NOT NULL THEN
+        SELECT e.id INTO v_id FROM lead_mgmt.events e
+         WHERE e.dedupe_key OPERATOR(pg_catalog.=) track.dedupe_key;
+        IF FOUND THEN
+            RETURN v_id;
+        END IF;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM lead_mgmt.leads l WHERE l.id OPERATOR(pg_catalog.=) track.lead_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
+            MESSAGE = pg_catalog.format('lead %s does not exist', lead_id),
+            HINT = 'Capture the lead first with lead_mgmt.capture().';
+    END IF;
+    INSERT INTO lead_mgmt.events AS e (lead_id, event_type, properties, occurred_at, dedupe_key)
+    VALUES (track.lead_id, track.event_type, COALESCE(track.properties, '{}'),
+            COALESCE(track.occurred_at, pg_catalog.now()), track.dedupe_key)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING e.id INTO v_id;
+    IF v_id IS NULL THEN
+        -- delivered concurrently by another transaction that committed first
+        SELECT e.id INTO v_id FROM lead_mgmt.events e
+         WHERE e.dedupe_key OPERATOR(pg_catalog.=) track.dedupe_key;
+    END IF;
+    RETURN v_id;
+END;
+$$;
+COMMENT ON FUNCTION lead_mgmt.track(bigint, text, jsonb, timestamptz, text) IS
+    'records an event; returns its id, or the id already recorded for the same dedupe_key';
+
+-- the example scoring system of the lead-management guide
+CREATE FUNCTION lead_mgmt.load_example_rules()
+    RETURNS integer
+    LANGUAGE sql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH ins AS (
+        INSERT INTO lead_mgmt.scoring_rules (name, event_type, condition, points)
+        VALUES
+            ('subscribed to email',     'email_subscribed',       NULL,   5),
+            ('opened an email',         'email_opened',           NULL,   5),
+            ('clicked an email',        'email_clicked',          NULL,  10),
+            ('visited the pricing page','pricing_page_visited',   NULL,  10),
+            ('replied to an email',     'email_replied',          NULL,  15),
+            ('scheduled a consultation','consultation_scheduled', NULL,  25),
+            ('started a trial',         'trial_started',          NULL,  25),
+            ('cancelled an appointment','appointment_cancelled',  NULL,  -5),
+            ('unsubscribed',            'email_unsubscribed',     NULL, -25),
+            ('no email opened in 30 days', NULL,
+             '{"all": [{"field": "age", "op": ">=", "value": "30 days"},
+                       {"event": "email_sent"},
+                       {"not": {"event": "email_opened", "within": "30 days"}}]}', -10)
+        ON CONFLICT (name) DO NOTHING
+        RETURNING 1)
+    SELECT pg_catalog.count(*)::integer FROM ins;
+$$;
+COMMENT ON FUNCTION lead_mgmt.load_example_rules() IS
+    'inserts the example scoring rules (idempotent); returns how many were added';
+
+--------------------------------------------------------------------------
+-- pg_dump: configuration and data tables, with their sequences
+--------------------------------------------------------------------------
+SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.engine_state', '');
+SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.event_types', '');
+SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.scoring_rules', '');
+SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.stages', '');
+SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.settings', '');
+SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.leads', '');
+SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.events', '');
+SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.stage_history', '');
