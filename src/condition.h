@@ -180,4 +180,12 @@ extern bool lm_cond_uses_field(const LmCond *cond, const char *field);
 extern const char *lm_cond_context_name(LmCondContext ctx);
 extern LmCondContext lm_cond_context_from_name(const char *name);
 
+/*
+ * A catalog for validating conditions against the database as it is now
+ * (lead_mgmt.leads' columns, lead_mgmt.event_types, lead_mgmt.stages; not
+ * lenient).  Built in CurrentMemoryContext; its lookups open their own SPI
+ * connections, so it can be used inside or outside SPI.
+ */
+extern LmCondCatalog *lm_catalog_for_validation(void);
+
 #endif							/* LM_CONDITION_H */

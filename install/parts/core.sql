@@ -190,10 +190,8 @@ COMMENT ON TABLE lead_mgmt.stage_history IS 'every stage change of every lead';
 --------------------------------------------------------------------------
 CREATE FUNCTION lead_mgmt._leads_before_row() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'lm_leads_before_row';
-CREATE FUNCTION lead_mgmt._leads_after_insert() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'lm_leads_after_insert';
-CREATE FUNCTION lead_mgmt._leads_after_update() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'lm_leads_after_update';
+CREATE FUNCTION lead_mgmt._leads_after_statement() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'lm_leads_after_statement';
 CREATE FUNCTION lead_mgmt._events_before_row() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'lm_events_before_row';
 CREATE FUNCTION lead_mgmt._events_after_insert() RETURNS trigger
@@ -203,11 +201,8 @@ CREATE FUNCTION lead_mgmt._events_after_change() RETURNS trigger
 
 CREATE TRIGGER leads_before_row BEFORE INSERT OR UPDATE ON lead_mgmt.leads
     FOR EACH ROW EXECUTE FUNCTION lead_mgmt._leads_before_row();
-CREATE TRIGGER leads_after_insert AFTER INSERT ON lead_mgmt.leads
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._leads_after_insert();
-CREATE TRIGGER leads_after_update AFTER UPDATE ON lead_mgmt.leads
-    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._leads_after_update();
+CREATE TRIGGER leads_after_statement AFTER INSERT OR UPDATE ON lead_mgmt.leads
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._leads_after_statement();
 
 CREATE TRIGGER events_before_row BEFORE INSERT OR UPDATE ON lead_mgmt.events
     FOR EACH ROW EXECUTE FUNCTION lead_mgmt._events_before_row();
@@ -469,7 +464,7 @@ BEGIN
     INSERT INTO lead_mgmt.events AS e (lead_id, event_type, properties, occurred_at, dedupe_key)
     VALUES (track.lead_id, track.event_type, COALESCE(track.properties, '{}'),
             COALESCE(track.occurred_at, pg_catalog.now()), track.dedupe_key)
-    ON CONFLICT (dedupe_key) DO NOTHING
+    ON CONFLICT ON CONSTRAINT events_dedupe_key_key DO NOTHING
     RETURNING e.id INTO v_id;
     IF v_id IS NULL THEN
         -- delivered concurrently by another transaction that committed first

@@ -1,0 +1,102 @@
+-- Scoring: the example scoring system, end to end.
+--
+-- A fresh install has no scoring rules; load_example_rules() inserts the
+-- guide's example (idempotently).  Each event then adds its rule's points
+-- at commit, and explain_score() says where every point came from.
+SET client_min_messages = warning;
+SET timezone = 'UTC';
+-- every story starts from a fresh install
+DROP EXTENSION lead_mgmt;
+CREATE EXTENSION lead_mgmt;
+
+SELECT count(*) AS rules FROM lead_mgmt.scoring_rules;
+SELECT lead_mgmt.load_example_rules() AS added;
+SELECT lead_mgmt.load_example_rules() AS added_again;
+SELECT name, event_type, points, condition IS NOT NULL AS is_condition
+  FROM lead_mgmt.scoring_rules ORDER BY id;
+
+-- Ada subscribes (+5), opens (+5) and clicks (+10) an email, visits the
+-- pricing page (+10) and replies (+15): 45 points, a marketing qualified lead.
+SELECT lead_mgmt.capture('{"email": "ada@example.com", "first_name": "Ada"}') AS ada \gset
+SELECT lead_mgmt.track(:ada, 'email_subscribed') > 0 AS ok;
+SELECT score, stage FROM lead_mgmt.leads WHERE id = :ada;
+SELECT lead_mgmt.track(:ada, 'email_opened') > 0 AS ok;
+SELECT lead_mgmt.track(:ada, 'email_clicked') > 0 AS ok;
+SELECT lead_mgmt.track(:ada, 'pricing_page_visited') > 0 AS ok;
+SELECT lead_mgmt.track(:ada, 'email_replied') > 0 AS ok;
+SELECT score, engagement_score, fit_score, stage FROM lead_mgmt.leads WHERE id = :ada;
+
+-- She schedules a consultation (+25): 70 points, sales qualified.
+SELECT lead_mgmt.track(:ada, 'consultation_scheduled') > 0 AS ok;
+SELECT score, stage FROM lead_mgmt.leads WHERE id = :ada;
+
+-- She cancels an appointment (-5) and unsubscribes (-25): 40 points, but
+-- stages never move down by themselves.
+SELECT lead_mgmt.track(:ada, 'appointment_cancelled') > 0 AS ok;
+SELECT lead_mgmt.track(:ada, 'email_unsubscribed') > 0 AS ok;
+SELECT score, stage FROM lead_mgmt.leads WHERE id = :ada;
+
+-- Where every point came from; the rows sum to the score.
+SELECT * FROM lead_mgmt.explain_score(:ada);
+SELECT sum(points) = (SELECT score FROM lead_mgmt.leads WHERE id = :ada) AS sums_to_score
+  FROM lead_mgmt.explain_score(:ada);
+
+-- The way she got there.
+SELECT from_stage, to_stage, reason FROM lead_mgmt.stage_history
+ WHERE lead_id = :ada ORDER BY id;
+
+-- events.points records what each event earned when it arrived.
+SELECT event_type, points FROM lead_mgmt.events WHERE lead_id = :ada ORDER BY id;
+
+-- Bulk loads score the same way: three leads, one multi-row INSERT.
+INSERT INTO lead_mgmt.leads (email) VALUES ('b1@example.com'), ('b2@example.com'), ('b3@example.com');
+INSERT INTO lead_mgmt.events (lead_id, event_type)
+SELECT l.id, t.event_type
+  FROM lead_mgmt.leads l
+ CROSS JOIN (VALUES ('email_opened'), ('email_opened'), ('email_clicked'), ('pricing_page_visited')) t(event_type)
+ WHERE l.email LIKE 'b_@example.com';
+SELECT email, score, stage FROM lead_mgmt.leads WHERE email LIKE 'b_@example.com' ORDER BY email;
+
+-- Late events (occurred in the past) count like any other.
+SELECT lead_mgmt.track(l.id, 'email_replied', '{}', now() - interval '200 days') > 0 AS ok
+  FROM lead_mgmt.leads l WHERE email = 'b1@example.com';
+SELECT email, score, stage FROM lead_mgmt.leads WHERE email = 'b1@example.com';
+
+-- Event rules can filter on properties, cap occurrences and count a window.
+INSERT INTO lead_mgmt.scoring_rules (name, event_type, properties, points, max_occurrences)
+VALUES ('watched the enterprise webinar', 'form_submitted', '{"form": "webinar", "tier": "enterprise"}', 20, 1);
+INSERT INTO lead_mgmt.scoring_rules (name, event_type, points, within)
+VALUES ('chatted recently', 'chat_started', 3, '7 days');
+SELECT lead_mgmt.capture('{"email": "carol@example.com"}') AS carol \gset
+INSERT INTO lead_mgmt.events (lead_id, event_type, properties, occurred_at) VALUES
+    (:carol, 'form_submitted', '{"form": "webinar", "tier": "enterprise", "session": 1}', now()),
+    (:carol, 'form_submitted', '{"form": "webinar", "tier": "enterprise", "session": 2}', now()),
+    (:carol, 'form_submitted', '{"form": "webinar", "tier": "smb"}', now()),
+    (:carol, 'chat_started', '{}', now() - interval '1 day'),
+    (:carol, 'chat_started', '{}', now() - interval '30 days');
+SELECT * FROM lead_mgmt.explain_score(:carol);
+SELECT score, stage FROM lead_mgmt.leads WHERE id = :carol;
+
+-- Condition rules: fit (fields only) and engagement (tests events).
+INSERT INTO lead_mgmt.scoring_rules (name, condition, points) VALUES
+    ('big company', '{"field": "company_size", "op": ">=", "value": 500}', 15),
+    ('in fintech or banking', '{"field": "industry", "op": "in", "value": ["FinTech", "banking"]}', 10),
+    ('opened three emails', '{"event": "email_opened", "min_count": 3}', 7);
+UPDATE lead_mgmt.leads SET company_size = 1200, industry = 'fintech' WHERE id = :carol;
+SELECT score, engagement_score, fit_score FROM lead_mgmt.leads WHERE id = :carol;
+INSERT INTO lead_mgmt.events (lead_id, event_type)
+SELECT :carol, 'email_opened' FROM generate_series(1, 3);
+SELECT * FROM lead_mgmt.explain_score(:carol);
+SELECT score, engagement_score, fit_score, stage FROM lead_mgmt.leads WHERE id = :carol;
+
+-- Explaining or rescoring a lead that does not exist is an error.
+SELECT * FROM lead_mgmt.explain_score(-1);
+SELECT lead_mgmt.rescore(-1);
+
+-- Every maintained score equals a rescore from scratch.
+CREATE TEMP TABLE before AS SELECT id, score, engagement_score, fit_score, stage FROM lead_mgmt.leads;
+SELECT lead_mgmt.rescore() > 0 AS rescored;
+SELECT count(*) AS differences
+  FROM before b JOIN lead_mgmt.leads l USING (id)
+ WHERE (b.score, b.engagement_score, b.fit_score, b.stage)
+       IS DISTINCT FROM (l.score, l.engagement_score, l.fit_score, l.stage);

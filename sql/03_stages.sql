@@ -1,0 +1,83 @@
+-- Qualification stages: lead -> iql -> mql -> sql -> customer.
+--
+-- A lead holds the highest stage it has reached (score >= min_score, or
+-- the stage's condition holds).  Stages never move down by themselves;
+-- set_stage() moves a lead by hand either way.  stage_history keeps it all.
+SET client_min_messages = warning;
+SET timezone = 'UTC';
+-- every story starts from a fresh install
+DROP EXTENSION lead_mgmt;
+CREATE EXTENSION lead_mgmt;
+
+SELECT name, rank, min_score, condition, assign_on_entry FROM lead_mgmt.stages ORDER BY rank;
+SELECT lead_mgmt.load_example_rules() > 0 AS loaded;
+
+-- Captured through a lead magnet: an information qualified lead at once.
+SELECT lead_mgmt.capture('{"email": "mia@example.com", "lead_magnet": "pricing-guide.pdf"}') AS mia \gset
+SELECT stage, score FROM lead_mgmt.leads WHERE id = :mia;
+-- A plain signup starts as a lead ...
+SELECT lead_mgmt.capture('{"email": "leo@example.com"}') AS leo \gset
+SELECT stage FROM lead_mgmt.leads WHERE id = :leo;
+-- ... and becomes mql by behaviour: a form and a pricing page visit.
+SELECT lead_mgmt.track(:leo, 'form_submitted') > 0 AS ok;
+SELECT stage FROM lead_mgmt.leads WHERE id = :leo;
+SELECT lead_mgmt.track(:leo, 'pricing_page_visited') > 0 AS ok;
+SELECT stage, score FROM lead_mgmt.leads WHERE id = :leo;
+-- A demo request makes a sales qualified lead.
+SELECT lead_mgmt.track(:leo, 'demo_requested') > 0 AS ok;
+SELECT stage FROM lead_mgmt.leads WHERE id = :leo;
+-- A purchase makes a customer; converted_at is the first purchase.
+SELECT lead_mgmt.track(:leo, 'purchase', '{}', '2026-01-15 10:00+00') > 0 AS ok;
+SELECT stage, converted_at FROM lead_mgmt.leads WHERE id = :leo;
+SELECT from_stage, to_stage, reason FROM lead_mgmt.stage_history WHERE lead_id = :leo ORDER BY id;
+
+-- Moving a threshold is retroactive: leads at 40-59 points become sql when
+-- sql's threshold drops to 40, in the same transaction.
+SELECT lead_mgmt.capture('{"email": "ivy@example.com"}') AS ivy \gset
+INSERT INTO lead_mgmt.events (lead_id, event_type)
+SELECT :ivy, t FROM unnest(ARRAY['email_subscribed', 'email_opened', 'email_clicked',
+                                 'email_replied', 'email_opened']) t;
+SELECT score, stage FROM lead_mgmt.leads WHERE id = :ivy;
+UPDATE lead_mgmt.stages SET min_score = 40 WHERE name = 'sql';
+SELECT score, stage FROM lead_mgmt.leads WHERE id = :ivy;
+SELECT from_stage, to_stage, reason FROM lead_mgmt.stage_history WHERE lead_id = :ivy ORDER BY id;
+-- Raising it again does not demote anyone.
+UPDATE lead_mgmt.stages SET min_score = 60 WHERE name = 'sql';
+SELECT score, stage FROM lead_mgmt.leads WHERE id = :ivy;
+
+-- By hand, down and up; the note is kept.
+SELECT lead_mgmt.set_stage(:ivy, 'iql', 'talked to her: not ready yet');
+SELECT stage FROM lead_mgmt.leads WHERE id = :ivy;
+SELECT from_stage, to_stage, reason, note FROM lead_mgmt.stage_history
+ WHERE lead_id = :ivy ORDER BY id DESC LIMIT 1;
+SELECT lead_mgmt.set_stage(:ivy, 'iql');
+SELECT count(*) AS history_rows FROM lead_mgmt.stage_history WHERE lead_id = :ivy;
+SELECT lead_mgmt.set_stage(:ivy, 'sql', 'signed the NDA');
+SELECT stage FROM lead_mgmt.leads WHERE id = :ivy;
+SELECT lead_mgmt.set_stage(:ivy, 'champion');
+SELECT lead_mgmt.set_stage(-5, 'sql');
+SELECT lead_mgmt.set_stage(NULL, 'sql');
+
+-- Disqualifying keeps score and stage, and records when and why.
+SELECT lead_mgmt.disqualify(:mia, 'student, no budget');
+SELECT stage, disqualified_at IS NOT NULL AS disqualified, disqualified_reason
+  FROM lead_mgmt.leads WHERE id = :mia;
+SELECT lead_mgmt.disqualify(-5);
+
+-- A new stage between existing ones, with its own condition.
+INSERT INTO lead_mgmt.stages (name, rank, condition)
+VALUES ('trial', 25, '{"event": "trial_started"}');
+SELECT lead_mgmt.track(:mia, 'trial_started') > 0 AS ok;
+SELECT stage FROM lead_mgmt.leads WHERE id = :mia;
+SELECT stage, count(*) FROM lead_mgmt.leads GROUP BY stage ORDER BY stage;
+
+-- Stage edits that would strand leads or are malformed are refused.
+DELETE FROM lead_mgmt.stages WHERE name = 'trial';
+UPDATE lead_mgmt.stages SET name = 'sales_ready' WHERE name = 'sql';
+INSERT INTO lead_mgmt.stages (name, rank) VALUES ('Bad Name', 50);
+INSERT INTO lead_mgmt.stages (name, rank, condition)
+VALUES ('loop', 50, '{"field": "stage", "op": "=", "value": "sql"}');
+INSERT INTO lead_mgmt.stages (name, rank) VALUES ('dup', 40);
+-- An empty stage can go.
+INSERT INTO lead_mgmt.stages (name, rank, min_score) VALUES ('vip', 50, 1000);
+DELETE FROM lead_mgmt.stages WHERE name = 'vip';

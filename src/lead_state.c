@@ -1,0 +1,857 @@
+/*-------------------------------------------------------------------------
+ * lead_state.c
+ *	  Maintains every lead's computed columns: score, engagement_score,
+ *	  fit_score, stage, stage_changed_at, last_event_at, converted_at and
+ *	  the internal event_counts / recheck_at / rules_version, plus
+ *	  stage_history.
+ *
+ * How it works: the row trigger on leads is the only place that derives
+ * computed columns.  Code that changes events does not write leads itself;
+ * it registers per-lead pending changes (a delta of counts, or counts from
+ * scratch) in an LmPending and issues one UPDATE of the affected leads,
+ * whose row trigger picks the change up.  Because the trigger runs on the
+ * row version the UPDATE locked, concurrent writers never lose each other's
+ * counts (EvalPlanQual re-fires it on the newest version).
+ *
+ * A lead's stored counts are trusted only if they were computed with the
+ * current rules (rules_version) and no windowed or age term has changed
+ * since (recheck_at in the future); otherwise the trigger recounts that
+ * lead's events from scratch.  So state is exact at commit even while a
+ * rule change is deferred or maintenance is late.
+ *
+ * Memory: pending registries live in their own context, deleted when the
+ * statement that made them ends; stage history waiting to be written lives
+ * in TopTransactionContext.  Both are dropped on (sub)transaction abort.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "lead_state.h"
+#include "util.h"
+
+typedef struct LmHistoryItem
+{
+	int64		lead_id;
+	char	   *from_stage;
+	char	   *to_stage;
+	TimestampTz changed_at;
+	char	   *reason;
+	char	   *note;
+	SubTransactionId subid;
+} LmHistoryItem;
+
+static LmPending *pending_top = NULL;
+static bool pending_applying = false;
+static List *history = NIL;		/* of LmHistoryItem, in TopTransactionContext */
+static TimestampTz now_override = 0;
+static int	internal_depth = 0;
+
+static SPIPlanPtr plan_update_ids = NULL;
+static SPIPlanPtr plan_update_all = NULL;
+static SPIPlanPtr plan_lock_ids = NULL;
+static SPIPlanPtr plan_events_ids = NULL;
+static SPIPlanPtr plan_events_one = NULL;
+static SPIPlanPtr plan_history = NULL;
+
+/* Drops everything per-statement when a (sub)transaction ends or aborts. */
+static void
+lm_xact_cb(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			pending_top = NULL;
+			pending_applying = false;
+			history = NIL;
+			now_override = 0;
+			internal_depth = 0;
+			lm_cache_at_xact_end();
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+lm_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
+			  SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		List	   *keep = NIL;
+		ListCell   *lc;
+
+		/* pending registries of the aborted statement are gone with it */
+		pending_top = NULL;
+		pending_applying = false;
+		internal_depth = 0;
+		foreach(lc, history)
+		{
+			LmHistoryItem *h = lfirst(lc);
+
+			if (h->subid < mySubid)
+				keep = lappend(keep, h);
+		}
+		history = keep;
+	}
+}
+
+/* Registers the transaction callbacks; called from _PG_init. */
+void
+lm_state_init(void)
+{
+	RegisterXactCallback(lm_xact_cb, NULL);
+	RegisterSubXactCallback(lm_subxact_cb, NULL);
+}
+
+/* The reference time of every window and age test: now(), or run_maintenance's at. */
+TimestampTz
+lm_now(void)
+{
+	return now_override != 0 ? now_override : GetCurrentTransactionStartTimestamp();
+}
+
+/* Sets the reference time until transaction end (0 resets it). */
+void
+lm_set_now_override(TimestampTz at)
+{
+	now_override = at;
+}
+
+/* True while the extension itself writes leads (computed columns allowed). */
+bool
+lm_internal_write(void)
+{
+	return internal_depth > 0;
+}
+
+/* Starts a registry of pending lead changes for one statement of ours. */
+LmPending *
+lm_pending_begin(LmCache *cache, TimestampTz now)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "lead_mgmt pending",
+											  ALLOCSET_DEFAULT_SIZES);
+	LmPending  *p = MemoryContextAllocZero(cxt, sizeof(LmPending));
+	HASHCTL		ctl;
+
+	p->cxt = cxt;
+	p->cache = cache;
+	p->now = now;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(LmPendingLead);
+	ctl.hcxt = cxt;
+	p->leads = hash_create("lead_mgmt pending leads", 256, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	lm_cache_pin(cache);
+	return p;
+}
+
+/* The pending entry of a lead, created with zero counts in the given mode. */
+LmPendingLead *
+lm_pending_lead(LmPending *p, int64 lead_id, LmPendingMode mode)
+{
+	bool		found;
+	LmPendingLead *e = hash_search(p->leads, &lead_id, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		MemoryContext old = MemoryContextSwitchTo(p->cxt);
+
+		e->mode = mode;
+		lm_counts_init(&e->counts, p->cache->preds.n);
+		e->manual_stage = NULL;
+		e->manual_note = NULL;
+		MemoryContextSwitchTo(old);
+	}
+	return e;
+}
+
+/* Ends a registry (normally; an abort simply forgets it). */
+void
+lm_pending_end(LmPending *p)
+{
+	lm_cache_unpin(p->cache);
+	MemoryContextDelete(p->cxt);
+}
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Applies a registry: one UPDATE of the affected leads (all of them with
+ * all_leads), in id order so that concurrent writers lock in one order.
+ * Returns the number of leads updated.
+ */
+uint64
+lm_pending_apply(LmPending *p, bool all_leads)
+{
+	volatile uint64 processed = 0;
+	int64	   *volatile ids = NULL;
+	long		n = hash_get_num_entries(p->leads);
+	LmPending  *saved_top = pending_top;
+	bool		saved_applying = pending_applying;
+
+	if (!all_leads)
+	{
+		HASH_SEQ_STATUS seq;
+		LmPendingLead *e;
+		long		i = 0;
+
+		if (n == 0)
+			return 0;
+		ids = palloc(sizeof(int64) * n);
+		hash_seq_init(&seq, p->leads);
+		while ((e = hash_seq_search(&seq)) != NULL)
+			ids[i++] = e->lead_id;
+		qsort(ids, n, sizeof(int64), cmp_int64);
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	pending_top = p;
+	pending_applying = true;
+	internal_depth++;
+	PG_TRY();
+	{
+		int			ret;
+
+		if (all_leads)
+		{
+			SPIPlanPtr	plan = lm_plan(&plan_update_all,
+									   "UPDATE lead_mgmt.leads SET rules_version = rules_version",
+									   0, NULL);
+
+			ret = SPI_execute_plan(plan, NULL, NULL, false, 0);
+		}
+		else
+		{
+			Oid			types[1] = {INT8ARRAYOID};
+			Datum		args[1];
+			SPIPlanPtr	plan = lm_plan(&plan_update_ids,
+									   "UPDATE lead_mgmt.leads SET rules_version = rules_version "
+									   "WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
+									   1, types);
+
+			args[0] = PointerGetDatum(lm_int8_array(ids, (int) n));
+			ret = SPI_execute_plan(plan, args, NULL, false, 0);
+		}
+		if (ret != SPI_OK_UPDATE)
+			elog(ERROR, "lead_mgmt: updating leads failed: %s", SPI_result_code_string(ret));
+		processed = SPI_processed;
+	}
+	PG_FINALLY();
+	{
+		internal_depth--;
+		pending_top = saved_top;
+		pending_applying = saved_applying;
+	}
+	PG_END_TRY();
+	SPI_finish();
+	return processed;
+}
+
+/*
+ * Counts the events of the given leads (all leads when ids is NULL) from
+ * scratch into p, as LM_PENDING_SCRATCH entries.  Streams the events in
+ * batches through a cursor, with per-batch memory reset.
+ */
+void
+lm_scratch_scan(LmPending *p, const int64 *ids, int n)
+{
+	Portal		portal;
+	MemoryContext batch_cxt;
+	MemoryContext old;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	if (ids != NULL)
+	{
+		Oid			types[1] = {INT8ARRAYOID};
+		Datum		args[1];
+		SPIPlanPtr	plan = lm_plan(&plan_events_ids,
+								   "SELECT lead_id, event_type, occurred_at, properties "
+								   "FROM lead_mgmt.events WHERE lead_id OPERATOR(pg_catalog.=) ANY ($1)",
+								   1, types);
+
+		args[0] = PointerGetDatum(lm_int8_array(ids, n));
+		portal = SPI_cursor_open(NULL, plan, args, NULL, false);
+	}
+	else
+		portal = SPI_cursor_open_with_args(NULL,
+										   "SELECT lead_id, event_type, occurred_at, properties "
+										   "FROM lead_mgmt.events",
+										   0, NULL, NULL, NULL, false, 0);
+
+	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "lead_mgmt scratch batch",
+									  ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		old = MemoryContextSwitchTo(batch_cxt);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int64		lead_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			char	   *etype = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
+			TimestampTz at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
+			Jsonb	   *props = DatumGetJsonbP(SPI_getbinval(tup, desc, 4, &isnull));
+			LmPendingLead *e = lm_pending_lead(p, lead_id, LM_PENDING_SCRATCH);
+
+			lm_counts_add_event(p->cache, &e->counts, etype, props, at, p->now);
+			MemoryContextReset(batch_cxt);
+		}
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	MemoryContextDelete(batch_cxt);
+	SPI_finish();
+}
+
+/* Counts one lead's events from scratch (used inside the row trigger). */
+void
+lm_compute_counts_for_lead(LmCache *cache, int64 lead_id, TimestampTz now, LmLeadCounts *out)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1];
+	SPIPlanPtr	plan;
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext old;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	plan = lm_plan(&plan_events_one,
+				   "SELECT event_type, occurred_at, properties FROM lead_mgmt.events "
+				   "WHERE lead_id OPERATOR(pg_catalog.=) $1",
+				   1, types);
+	args[0] = Int64GetDatum(lead_id);
+	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: reading events failed");
+	old = MemoryContextSwitchTo(caller);
+	lm_counts_init(out, cache->preds.n);
+	MemoryContextSwitchTo(old);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		lm_counts_add_event(cache, out,
+							TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull)),
+							DatumGetJsonbP(SPI_getbinval(tup, desc, 3, &isnull)),
+							DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull)),
+							now);
+	}
+	SPI_finish();
+}
+
+/*
+ * Recomputes the given leads from scratch: locks them first (id order) so
+ * that no concurrent event can slip between reading the events and writing
+ * the lead, then counts and applies.  Returns the number of leads updated.
+ */
+uint64
+lm_recompute_leads(const int64 *ids, int n)
+{
+	LmCache    *cache;
+	LmPending  *p;
+	uint64		done;
+	Oid			types[1] = {INT8ARRAYOID};
+	Datum		args[1];
+
+	if (n == 0)
+		return 0;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	args[0] = PointerGetDatum(lm_int8_array(ids, n));
+	if (SPI_execute_plan(lm_plan(&plan_lock_ids,
+								 "SELECT id FROM lead_mgmt.leads WHERE id OPERATOR(pg_catalog.=) ANY ($1) "
+								 "ORDER BY id FOR UPDATE",
+								 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: locking leads failed");
+	SPI_finish();
+
+	cache = lm_cache_get();
+	p = lm_pending_begin(cache, lm_now());
+	for (int i = 0; i < n; i++)
+		lm_pending_lead(p, ids[i], LM_PENDING_SCRATCH);
+	lm_scratch_scan(p, ids, n);
+	done = lm_pending_apply(p, false);
+	lm_pending_end(p);
+	return done;
+}
+
+/*
+ * Recomputes every lead from scratch.  Takes SHARE ROW EXCLUSIVE on leads:
+ * it waits for in-flight writers of leads (whose events must be counted)
+ * and keeps new ones out until commit; readers are not blocked.
+ */
+uint64
+lm_recompute_all(void)
+{
+	LmCache    *cache;
+	LmPending  *p;
+	uint64		done;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	SPI_execute("LOCK TABLE lead_mgmt.leads IN SHARE ROW EXCLUSIVE MODE", false, 0);
+	SPI_finish();
+
+	cache = lm_cache_get();
+	p = lm_pending_begin(cache, lm_now());
+	p->scratch_all = true;
+	lm_scratch_scan(p, NULL, 0);
+	done = lm_pending_apply(p, true);
+	lm_pending_end(p);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	SPI_execute("UPDATE lead_mgmt.engine_state SET rescore_pending = false WHERE rescore_pending", false, 0);
+	SPI_finish();
+	return done;
+}
+
+/* Column numbers of leads, resolved by name once per descriptor. */
+const LmLeadCols *
+lm_lead_cols(TupleDesc desc)
+{
+	static LmLeadCols cols;
+	static int	natts = -1;
+	static Oid	tdtypeid = InvalidOid;
+
+	if (natts != desc->natts || tdtypeid != desc->tdtypeid)
+	{
+		memset(&cols, 0, sizeof(cols));
+		for (int i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(desc, i);
+			const char *name = NameStr(a->attname);
+			AttrNumber	n = a->attnum;
+
+			if (a->attisdropped)
+				continue;
+#define COL(x) else if (strcmp(name, #x) == 0) cols.x = n
+			if (false)
+				;
+			COL(id);
+			COL(email);
+			COL(attributes);
+			COL(created_at);
+			COL(score);
+			COL(engagement_score);
+			COL(fit_score);
+			COL(stage);
+			COL(stage_changed_at);
+			COL(owner_id);
+			COL(assigned_at);
+			COL(last_event_at);
+			COL(converted_at);
+			COL(event_counts);
+			COL(recheck_at);
+			COL(rules_version);
+#undef COL
+		}
+		if (cols.id == 0 || cols.score == 0 || cols.stage == 0 || cols.event_counts == 0 ||
+			cols.recheck_at == 0 || cols.rules_version == 0 || cols.created_at == 0)
+			elog(ERROR, "lead_mgmt: lead_mgmt.leads lacks computed columns");
+		natts = desc->natts;
+		tdtypeid = desc->tdtypeid;
+	}
+	return &cols;
+}
+
+static inline TimestampTz
+col_time(Datum *values, bool *isnull, AttrNumber att)
+{
+	return (att == 0 || isnull[att - 1]) ? LM_NO_TIME : DatumGetTimestampTz(values[att - 1]);
+}
+
+/*
+ * Reads the stored counts of a row; leaves zero counts (and returns with
+ * c->n == -1) when they are absent or of another length.
+ */
+void
+lm_counts_from_row(LmLeadCounts *c, int npreds, TupleDesc desc,
+				   Datum *values, bool *isnull, const LmLeadCols *cols)
+{
+	ArrayType  *arr;
+
+	lm_counts_init(c, npreds);
+	c->window_recheck = col_time(values, isnull, cols->recheck_at);
+	c->last_event_at = col_time(values, isnull, cols->last_event_at);
+	c->converted_at = col_time(values, isnull, cols->converted_at);
+	if (isnull[cols->event_counts - 1])
+	{
+		c->n = npreds == 0 ? 0 : -1;
+		return;
+	}
+	arr = DatumGetArrayTypeP(values[cols->event_counts - 1]);
+	if (ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != INT4OID ||
+		(ARR_NDIM(arr) == 0 ? 0 : ARR_DIMS(arr)[0]) != npreds ||
+		ARR_NDIM(arr) > 1)
+	{
+		c->n = -1;
+		return;
+	}
+	if (npreds > 0)
+		memcpy(c->counts, ARR_DATA_PTR(arr), sizeof(int32) * npreds);
+}
+
+static Datum
+counts_datum(const LmLeadCounts *c)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(c->n, 1));
+
+	for (int i = 0; i < c->n; i++)
+		d[i] = Int32GetDatum(c->counts[i]);
+	return PointerGetDatum(construct_array(d, c->n, INT4OID, 4, true, TYPALIGN_INT));
+}
+
+/* the columns only lead_mgmt may write */
+static const char *const computed_columns[] = {
+	"score", "engagement_score", "fit_score", "stage", "stage_changed_at",
+	"owner_id", "assigned_at", "last_event_at", "converted_at",
+	"event_counts", "recheck_at", "rules_version", NULL
+};
+
+/* Refuses an application's write to a computed column. */
+static void
+check_computed_unchanged(TupleDesc desc, HeapTuple oldtup, HeapTuple newtup)
+{
+	for (int i = 0; computed_columns[i] != NULL; i++)
+	{
+		int			attno = SPI_fnumber(desc, computed_columns[i]);
+		Form_pg_attribute att;
+		bool		newnull;
+		bool		oldnull = true;
+		Datum		newval;
+		Datum		oldval = (Datum) 0;
+		bool		changed;
+
+		if (attno <= 0)
+			continue;
+		att = TupleDescAttr(desc, attno - 1);
+		newval = heap_getattr(newtup, attno, desc, &newnull);
+		if (oldtup != NULL)
+			oldval = heap_getattr(oldtup, attno, desc, &oldnull);
+		if (oldtup == NULL)
+			changed = !newnull;
+		else if (newnull != oldnull)
+			changed = true;
+		else
+			changed = !newnull && !datum_image_eq(newval, oldval, att->attbyval, att->attlen);
+		if (changed)
+			ereport(ERROR,
+					(errcode(ERRCODE_GENERATED_ALWAYS),
+					 errmsg("column \"%s\" of lead_mgmt.leads is computed by lead_mgmt",
+							computed_columns[i]),
+					 errdetail("Scores, stage, ownership and event bookkeeping follow from events and rules."),
+					 errhint("Leave the column out; use lead_mgmt.set_stage(), lead_mgmt.assign() or lead_mgmt.rescore() to change what it shows.")));
+	}
+}
+
+/* Refuses malformed emails and non-object attributes, with what to do. */
+static void
+check_lead_fields(TupleDesc desc, Datum *values, bool *isnull, const LmLeadCols *cols,
+				  HeapTuple oldtup)
+{
+	if (cols->email != 0 && !isnull[cols->email - 1])
+	{
+		char	   *email = TextDatumGetCString(values[cols->email - 1]);
+		char	   *at = strchr(email, '@');
+		bool		ok = at != NULL && at != email && at[1] != '\0' &&
+			strchr(at + 1, '@') == NULL && strpbrk(email, " \t\r\n") == NULL;
+
+		if (!ok)
+		{
+			bool		oldnull = true;
+			char	   *oldemail = NULL;
+
+			if (oldtup != NULL)
+			{
+				Datum		o = heap_getattr(oldtup, cols->email, desc, &oldnull);
+
+				if (!oldnull)
+					oldemail = TextDatumGetCString(o);
+			}
+			if (oldemail == NULL || strcmp(oldemail, email) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid email address \"%s\"", email),
+						 errhint("An email needs one \"@\" with text on both sides and no spaces; leave it NULL if unknown.")));
+		}
+	}
+	if (cols->attributes != 0 && !isnull[cols->attributes - 1])
+	{
+		Jsonb	   *attrs = DatumGetJsonbP(values[cols->attributes - 1]);
+
+		if (!JB_ROOT_IS_OBJECT(attrs) || JB_ROOT_IS_SCALAR(attrs))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("lead attributes must be a jsonb object"),
+					 errhint("Store custom fields as {\"key\": value, ...}.")));
+	}
+}
+
+/*
+ * The row trigger on leads (BEFORE INSERT OR UPDATE): refuses application
+ * writes to computed columns, then derives every computed column from the
+ * lead's fields and its counts (stored, plus a pending delta, or recounted).
+ * Stage changes are queued for stage_history.
+ */
+HeapTuple
+lm_leads_trigger_row(TriggerData *trigdata)
+{
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	bool		is_insert = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event);
+	HeapTuple	oldtup = is_insert ? NULL : trigdata->tg_trigtuple;
+	HeapTuple	newtup = is_insert ? trigdata->tg_trigtuple : trigdata->tg_newtuple;
+	const LmLeadCols *cols = lm_lead_cols(desc);
+	LmCache    *cache;
+	LmPending  *p = NULL;
+	LmPendingLead *entry = NULL;
+	Datum	   *values;
+	bool	   *isnull;
+	int64		lead_id;
+	TimestampTz now = lm_now();
+	LmLeadCounts c;
+	LmLeadView	view;
+	LmDerived	derived;
+	const char *from_stage = NULL;
+	const char *to_stage = NULL;
+	const char *reason = NULL;
+	const char *note = NULL;
+	int32		current_rank = -1;
+	TimestampTz recheck;
+
+	if (!lm_internal_write())
+		check_computed_unchanged(desc, oldtup, newtup);
+
+	values = palloc(sizeof(Datum) * desc->natts);
+	isnull = palloc(sizeof(bool) * desc->natts);
+	heap_deform_tuple(newtup, desc, values, isnull);
+	check_lead_fields(desc, values, isnull, cols, oldtup);
+
+	cache = lm_cache_get();
+	lead_id = DatumGetInt64(values[cols->id - 1]);
+	if (pending_applying && pending_top != NULL && !is_insert)
+	{
+		p = pending_top;
+		entry = hash_search(p->leads, &lead_id, HASH_FIND, NULL);
+	}
+
+	/* the lead's counts under the current rules */
+	if (is_insert)
+	{
+		lm_counts_init(&c, cache->preds.n);
+	}
+	else if (p != NULL && p->cache->version == cache->version &&
+			 p->cache->preds.n == cache->preds.n &&
+			 ((entry != NULL && entry->mode == LM_PENDING_SCRATCH) ||
+			  (entry == NULL && p->scratch_all)))
+	{
+		if (entry != NULL)
+			c = entry->counts;
+		else
+			lm_counts_init(&c, cache->preds.n);
+	}
+	else
+	{
+		bool		stale;
+		bool		vnull = isnull[cols->rules_version - 1];
+
+		stale = vnull || DatumGetInt64(values[cols->rules_version - 1]) != cache->version;
+		if (!stale)
+		{
+			lm_counts_from_row(&c, cache->preds.n, desc, values, isnull, cols);
+			stale = c.n < 0 ||
+				(c.window_recheck != LM_NO_TIME && c.window_recheck <= now);
+		}
+		if (entry != NULL && (p->cache->version != cache->version ||
+							  p->cache->preds.n != cache->preds.n))
+			stale = true;
+		if (stale)
+			lm_compute_counts_for_lead(cache, lead_id, now, &c);
+		else if (entry != NULL)
+			lm_counts_merge(&c, &entry->counts);
+	}
+
+	/* derive scores and stage */
+	if (!is_insert && !isnull[cols->stage - 1])
+	{
+		from_stage = TextDatumGetCString(values[cols->stage - 1]);
+		current_rank = lm_cache_stage_rank(cache, from_stage);
+	}
+	if (current_rank < 0 && cache->n_stages > 0)
+	{
+		/* a new lead (or one whose stage was removed) starts at the bottom */
+		current_rank = cache->stages[0].rank;
+		to_stage = cache->stages[0].name;
+		reason = "condition";
+	}
+	else
+		to_stage = from_stage;
+
+	memset(&view, 0, sizeof(view));
+	view.tupdesc = desc;
+	view.values = values;
+	view.isnull = isnull;
+	view.counts = c.counts;
+	view.ncounts = c.n;
+	view.now = now;
+	view.stage_rank = current_rank;
+	lm_derive(cache, &view, current_rank, &derived);
+
+	if (entry != NULL && entry->manual_stage != NULL)
+	{
+		to_stage = entry->manual_stage;
+		reason = "manual";
+		note = entry->manual_note;
+	}
+	else if (derived.stage_index >= 0)
+	{
+		to_stage = cache->stages[derived.stage_index].name;
+		reason = derived.reason;
+	}
+
+	/* write the computed columns */
+	values[cols->score - 1] = Int32GetDatum(derived.score);
+	isnull[cols->score - 1] = false;
+	values[cols->engagement_score - 1] = Int32GetDatum(derived.engagement_score);
+	isnull[cols->engagement_score - 1] = false;
+	values[cols->fit_score - 1] = Int32GetDatum(derived.fit_score);
+	isnull[cols->fit_score - 1] = false;
+	values[cols->event_counts - 1] = counts_datum(&c);
+	isnull[cols->event_counts - 1] = false;
+	recheck = c.window_recheck;
+	if (derived.next_change != 0 && (recheck == LM_NO_TIME || derived.next_change < recheck))
+		recheck = derived.next_change;
+	values[cols->recheck_at - 1] = TimestampTzGetDatum(recheck);
+	isnull[cols->recheck_at - 1] = (recheck == LM_NO_TIME);
+	values[cols->rules_version - 1] = Int64GetDatum(cache->version);
+	isnull[cols->rules_version - 1] = false;
+	values[cols->last_event_at - 1] = TimestampTzGetDatum(c.last_event_at);
+	isnull[cols->last_event_at - 1] = (c.last_event_at == LM_NO_TIME);
+	values[cols->converted_at - 1] = TimestampTzGetDatum(c.converted_at);
+	isnull[cols->converted_at - 1] = (c.converted_at == LM_NO_TIME);
+
+	if (to_stage != NULL &&
+		(from_stage == NULL || strcmp(from_stage, to_stage) != 0))
+	{
+		TimestampTz changed_at = is_insert ?
+			DatumGetTimestampTz(values[cols->created_at - 1]) : now;
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		LmHistoryItem *h = palloc(sizeof(LmHistoryItem));
+
+		h->lead_id = lead_id;
+		h->from_stage = from_stage ? pstrdup(from_stage) : NULL;
+		h->to_stage = pstrdup(to_stage);
+		h->changed_at = changed_at;
+		h->reason = pstrdup(reason ? reason : "condition");
+		h->note = note ? pstrdup(note) : NULL;
+		h->subid = GetCurrentSubTransactionId();
+		history = lappend(history, h);
+		MemoryContextSwitchTo(old);
+
+		values[cols->stage - 1] = CStringGetTextDatum(to_stage);
+		isnull[cols->stage - 1] = false;
+		values[cols->stage_changed_at - 1] = TimestampTzGetDatum(changed_at);
+		isnull[cols->stage_changed_at - 1] = false;
+	}
+
+	return heap_form_tuple(desc, values, isnull);
+}
+
+/*
+ * Writes the queued stage changes to stage_history (from the statement
+ * trigger on leads).  Entries of leads that were not inserted after all
+ * (INSERT ... ON CONFLICT DO NOTHING) are skipped.
+ */
+void
+lm_history_flush(void)
+{
+	List	   *items = history;
+	int			n = list_length(items);
+	int64	   *ids;
+	char	  **from;
+	char	  **to;
+	char	  **reasons;
+	char	  **notes;
+	TimestampTz *at;
+	int			i = 0;
+	ListCell   *lc;
+	Oid			types[6] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		args[6];
+
+	if (n == 0)
+		return;
+	history = NIL;
+	ids = palloc(sizeof(int64) * n);
+	from = palloc(sizeof(char *) * n);
+	to = palloc(sizeof(char *) * n);
+	reasons = palloc(sizeof(char *) * n);
+	notes = palloc(sizeof(char *) * n);
+	at = palloc(sizeof(TimestampTz) * n);
+	foreach(lc, items)
+	{
+		LmHistoryItem *h = lfirst(lc);
+
+		ids[i] = h->lead_id;
+		from[i] = h->from_stage;
+		to[i] = h->to_stage;
+		reasons[i] = h->reason;
+		notes[i] = h->note;
+		at[i] = h->changed_at;
+		i++;
+	}
+	args[0] = PointerGetDatum(lm_int8_array(ids, n));
+	args[1] = PointerGetDatum(lm_text_array(from, n));
+	args[2] = PointerGetDatum(lm_text_array(to, n));
+	args[3] = PointerGetDatum(lm_timestamptz_array(at, n));
+	args[4] = PointerGetDatum(lm_text_array(reasons, n));
+	args[5] = PointerGetDatum(lm_text_array(notes, n));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	if (SPI_execute_plan(lm_plan(&plan_history,
+								 "INSERT INTO lead_mgmt.stage_history "
+								 "(lead_id, from_stage, to_stage, changed_at, reason, note) "
+								 "SELECT u.lead_id, u.from_stage, u.to_stage, u.changed_at, u.reason, u.note "
+								 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+								 "               pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)) "
+								 "  AS u(lead_id, from_stage, to_stage, changed_at, reason, note) "
+								 "WHERE EXISTS (SELECT 1 FROM lead_mgmt.leads l "
+								 "              WHERE l.id OPERATOR(pg_catalog.=) u.lead_id)",
+								 6, types), args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "lead_mgmt: writing stage_history failed");
+	SPI_finish();
+}

@@ -1,0 +1,450 @@
+/*-------------------------------------------------------------------------
+ * rules_cache.c
+ *	  Per-backend cache of the rules that scoring, stages and ingest need:
+ *	  event types, active scoring rules, stages, and the set of distinct
+ *	  event predicates whose counts every lead carries.
+ *
+ * Rules:
+ *	- The cache lives in its own memory context ("lead_mgmt rules cache")
+ *	  under CacheMemoryContext and is rebuilt whole on invalidation; it
+ *	  never grows with the data, only with the rules.
+ *	- Invalidation: a relcache callback marks it stale when any table it is
+ *	  built from (or lead_mgmt.leads itself) is invalidated.  Row changes do
+ *	  not send relcache invalidations, so the configuration triggers call
+ *	  lm_cache_invalidate_all_backends(), which queues one at commit.
+ *	- A caller that keeps using a cache across code that may reload it (any
+ *	  SPI call) pins it; a stale pinned cache is freed at the last unpin or
+ *	  at transaction end.
+ *	- Stored conditions are parsed leniently: an event type or stage deleted
+ *	  after a condition was written must not break ingest.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "rules_cache.h"
+#include "util.h"
+
+#define LM_WATCHED_MAX 16
+
+static LmCache *current_cache = NULL;
+static List *orphans = NIL;		/* stale caches still pinned */
+static Oid	watched[LM_WATCHED_MAX];
+static int	n_watched = 0;
+static bool callback_registered = false;
+
+static const char *const watched_tables[] = {
+	"engine_state", "event_types", "scoring_rules", "stages", "leads", NULL
+};
+
+/* Relcache callback: any change to a table we are built from makes us stale. */
+static void
+lm_cache_relcache_cb(Datum arg, Oid relid)
+{
+	if (current_cache == NULL)
+		return;
+	if (!OidIsValid(relid))
+	{
+		current_cache->stale = true;
+		return;
+	}
+	for (int i = 0; i < n_watched; i++)
+		if (watched[i] == relid)
+		{
+			current_cache->stale = true;
+			return;
+		}
+}
+
+/* Registers the invalidation callback; called from _PG_init. */
+void
+lm_cache_init(void)
+{
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(lm_cache_relcache_cb, (Datum) 0);
+		callback_registered = true;
+	}
+}
+
+/* Marks this backend's cache stale (after our own configuration writes). */
+void
+lm_cache_invalidate(void)
+{
+	if (current_cache != NULL)
+		current_cache->stale = true;
+}
+
+/*
+ * Queues a relcache invalidation of the rules tables, delivered to every
+ * backend when the current transaction commits (and to this one at the next
+ * command), and marks our own cache stale now.
+ */
+void
+lm_cache_invalidate_all_backends(void)
+{
+	CacheInvalidateRelcacheByRelid(lm_relid("scoring_rules"));
+	lm_cache_invalidate();
+}
+
+static void
+free_cache(LmCache *cache)
+{
+	MemoryContextDelete(cache->cxt);
+}
+
+void
+lm_cache_pin(LmCache *cache)
+{
+	cache->pins++;
+}
+
+/* Releases a pin; frees the cache if it was replaced while pinned. */
+void
+lm_cache_unpin(LmCache *cache)
+{
+	Assert(cache->pins > 0);
+	cache->pins--;
+	if (cache->pins == 0 && cache != current_cache && list_member_ptr(orphans, cache))
+	{
+		orphans = list_delete_ptr(orphans, cache);
+		free_cache(cache);
+	}
+}
+
+/* At transaction end no pin survives (an error may have skipped unpins). */
+void
+lm_cache_at_xact_end(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, orphans)
+		free_cache((LmCache *) lfirst(lc));
+	list_free(orphans);
+	orphans = NIL;
+	if (current_cache != NULL)
+		current_cache->pins = 0;
+}
+
+/* catalog callbacks used while parsing stored conditions */
+static bool
+cache_type_exists(void *arg, const char *name)
+{
+	LmCache    *cache = (LmCache *) arg;
+
+	return lm_cache_type(cache, name) != NULL;
+}
+
+static int32
+cache_stage_rank(void *arg, const char *name)
+{
+	return lm_cache_stage_rank((LmCache *) arg, name);
+}
+
+static char *
+spi_text(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+static Jsonb *
+spi_jsonb(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbPCopy(d);
+}
+
+/* Returns (creating) the type entry for a name, in the cache's hash. */
+static LmTypeEntry *
+type_entry(LmCache *cache, const char *name)
+{
+	char		key[LM_TYPE_NAME_LEN];
+	bool		found;
+	LmTypeEntry *e;
+
+	memset(key, 0, sizeof(key));
+	strlcpy(key, name, sizeof(key));
+	e = hash_search(cache->types, key, HASH_ENTER, &found);
+	if (!found)
+	{
+		e->registered = false;
+		e->category = NULL;
+		e->npreds = 0;
+		e->preds = NULL;
+		e->nrules = 0;
+		e->rules = NULL;
+	}
+	return e;
+}
+
+static void
+append_int(int **arr, int *n, int value)
+{
+	if (*arr == NULL)
+		*arr = palloc(sizeof(int) * 4);
+	else if ((*n & (*n - 1)) == 0 && *n >= 4)
+		*arr = repalloc(*arr, sizeof(int) * (*n) * 2);
+	(*arr)[(*n)++] = value;
+}
+
+/* Builds a new cache from the tables, in a fresh context. */
+static LmCache *
+load_cache(void)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	LmCache    *cache;
+	HASHCTL		ctl;
+	LmCondCatalog catalog;
+	Relation	rel;
+	uint64		i;
+	int			ret;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "lead_mgmt rules cache",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	cache = palloc0(sizeof(LmCache));
+	cache->cxt = cxt;
+	lm_predset_init(&cache->preds, cxt);
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = LM_TYPE_NAME_LEN;
+	ctl.entrysize = sizeof(LmTypeEntry);
+	ctl.hcxt = cxt;
+	cache->types = hash_create("lead_mgmt event types", 64, &ctl,
+							   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+
+	rel = relation_open(lm_relid("leads"), AccessShareLock);
+	cache->leads_desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	relation_close(rel, AccessShareLock);
+
+	n_watched = 0;
+	for (int w = 0; watched_tables[w] != NULL && n_watched < LM_WATCHED_MAX; w++)
+		watched[n_watched++] = lm_relid(watched_tables[w]);
+	MemoryContextSwitchTo(old);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+
+	ret = SPI_execute("SELECT rules_version, rescore_pending FROM lead_mgmt.engine_state", false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: reading engine_state failed");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		cache->version = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		cache->rescore_pending = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+
+	/* event types */
+	ret = SPI_execute("SELECT name, category FROM lead_mgmt.event_types", false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: reading event_types failed");
+	old = MemoryContextSwitchTo(cxt);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		char	   *name = spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		LmTypeEntry *e;
+
+		if (name == NULL || strlen(name) >= LM_TYPE_NAME_LEN)
+			continue;
+		e = type_entry(cache, name);
+		e->registered = true;
+		e->category = spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
+	MemoryContextSwitchTo(old);
+
+	/* stages, ascending rank; conditions parsed after all names are known */
+	ret = SPI_execute("SELECT name, rank, min_score, condition, assign_on_entry "
+					  "FROM lead_mgmt.stages ORDER BY rank", false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: reading stages failed");
+	old = MemoryContextSwitchTo(cxt);
+	cache->n_stages = (int) SPI_processed;
+	cache->stages = palloc0(sizeof(LmStage) * Max(cache->n_stages, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		LmStage    *st = &cache->stages[i];
+		bool		isnull;
+		Datum		d;
+
+		st->name = spi_text(tup, desc, 1);
+		st->rank = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		d = SPI_getbinval(tup, desc, 3, &isnull);
+		st->has_min_score = !isnull;
+		st->min_score = isnull ? 0 : DatumGetInt32(d);
+		st->assign_on_entry = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+	}
+	catalog.leads_desc = cache->leads_desc;
+	catalog.event_type_exists = cache_type_exists;
+	catalog.stage_rank = cache_stage_rank;
+	catalog.arg = cache;
+	catalog.lenient = true;
+	for (i = 0; i < SPI_processed; i++)
+	{
+		Jsonb	   *cond = spi_jsonb(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4);
+
+		if (cond != NULL)
+			cache->stages[i].cond = lm_cond_parse(cond, LM_CTX_STAGE, &catalog, &cache->preds);
+	}
+	MemoryContextSwitchTo(old);
+
+	/* active scoring rules */
+	ret = SPI_execute("SELECT id, name, event_type, properties, condition, points, "
+					  "max_occurrences, within FROM lead_mgmt.scoring_rules "
+					  "WHERE active ORDER BY id", false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: reading scoring_rules failed");
+	old = MemoryContextSwitchTo(cxt);
+	cache->event_rules = palloc0(sizeof(LmEventRule) * Max(SPI_processed, 1));
+	cache->cond_rules = palloc0(sizeof(LmCondRule) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		d;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		char	   *name = spi_text(tup, desc, 2);
+		char	   *etype = spi_text(tup, desc, 3);
+		int32		points = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+
+		if (etype != NULL)
+		{
+			LmEventRule *r = &cache->event_rules[cache->n_event_rules++];
+			Interval   *within = NULL;
+
+			r->id = id;
+			r->name = name;
+			r->event_type = etype;
+			r->properties = spi_jsonb(tup, desc, 4);
+			r->points = points;
+			d = SPI_getbinval(tup, desc, 7, &isnull);
+			r->max_occurrences = isnull ? -1 : DatumGetInt32(d);
+			d = SPI_getbinval(tup, desc, 8, &isnull);
+			if (!isnull)
+			{
+				within = palloc(sizeof(Interval));
+				memcpy(within, DatumGetIntervalP(d), sizeof(Interval));
+			}
+			r->pred = lm_predset_intern(&cache->preds, etype, r->properties, within);
+		}
+		else
+		{
+			Jsonb	   *cond = spi_jsonb(tup, desc, 5);
+			LmCondRule *r;
+
+			if (cond == NULL)
+				continue;		/* refused by validation; be safe */
+			r = &cache->cond_rules[cache->n_cond_rules++];
+			r->id = id;
+			r->name = name;
+			r->points = points;
+			r->cond = lm_cond_parse(cond, LM_CTX_SCORING_RULE, &catalog, &cache->preds);
+			r->engagement = lm_cond_uses_events(r->cond);
+		}
+	}
+
+	/* index predicates and event rules by event type */
+	for (int p = 0; p < cache->preds.n; p++)
+	{
+		const char *t = cache->preds.items[p].event_type;
+
+		if (strlen(t) < LM_TYPE_NAME_LEN)
+		{
+			LmTypeEntry *e = type_entry(cache, t);
+
+			append_int(&e->preds, &e->npreds, p);
+		}
+	}
+	for (int r = 0; r < cache->n_event_rules; r++)
+	{
+		const char *t = cache->event_rules[r].event_type;
+
+		if (strlen(t) < LM_TYPE_NAME_LEN)
+		{
+			LmTypeEntry *e = type_entry(cache, t);
+
+			append_int(&e->rules, &e->nrules, r);
+		}
+	}
+	MemoryContextSwitchTo(old);
+
+	SPI_finish();
+
+	MemoryContextSetParent(cxt, CacheMemoryContext);
+	return cache;
+}
+
+/*
+ * Returns the current cache, loading it if there is none or it went stale.
+ * Processes pending invalidations first so a rule change committed by
+ * another backend is seen by the next statement.
+ */
+LmCache *
+lm_cache_get(void)
+{
+	LmCache    *fresh;
+
+	if (current_cache != NULL && !current_cache->stale)
+		return current_cache;
+
+	fresh = load_cache();
+	if (current_cache != NULL)
+	{
+		if (current_cache->pins > 0)
+			orphans = lappend(orphans, current_cache);
+		else
+			free_cache(current_cache);
+	}
+	current_cache = fresh;
+	return current_cache;
+}
+
+/* The entry of a registered (or rule-referenced) event type, or NULL. */
+LmTypeEntry *
+lm_cache_type(LmCache *cache, const char *event_type)
+{
+	char		key[LM_TYPE_NAME_LEN];
+
+	if (strlen(event_type) >= LM_TYPE_NAME_LEN)
+		return NULL;
+	memset(key, 0, sizeof(key));
+	strlcpy(key, event_type, sizeof(key));
+	return hash_search(cache->types, key, HASH_FIND, NULL);
+}
+
+/* The stage of that name, or NULL. */
+const LmStage *
+lm_cache_stage(LmCache *cache, const char *name)
+{
+	for (int i = 0; i < cache->n_stages; i++)
+		if (strcmp(cache->stages[i].name, name) == 0)
+			return &cache->stages[i];
+	return NULL;
+}
+
+/* Rank of the named stage, or -1. */
+int32
+lm_cache_stage_rank(LmCache *cache, const char *name)
+{
+	const LmStage *st = lm_cache_stage(cache, name);
+
+	return st ? st->rank : -1;
+}

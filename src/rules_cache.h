@@ -1,0 +1,89 @@
+/*-------------------------------------------------------------------------
+ * rules_cache.h
+ *	  Per-backend cache of event types, scoring rules and stages, with the
+ *	  predicates their event tests need counted.
+ *-------------------------------------------------------------------------
+ */
+#ifndef LM_RULES_CACHE_H
+#define LM_RULES_CACHE_H
+
+#include "postgres.h"
+
+#include "utils/hsearch.h"
+
+#include "condition.h"
+
+#define LM_TYPE_NAME_LEN 64
+
+typedef struct LmEventRule
+{
+	int64		id;
+	char	   *name;
+	char	   *event_type;
+	Jsonb	   *properties;		/* NULL: any */
+	int			pred;			/* predicate counted for this rule */
+	int32		points;
+	int32		max_occurrences;	/* -1: unlimited */
+} LmEventRule;
+
+typedef struct LmCondRule
+{
+	int64		id;
+	char	   *name;
+	LmCond	   *cond;
+	int32		points;
+	bool		engagement;		/* tests events (else: fit) */
+} LmCondRule;
+
+typedef struct LmStage
+{
+	char	   *name;
+	int32		rank;
+	bool		has_min_score;
+	int32		min_score;
+	LmCond	   *cond;			/* NULL: none */
+	bool		assign_on_entry;
+} LmStage;
+
+/* everything known about one registered event type */
+typedef struct LmTypeEntry
+{
+	char		name[LM_TYPE_NAME_LEN];	/* hash key */
+	bool		registered;		/* in lead_mgmt.event_types */
+	char	   *category;
+	int			npreds;
+	int		   *preds;			/* predicates testing this type */
+	int			nrules;
+	int		   *rules;			/* active event rules of this type */
+} LmTypeEntry;
+
+typedef struct LmCache
+{
+	MemoryContext cxt;
+	int64		version;		/* engine_state.rules_version when loaded */
+	bool		rescore_pending;
+	LmPredicateSet preds;
+	int			n_event_rules;
+	LmEventRule *event_rules;
+	int			n_cond_rules;
+	LmCondRule *cond_rules;
+	int			n_stages;
+	LmStage    *stages;			/* ascending rank */
+	HTAB	   *types;			/* name -> LmTypeEntry */
+	TupleDesc	leads_desc;		/* lead_mgmt.leads as of loading */
+	int			pins;
+	bool		stale;
+} LmCache;
+
+extern void lm_cache_init(void);
+extern LmCache *lm_cache_get(void);
+extern void lm_cache_pin(LmCache *cache);
+extern void lm_cache_unpin(LmCache *cache);
+extern void lm_cache_invalidate(void);
+extern void lm_cache_invalidate_all_backends(void);
+extern void lm_cache_at_xact_end(void);
+extern LmTypeEntry *lm_cache_type(LmCache *cache, const char *event_type);
+extern const LmStage *lm_cache_stage(LmCache *cache, const char *name);
+extern int32 lm_cache_stage_rank(LmCache *cache, const char *name);
+
+#endif							/* LM_RULES_CACHE_H */

@@ -1,0 +1,132 @@
+/*-------------------------------------------------------------------------
+ * stages.c
+ *	  lead_mgmt.set_stage() and lead_mgmt.disqualify(): the manual side of
+ *	  qualification.  Automatic stage changes happen in lead_state.c; a
+ *	  manual move goes through the same row trigger (as a pending change
+ *	  with a manual stage) so that history is written the same way.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+
+#include "explain.h"
+#include "lead_state.h"
+#include "rules_cache.h"
+#include "stages.h"
+#include "util.h"
+
+PG_FUNCTION_INFO_V1(lm_set_stage);
+PG_FUNCTION_INFO_V1(lm_disqualify);
+
+static SPIPlanPtr plan_disqualify = NULL;
+
+static void
+require_arg(FunctionCallInfo fcinfo, int argno, const char *name, const char *hint)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name),
+				 errhint("%s", hint)));
+}
+
+/* A comma-separated list of the stages, for hints. */
+static char *
+stage_list(LmCache *cache)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	for (int i = 0; i < cache->n_stages; i++)
+		appendStringInfo(&s, "%s%s", i ? ", " : "", cache->stages[i].name);
+	return s.data;
+}
+
+/*
+ * set_stage(lead_id, stage, reason): moves a lead to a stage by hand, up or
+ * down; stage_history records reason 'manual' with the given note.
+ */
+Datum
+lm_set_stage(PG_FUNCTION_ARGS)
+{
+	int64		lead_id;
+	char	   *stage;
+	LmCache    *cache;
+	LmPending  *p;
+	LmPendingLead *e;
+	TupleDesc	desc;
+	HeapTuple	tup;
+	bool		isnull;
+	Datum		cur;
+
+	require_arg(fcinfo, 0, "lead_id", "Pass the id of the lead to move.");
+	require_arg(fcinfo, 1, "stage", "Pass the name of a stage from lead_mgmt.stages.");
+	lead_id = PG_GETARG_INT64(0);
+	stage = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	cache = lm_cache_get();
+	if (lm_cache_stage(cache, stage) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown stage \"%s\"", stage),
+				 errhint("The stages are: %s.", stage_list(cache))));
+
+	tup = lm_fetch_lead(lead_id, &desc, true);
+	cur = heap_getattr(tup, lm_lead_cols(desc)->stage, desc, &isnull);
+	if (!isnull && strcmp(TextDatumGetCString(cur), stage) == 0)
+		PG_RETURN_VOID();
+
+	cache = lm_cache_get();
+	p = lm_pending_begin(cache, lm_now());
+	e = lm_pending_lead(p, lead_id, LM_PENDING_DELTA);
+	e->manual_stage = MemoryContextStrdup(p->cxt, stage);
+	if (!PG_ARGISNULL(2))
+		e->manual_note = MemoryContextStrdup(p->cxt, text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	lm_pending_apply(p, false);
+	lm_pending_end(p);
+	PG_RETURN_VOID();
+}
+
+/*
+ * disqualify(lead_id, reason): sets disqualified_at (kept if already set)
+ * and the reason.  The lead keeps its score and stage; assignment and
+ * nurture skip it.  Clearing disqualified_at with UPDATE requalifies it.
+ */
+Datum
+lm_disqualify(PG_FUNCTION_ARGS)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		args[2];
+	char		nulls[2] = {' ', ' '};
+	int64		lead_id;
+
+	require_arg(fcinfo, 0, "lead_id", "Pass the id of the lead to disqualify.");
+	lead_id = PG_GETARG_INT64(0);
+	args[0] = Int64GetDatum(lead_id);
+	if (PG_ARGISNULL(1))
+		nulls[1] = 'n';
+	else
+		args[1] = PointerGetDatum(PG_GETARG_TEXT_PP(1));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	if (SPI_execute_plan(lm_plan(&plan_disqualify,
+								 "UPDATE lead_mgmt.leads "
+								 "SET disqualified_at = COALESCE(disqualified_at, pg_catalog.now()), "
+								 "    disqualified_reason = COALESCE($2, disqualified_reason) "
+								 "WHERE id OPERATOR(pg_catalog.=) $1",
+								 2, types), args, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "lead_mgmt: disqualifying failed");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("lead " INT64_FORMAT " does not exist", lead_id),
+				 errhint("Look the lead up in lead_mgmt.leads.")));
+	SPI_finish();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,700 @@
+/*-------------------------------------------------------------------------
+ * triggers.c
+ *	  Trigger entry points:
+ *	  - leads: the row trigger that derives computed columns (lead_state.c)
+ *	    and the statement trigger that writes queued stage history;
+ *	  - events: a row trigger that checks the type and computes points (no
+ *	    SPI, rules from the cache), and statement triggers that turn the
+ *	    statement's rows into one update of the affected leads;
+ *	  - configuration tables: row validation, then cache invalidation and
+ *	    retroactive rescoring at the end of the statement;
+ *	  - the restore helper that lets dumped rows replace shipped ones.
+ *
+ * Bulk loads (COPY, multi-row INSERT) cost one pass over the transition
+ * table and one UPDATE per statement, not one per row.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "condition.h"
+#include "guc.h"
+#include "lead_state.h"
+#include "rules_cache.h"
+#include "scoring.h"
+#include "triggers.h"
+#include "util.h"
+
+PG_FUNCTION_INFO_V1(lm_leads_before_row);
+PG_FUNCTION_INFO_V1(lm_leads_after_statement);
+PG_FUNCTION_INFO_V1(lm_events_before_row);
+PG_FUNCTION_INFO_V1(lm_events_after_insert);
+PG_FUNCTION_INFO_V1(lm_events_after_change);
+PG_FUNCTION_INFO_V1(lm_config_validate);
+PG_FUNCTION_INFO_V1(lm_config_changed);
+PG_FUNCTION_INFO_V1(lm_replace_on_restore);
+
+static SPIPlanPtr plan_register_type = NULL;
+static SPIPlanPtr plan_bump_version = NULL;
+static SPIPlanPtr plan_stage_in_use = NULL;
+
+/* column numbers of events */
+typedef struct LmEventCols
+{
+	AttrNumber	lead_id,
+				event_type,
+				occurred_at,
+				properties,
+				points;
+} LmEventCols;
+
+static const LmEventCols *
+event_cols(TupleDesc desc)
+{
+	static LmEventCols cols;
+	static int	natts = -1;
+	static Oid	tdtypeid = InvalidOid;
+
+	if (natts != desc->natts || tdtypeid != desc->tdtypeid)
+	{
+		cols.lead_id = SPI_fnumber(desc, "lead_id");
+		cols.event_type = SPI_fnumber(desc, "event_type");
+		cols.occurred_at = SPI_fnumber(desc, "occurred_at");
+		cols.properties = SPI_fnumber(desc, "properties");
+		cols.points = SPI_fnumber(desc, "points");
+		if (cols.lead_id <= 0 || cols.event_type <= 0 || cols.occurred_at <= 0 ||
+			cols.properties <= 0 || cols.points <= 0)
+			elog(ERROR, "lead_mgmt: lead_mgmt.events lacks expected columns");
+		natts = desc->natts;
+		tdtypeid = desc->tdtypeid;
+	}
+	return &cols;
+}
+
+static TriggerData *
+trigger_data(FunctionCallInfo fcinfo, const char *fname)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired as a trigger", fname),
+				 errhint("It is used by lead_mgmt's own tables; do not call it directly.")));
+	return (TriggerData *) fcinfo->context;
+}
+
+/* BEFORE INSERT OR UPDATE row trigger on leads. */
+Datum
+lm_leads_before_row(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = trigger_data(fcinfo, "lm_leads_before_row");
+
+	return PointerGetDatum(lm_leads_trigger_row(td));
+}
+
+/* AFTER INSERT OR UPDATE statement trigger on leads: write stage history. */
+Datum
+lm_leads_after_statement(PG_FUNCTION_ARGS)
+{
+	(void) trigger_data(fcinfo, "lm_leads_after_statement");
+	lm_history_flush();
+	return PointerGetDatum(NULL);
+}
+
+/* Adds an event type (lead_mgmt.unknown_event_types = register). */
+static void
+register_event_type(const char *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	args[0] = CStringGetTextDatum(name);
+	if (SPI_execute_plan(lm_plan(&plan_register_type,
+								 "INSERT INTO lead_mgmt.event_types (name, description) "
+								 "VALUES ($1, 'registered automatically') ON CONFLICT DO NOTHING",
+								 1, types), args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "lead_mgmt: registering event type failed");
+	SPI_finish();
+}
+
+/*
+ * BEFORE INSERT OR UPDATE row trigger on events: the type must be
+ * registered, properties an object; points are what the active event rules
+ * give the event.  Reads rules from the cache only.
+ */
+Datum
+lm_events_before_row(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = trigger_data(fcinfo, "lm_events_before_row");
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	bool		is_insert = TRIGGER_FIRED_BY_INSERT(td->tg_event);
+	HeapTuple	newtup = is_insert ? td->tg_trigtuple : td->tg_newtuple;
+	const LmEventCols *cols = event_cols(desc);
+	bool		isnull;
+	Datum		d;
+	char	   *etype;
+	Jsonb	   *props = NULL;
+	LmCache    *cache;
+	LmTypeEntry *te;
+	int			attnum[1];
+	Datum		newval[1];
+	bool		newnull[1];
+
+	d = heap_getattr(newtup, cols->event_type, desc, &isnull);
+	if (isnull)
+		return PointerGetDatum(newtup);	/* NOT NULL reports it */
+	etype = TextDatumGetCString(d);
+
+	cache = lm_cache_get();
+	te = lm_cache_type(cache, etype);
+	if (te == NULL || !te->registered)
+	{
+		if (lm_unknown_event_types == LM_UNKNOWN_EVENT_REGISTER)
+		{
+			register_event_type(etype);
+			cache = lm_cache_get();
+			te = lm_cache_type(cache, etype);
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+					 errmsg("unknown event type \"%s\"", etype),
+					 errdetail("Every event type must be registered in lead_mgmt.event_types."),
+					 errhint("Register it with INSERT INTO lead_mgmt.event_types (name) VALUES ('%s'), "
+							 "or SET lead_mgmt.unknown_event_types = register to add new types automatically.",
+							 etype)));
+	}
+
+	d = heap_getattr(newtup, cols->properties, desc, &isnull);
+	if (!isnull)
+	{
+		props = DatumGetJsonbP(d);
+		if (!JB_ROOT_IS_OBJECT(props) || JB_ROOT_IS_SCALAR(props))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("event properties must be a jsonb object"),
+					 errhint("Pass properties as {\"key\": value, ...}, or '{}' for none.")));
+	}
+
+	/* points are computed: an application may not set them */
+	d = heap_getattr(newtup, cols->points, desc, &isnull);
+	if (!lm_internal_write())
+	{
+		bool		changed;
+
+		if (is_insert)
+			changed = !isnull;
+		else
+		{
+			bool		oldnull;
+			Datum		o = heap_getattr(td->tg_trigtuple, cols->points, desc, &oldnull);
+
+			changed = (isnull != oldnull) ||
+				(!isnull && DatumGetInt32(o) != DatumGetInt32(d));
+		}
+		if (changed)
+			ereport(ERROR,
+					(errcode(ERRCODE_GENERATED_ALWAYS),
+					 errmsg("column \"points\" of lead_mgmt.events is computed by lead_mgmt"),
+					 errdetail("An event's points are what the active event rules give it when it is recorded."),
+					 errhint("Leave the column out.")));
+	}
+
+	attnum[0] = cols->points;
+	newval[0] = Int32GetDatum(props ? lm_event_points(cache, te, props) : 0);
+	newnull[0] = false;
+	return PointerGetDatum(heap_modify_tuple_by_cols(newtup, desc, 1, attnum, newval, newnull));
+}
+
+/*
+ * Reads every row of a transition table with a private read pointer, calling
+ * fn for each with a per-row memory context that is reset between rows.
+ */
+typedef void (*row_fn) (TupleTableSlot *slot, void *arg);
+
+static void
+for_each_transition_row(Tuplestorestate *ts, TupleDesc desc, row_fn fn, void *arg)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext,
+												  "lead_mgmt transition row",
+												  ALLOCSET_SMALL_SIZES);
+	int			ptr = tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND);
+
+	tuplestore_select_read_pointer(ts, ptr);
+	tuplestore_rescan(ts);
+	while (tuplestore_gettupleslot(ts, true, false, slot))
+	{
+		MemoryContext old = MemoryContextSwitchTo(row_cxt);
+
+		fn(slot, arg);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(row_cxt);
+	}
+	tuplestore_select_read_pointer(ts, 0);
+	ExecDropSingleTupleTableSlot(slot);
+	MemoryContextDelete(row_cxt);
+}
+
+typedef struct InsertScan
+{
+	LmPending  *p;
+	const LmEventCols *cols;
+} InsertScan;
+
+static void
+count_new_event(TupleTableSlot *slot, void *arg)
+{
+	InsertScan *s = (InsertScan *) arg;
+	bool		isnull;
+	int64		lead_id = DatumGetInt64(slot_getattr(slot, s->cols->lead_id, &isnull));
+	char	   *etype = TextDatumGetCString(slot_getattr(slot, s->cols->event_type, &isnull));
+	TimestampTz at = DatumGetTimestampTz(slot_getattr(slot, s->cols->occurred_at, &isnull));
+	Jsonb	   *props = DatumGetJsonbP(slot_getattr(slot, s->cols->properties, &isnull));
+	LmPendingLead *e = lm_pending_lead(s->p, lead_id, LM_PENDING_DELTA);
+
+	lm_counts_add_event(s->p->cache, &e->counts, etype, props, at, s->p->now);
+}
+
+/*
+ * AFTER INSERT statement trigger on events (with the new rows): counts the
+ * statement's events per lead and applies the deltas in one UPDATE.
+ */
+Datum
+lm_events_after_insert(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = trigger_data(fcinfo, "lm_events_after_insert");
+	InsertScan	s;
+
+	if (td->tg_newtable == NULL)
+		return PointerGetDatum(NULL);
+	s.p = lm_pending_begin(lm_cache_get(), lm_now());
+	s.cols = event_cols(RelationGetDescr(td->tg_relation));
+	for_each_transition_row(td->tg_newtable, RelationGetDescr(td->tg_relation),
+							count_new_event, &s);
+	lm_pending_apply(s.p, false);
+	lm_pending_end(s.p);
+	return PointerGetDatum(NULL);
+}
+
+typedef struct LeadIdSet
+{
+	int64	   *ids;
+	int			n;
+	int			cap;
+	AttrNumber	attnum;
+} LeadIdSet;
+
+static void
+collect_lead_id(TupleTableSlot *slot, void *arg)
+{
+	LeadIdSet  *set = (LeadIdSet *) arg;
+	bool		isnull;
+	int64		id = DatumGetInt64(slot_getattr(slot, set->attnum, &isnull));
+
+	if (isnull)
+		return;
+	if (set->n == set->cap)
+	{
+		set->cap *= 2;
+		set->ids = repalloc(set->ids, sizeof(int64) * set->cap);
+	}
+	set->ids[set->n++] = id;
+}
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * AFTER UPDATE / DELETE / TRUNCATE statement trigger on events: the leads
+ * whose events changed or went are recomputed from scratch.
+ */
+Datum
+lm_events_after_change(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = trigger_data(fcinfo, "lm_events_after_change");
+	LeadIdSet	set;
+	int			n = 0;
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+	{
+		lm_recompute_all();
+		return PointerGetDatum(NULL);
+	}
+	set.cap = 64;
+	set.n = 0;
+	set.ids = palloc(sizeof(int64) * set.cap);
+	set.attnum = event_cols(RelationGetDescr(td->tg_relation))->lead_id;
+	if (td->tg_oldtable)
+		for_each_transition_row(td->tg_oldtable, RelationGetDescr(td->tg_relation),
+								collect_lead_id, &set);
+	if (td->tg_newtable)
+		for_each_transition_row(td->tg_newtable, RelationGetDescr(td->tg_relation),
+								collect_lead_id, &set);
+	if (set.n == 0)
+		return PointerGetDatum(NULL);
+	qsort(set.ids, set.n, sizeof(int64), cmp_int64);
+	for (int i = 0; i < set.n; i++)
+		if (n == 0 || set.ids[n - 1] != set.ids[i])
+			set.ids[n++] = set.ids[i];
+	lm_recompute_leads(set.ids, n);
+	return PointerGetDatum(NULL);
+}
+
+/* ---- configuration ---- */
+
+static char *
+get_text(HeapTuple tup, TupleDesc desc, const char *col)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, SPI_fnumber(desc, col), desc, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+static Jsonb *
+get_jsonb(HeapTuple tup, TupleDesc desc, const char *col)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, SPI_fnumber(desc, col), desc, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbP(d);
+}
+
+static bool
+is_null(HeapTuple tup, TupleDesc desc, const char *col)
+{
+	bool		isnull;
+
+	(void) heap_getattr(tup, SPI_fnumber(desc, col), desc, &isnull);
+	return isnull;
+}
+
+static bool
+valid_identifier_name(const char *name, bool lower_only)
+{
+	int			len = strlen(name);
+
+	if (len == 0 || len > 63)
+		return false;
+	if (!((name[0] >= 'a' && name[0] <= 'z') || (!lower_only && name[0] >= 'A' && name[0] <= 'Z')))
+		return false;
+	for (int i = 1; i < len; i++)
+	{
+		char		ch = name[i];
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_')
+			continue;
+		if (!lower_only && ((ch >= 'A' && ch <= 'Z') || ch == '.' || ch == ':' || ch == '-'))
+			continue;
+		return false;
+	}
+	return true;
+}
+
+/* Validates one row of lead_mgmt.scoring_rules. */
+static void
+validate_scoring_rule(HeapTuple tup, TupleDesc desc)
+{
+	char	   *name = get_text(tup, desc, "name");
+	char	   *etype = get_text(tup, desc, "event_type");
+	Jsonb	   *props = get_jsonb(tup, desc, "properties");
+	Jsonb	   *cond = get_jsonb(tup, desc, "condition");
+	bool		isnull;
+	Datum		within;
+	Datum		d;
+
+	if (name != NULL && name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("scoring rule name must not be empty"),
+				 errhint("Name the rule after what it rewards, for example 'visited the pricing page'.")));
+	if (etype != NULL && cond != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("scoring rule \"%s\" has both an event_type and a condition", name),
+				 errdetail("An event rule (event_type) gives points per matching event; a condition rule (condition) gives points once while it holds."),
+				 errhint("Split it into two rules.")));
+	if (etype == NULL && cond == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("scoring rule \"%s\" needs an event_type or a condition", name),
+				 errhint("Set event_type for points per event, or condition for points while a condition holds.")));
+	if (etype != NULL)
+	{
+		LmTypeEntry *te = lm_cache_type(lm_cache_get(), etype);
+
+		if (te == NULL || !te->registered)
+			ereport(ERROR,
+					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+					 errmsg("scoring rule \"%s\" refers to unknown event type \"%s\"", name, etype),
+					 errhint("Register the type first: INSERT INTO lead_mgmt.event_types (name) VALUES ('%s').", etype)));
+		if (props != NULL && (!JB_ROOT_IS_OBJECT(props) || JB_ROOT_IS_SCALAR(props)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("properties of scoring rule \"%s\" must be a jsonb object", name),
+					 errhint("An event matches when its properties contain this object, for example {\"page\": \"/pricing\"}.")));
+		d = heap_getattr(tup, SPI_fnumber(desc, "max_occurrences"), desc, &isnull);
+		if (!isnull && DatumGetInt32(d) < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_occurrences of scoring rule \"%s\" must be at least 1", name),
+					 errhint("It caps how many matching events count; leave it NULL to count them all.")));
+		within = heap_getattr(tup, SPI_fnumber(desc, "within"), desc, &isnull);
+		if (!isnull)
+		{
+			Interval	zero;
+
+			memset(&zero, 0, sizeof(zero));
+			if (DatumGetInt32(DirectFunctionCall2(interval_cmp, within, IntervalPGetDatum(&zero))) <= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("within of scoring rule \"%s\" must be a positive interval", name),
+						 errhint("Write it as, for example, '30 days'; leave it NULL to count events of all time.")));
+		}
+	}
+	else
+	{
+		if (props != NULL || !is_null(tup, desc, "max_occurrences") || !is_null(tup, desc, "within"))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("condition rule \"%s\" cannot have properties, max_occurrences or within", name),
+					 errdetail("Those apply to event rules; a condition rule counts once while its condition holds."),
+					 errhint("Put the filter in the condition, for example {\"event\": \"email_opened\", \"within\": \"30 days\", \"properties\": {...}}.")));
+		(void) lm_cond_parse(cond, LM_CTX_SCORING_RULE, lm_catalog_for_validation(), NULL);
+	}
+}
+
+/* Refuses to delete or rename a stage that leads are in. */
+static void
+check_stage_unused(const char *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+	int64		n;
+	bool		isnull;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	args[0] = CStringGetTextDatum(name);
+	if (SPI_execute_plan(lm_plan(&plan_stage_in_use,
+								 "SELECT pg_catalog.count(*) FROM lead_mgmt.leads "
+								 "WHERE stage OPERATOR(pg_catalog.=) $1",
+								 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: counting leads by stage failed");
+	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	if (n > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg_plural("stage \"%s\" still holds " INT64_FORMAT " lead",
+							   "stage \"%s\" still holds " INT64_FORMAT " leads",
+							   (unsigned long) n, name, n),
+				 errhint("Move them first with lead_mgmt.set_stage(), or keep the stage and change its min_score or condition.")));
+}
+
+/* Validates one row of lead_mgmt.stages (or its deletion). */
+static void
+validate_stage(TriggerData *td, TupleDesc desc)
+{
+	HeapTuple	newtup;
+	char	   *name;
+	Jsonb	   *cond;
+
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+	{
+		check_stage_unused(get_text(td->tg_trigtuple, desc, "name"));
+		return;
+	}
+	newtup = TRIGGER_FIRED_BY_INSERT(td->tg_event) ? td->tg_trigtuple : td->tg_newtuple;
+	name = get_text(newtup, desc, "name");
+	if (name == NULL || !valid_identifier_name(name, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid stage name \"%s\"", name ? name : ""),
+				 errhint("Use lower-case letters, digits and underscores, starting with a letter (at most 63 characters).")));
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		char	   *oldname = get_text(td->tg_trigtuple, desc, "name");
+
+		if (strcmp(oldname, name) != 0)
+			check_stage_unused(oldname);
+	}
+	cond = get_jsonb(newtup, desc, "condition");
+	if (cond != NULL)
+		(void) lm_cond_parse(cond, LM_CTX_STAGE, lm_catalog_for_validation(), NULL);
+}
+
+static void
+setting_error_context(void *arg)
+{
+	errcontext("lead_mgmt setting \"%s\" must be an interval such as '14 days'", (const char *) arg);
+}
+
+/* Validates one row of lead_mgmt.settings: known names, interval values. */
+static void
+validate_setting(HeapTuple tup, TupleDesc desc)
+{
+	static const char *const known[] = {
+		"mql_stall_after", "winback_after", "default_sla", "touch_lease", NULL
+	};
+	char	   *name = get_text(tup, desc, "name");
+	char	   *value = get_text(tup, desc, "value");
+	bool		ok = false;
+	Interval   *iv;
+	Interval	zero;
+
+	for (int i = 0; known[i] != NULL; i++)
+		if (name != NULL && strcmp(name, known[i]) == 0)
+			ok = true;
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("unknown lead_mgmt setting \"%s\"", name ? name : ""),
+				 errhint("The settings are mql_stall_after, winback_after, default_sla and touch_lease.")));
+	{
+		ErrorContextCallback cb;
+
+		cb.callback = setting_error_context;
+		cb.arg = name;
+		cb.previous = error_context_stack;
+		error_context_stack = &cb;
+		iv = DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(value),
+												   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+		error_context_stack = cb.previous;
+	}
+	memset(&zero, 0, sizeof(zero));
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(iv), IntervalPGetDatum(&zero))) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("setting \"%s\" must be a positive interval", name),
+				 errhint("Write it as, for example, '14 days'.")));
+}
+
+/*
+ * BEFORE row trigger on the configuration tables: refuses malformed rows
+ * with a message that says what is wrong and what to do.
+ */
+Datum
+lm_config_validate(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = trigger_data(fcinfo, "lm_config_validate");
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	const char *table = RelationGetRelationName(td->tg_relation);
+	HeapTuple	ret = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+
+	if (strcmp(table, "event_types") == 0)
+	{
+		char	   *name = get_text(ret, desc, "name");
+
+		if (name == NULL || !valid_identifier_name(name, false))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid event type name \"%s\"", name ? name : ""),
+					 errhint("Use letters, digits and _ . : -, starting with a letter (at most 63 characters), for example webinar_attended.")));
+	}
+	else if (strcmp(table, "scoring_rules") == 0)
+		validate_scoring_rule(ret, desc);
+	else if (strcmp(table, "stages") == 0)
+		validate_stage(td, desc);
+	else if (strcmp(table, "settings") == 0)
+		validate_setting(ret, desc);
+	return PointerGetDatum(ret);
+}
+
+/*
+ * AFTER statement trigger on the configuration tables: other backends drop
+ * their caches at commit; a change to scoring rules or stages bumps the
+ * rules version and rescores every lead now, unless lead_mgmt.defer_rescore.
+ */
+Datum
+lm_config_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = trigger_data(fcinfo, "lm_config_changed");
+	const char *table = RelationGetRelationName(td->tg_relation);
+
+	lm_cache_invalidate_all_backends();
+	if (strcmp(table, "scoring_rules") == 0 || strcmp(table, "stages") == 0)
+	{
+		Oid			types[1] = {BOOLOID};
+		Datum		args[1];
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "lead_mgmt: SPI_connect failed");
+		args[0] = BoolGetDatum(lm_defer_rescore);
+		if (SPI_execute_plan(lm_plan(&plan_bump_version,
+									 "UPDATE lead_mgmt.engine_state "
+									 "SET rules_version = rules_version OPERATOR(pg_catalog.+) 1, "
+									 "    rescore_pending = $1",
+									 1, types), args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "lead_mgmt: bumping the rules version failed");
+		SPI_finish();
+		lm_cache_invalidate();
+		if (!lm_defer_rescore)
+			lm_recompute_all();
+	}
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * BEFORE INSERT row trigger (enabled ALWAYS) on tables with shipped rows:
+ * while restoring with session_replication_role = replica, a dumped row
+ * replaces the shipped row of the same key that CREATE EXTENSION made.
+ */
+Datum
+lm_replace_on_restore(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = trigger_data(fcinfo, "lm_replace_on_restore");
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	const char *keycol;
+	int			attno;
+	bool		isnull;
+	Datum		key;
+	Oid			keytype;
+	StringInfoData sql;
+
+	if (SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA)
+		return PointerGetDatum(td->tg_trigtuple);
+	if (td->tg_trigger->tgnargs != 1)
+		elog(ERROR, "lead_mgmt: lm_replace_on_restore needs the key column as argument");
+	keycol = td->tg_trigger->tgargs[0];
+	attno = SPI_fnumber(desc, keycol);
+	if (attno <= 0)
+		elog(ERROR, "lead_mgmt: no column \"%s\"", keycol);
+	key = heap_getattr(td->tg_trigtuple, attno, desc, &isnull);
+	if (isnull)
+		return PointerGetDatum(td->tg_trigtuple);
+	keytype = TupleDescAttr(desc, attno - 1)->atttypid;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "DELETE FROM lead_mgmt.%s WHERE %s OPERATOR(pg_catalog.=) $1",
+					 quote_identifier(RelationGetRelationName(td->tg_relation)),
+					 quote_identifier(keycol));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	if (SPI_execute_with_args(sql.data, 1, &keytype, &key, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "lead_mgmt: replacing a shipped row failed");
+	SPI_finish();
+	return PointerGetDatum(td->tg_trigtuple);
+}

@@ -1,0 +1,114 @@
+/*-------------------------------------------------------------------------
+ * util.c
+ *	  Shared helpers.  Kept SPI plans live for the backend's lifetime (the
+ *	  plan cache re-plans them after DDL); everything else allocates in the
+ *	  caller's memory context.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "util.h"
+
+/*
+ * Returns the plan for sql, preparing and keeping it on first use.  Must be
+ * called inside SPI_connect.
+ */
+SPIPlanPtr
+lm_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan;
+
+	if (*cache != NULL)
+		return *cache;
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "lead_mgmt: SPI_prepare failed for \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "lead_mgmt: SPI_keepplan failed");
+	*cache = plan;
+	return plan;
+}
+
+/* OID of the lead_mgmt schema; a clear error if the extension is missing. */
+Oid
+lm_schema_oid(void)
+{
+	Oid			nsp = get_namespace_oid("lead_mgmt", true);
+
+	if (!OidIsValid(nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_SCHEMA),
+				 errmsg("schema \"lead_mgmt\" does not exist"),
+				 errhint("Run CREATE EXTENSION lead_mgmt in this database.")));
+	return nsp;
+}
+
+/* OID of a relation of the extension's schema. */
+Oid
+lm_relid(const char *relname)
+{
+	Oid			relid = get_relname_relid(relname, lm_schema_oid());
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"lead_mgmt.%s\" does not exist", relname),
+				 errhint("Reinstall the extension with DROP EXTENSION lead_mgmt; CREATE EXTENSION lead_mgmt.")));
+	return relid;
+}
+
+/* A one-dimensional bigint[] of n values. */
+ArrayType *
+lm_int8_array(const int64 *values, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int64GetDatum(values[i]);
+	return construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+/* A one-dimensional text[] of n values; NULL pointers become NULL elements. */
+ArrayType *
+lm_text_array(char **values, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		nulls[i] = (values[i] == NULL);
+		d[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(values[i]);
+	}
+	if (n == 0)
+		return construct_empty_array(TEXTOID);
+	return construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+/* A one-dimensional timestamptz[] of n values; LM_NO_TIME becomes NULL. */
+ArrayType *
+lm_timestamptz_array(const TimestampTz *values, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		nulls[i] = (values[i] == LM_NO_TIME);
+		d[i] = TimestampTzGetDatum(values[i]);
+	}
+	if (n == 0)
+		return construct_empty_array(TIMESTAMPTZOID);
+	return construct_md_array(d, nulls, 1, dims, lbs, TIMESTAMPTZOID, 8,
+							  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
