@@ -89,7 +89,7 @@ lm_explain_score(PG_FUNCTION_ARGS)
 	bool	   *isnull;
 	const LmLeadCols *cols;
 	LmCache    *cache;
-	LmLeadCounts c;
+	LmLeadCounts c = {0};
 	LmLeadView	view;
 	TimestampTz now = lm_now();
 	int			ei = 0;

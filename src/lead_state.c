@@ -642,7 +642,7 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	bool	   *isnull;
 	int64		lead_id;
 	TimestampTz now = lm_now();
-	LmLeadCounts c;
+	LmLeadCounts c = {0};
 	LmLeadView	view;
 	LmDerived	derived;
 	const char *from_stage = NULL;
