@@ -76,12 +76,18 @@ SET lead_mgmt.unknown_event_types = sometimes;
 
 -- Other bad events.
 SELECT lead_mgmt.track(999999, 'email_opened');
+INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (999999, 'email_opened');
 SELECT lead_mgmt.track(NULL, 'email_opened');
 SELECT lead_mgmt.track(:ada, 'email_opened', '"just a string"');
 INSERT INTO lead_mgmt.events (lead_id, event_type, points) VALUES (:ada, 'email_opened', 50);
 UPDATE lead_mgmt.events SET points = 50 WHERE lead_id = :ada;
 INSERT INTO lead_mgmt.event_types (name) VALUES ('has space');
 SELECT count(*) AS events FROM lead_mgmt.events WHERE lead_id = :ada;
+
+-- Deleting a lead deletes its events and history (e.g. an erasure request).
+DELETE FROM lead_mgmt.leads WHERE id = :ada;
+SELECT count(*) AS events_left FROM lead_mgmt.events WHERE lead_id = :ada;
+SELECT count(*) AS history_left FROM lead_mgmt.stage_history WHERE lead_id = :ada;
 
 -- A misspelt setting of ours is an error, not silently ignored.
 SET lead_mgmt.defer_rescorr = on;

@@ -1438,6 +1438,9 @@ parse_event_test(LmParse *ps, LmKey *keys, int nkeys)
 	{
 		saved = path_push_key(ps, "max_count");
 		c->max_count = parse_count(ps, maxv);
+		/* "max_count": 0 alone means "never": min_count then defaults to 0 */
+		if (minv == NULL && c->max_count == 0)
+			c->min_count = 0;
 		if (c->max_count < c->min_count)
 			parse_error(ps,
 						"An event test holds when the number of events is "

@@ -58,6 +58,7 @@ static TimestampTz now_override = 0;
 static int	internal_depth = 0;
 
 static SPIPlanPtr plan_update_ids = NULL;
+static SPIPlanPtr plan_update_one = NULL;
 static SPIPlanPtr plan_update_all = NULL;
 static SPIPlanPtr plan_lock_ids = NULL;
 static SPIPlanPtr plan_events_ids = NULL;
@@ -157,7 +158,7 @@ lm_pending_begin(LmCache *cache, TimestampTz now)
 	ctl.keysize = sizeof(int64);
 	ctl.entrysize = sizeof(LmPendingLead);
 	ctl.hcxt = cxt;
-	p->leads = hash_create("lead_mgmt pending leads", 256, &ctl,
+	p->leads = hash_create("lead_mgmt pending leads", 8, &ctl,
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	lm_cache_pin(cache);
 	return p;
@@ -245,6 +246,19 @@ lm_pending_apply(LmPending *p, bool all_leads)
 									   0, NULL);
 
 			ret = SPI_execute_plan(plan, NULL, NULL, false, 0);
+		}
+		else if (n == 1)
+		{
+			/* the common single-event case: a plain index lookup */
+			Oid			types[1] = {INT8OID};
+			Datum		args[1];
+			SPIPlanPtr	plan = lm_plan(&plan_update_one,
+									   "UPDATE lead_mgmt.leads SET rules_version = rules_version "
+									   "WHERE id OPERATOR(pg_catalog.=) $1",
+									   1, types);
+
+			args[0] = Int64GetDatum(ids[0]);
+			ret = SPI_execute_plan(plan, args, NULL, false, 0);
 		}
 		else
 		{

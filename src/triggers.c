@@ -41,6 +41,7 @@
 
 PG_FUNCTION_INFO_V1(lm_leads_before_row);
 PG_FUNCTION_INFO_V1(lm_leads_after_statement);
+PG_FUNCTION_INFO_V1(lm_leads_after_delete);
 PG_FUNCTION_INFO_V1(lm_events_before_row);
 PG_FUNCTION_INFO_V1(lm_events_after_insert);
 PG_FUNCTION_INFO_V1(lm_events_after_change);
@@ -51,6 +52,7 @@ PG_FUNCTION_INFO_V1(lm_replace_on_restore);
 static SPIPlanPtr plan_register_type = NULL;
 static SPIPlanPtr plan_bump_version = NULL;
 static SPIPlanPtr plan_stage_in_use = NULL;
+static SPIPlanPtr plan_missing_lead = NULL;
 
 /* column numbers of events */
 typedef struct LmEventCols
@@ -112,6 +114,69 @@ lm_leads_after_statement(PG_FUNCTION_ARGS)
 	(void) trigger_data(fcinfo, "lm_leads_after_statement");
 	lm_history_flush();
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * AFTER DELETE / TRUNCATE statement trigger on leads: their events go with
+ * them (events carry no foreign key; see the install script).
+ */
+Datum
+lm_leads_after_delete(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = trigger_data(fcinfo, "lm_leads_after_delete");
+	int			ret;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		ret = SPI_execute("TRUNCATE lead_mgmt.events", false, 0);
+	else
+	{
+		if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
+			elog(ERROR, "lead_mgmt: registering transition tables failed");
+		ret = SPI_execute("DELETE FROM lead_mgmt.events e USING old_rows o "
+						  "WHERE e.lead_id OPERATOR(pg_catalog.=) o.id", false, 0);
+	}
+	if (ret < 0)
+		elog(ERROR, "lead_mgmt: deleting the events of deleted leads failed");
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * Refuses events of leads that do not exist: ids are the distinct lead ids
+ * of a statement's events, of which only `found` were updated.
+ */
+static void
+check_leads_exist(const int64 *ids, int n)
+{
+	Oid			types[1] = {INT8ARRAYOID};
+	Datum		args[1];
+	int64		missing;
+	bool		isnull;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	args[0] = PointerGetDatum(lm_int8_array(ids, n));
+	if (SPI_execute_plan(lm_plan(&plan_missing_lead,
+								 "SELECT u.id FROM pg_catalog.unnest($1) AS u(id) "
+								 "WHERE NOT EXISTS (SELECT 1 FROM lead_mgmt.leads l "
+								 "                  WHERE l.id OPERATOR(pg_catalog.=) u.id) "
+								 "ORDER BY u.id LIMIT 1",
+								 1, types), args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: checking leads failed");
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		return;
+	}
+	missing = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	ereport(ERROR,
+			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+			 errmsg("lead " INT64_FORMAT " does not exist", missing),
+			 errdetail("Every event must belong to a lead of lead_mgmt.leads."),
+			 errhint("Capture the lead first with lead_mgmt.capture() or INSERT INTO lead_mgmt.leads.")));
 }
 
 /* Adds an event type (lead_mgmt.unknown_event_types = register). */
@@ -287,7 +352,18 @@ lm_events_after_insert(PG_FUNCTION_ARGS)
 	s.cols = event_cols(RelationGetDescr(td->tg_relation));
 	for_each_transition_row(td->tg_newtable, RelationGetDescr(td->tg_relation),
 							count_new_event, &s);
-	lm_pending_apply(s.p, false);
+	if (lm_pending_apply(s.p, false) < (uint64) hash_get_num_entries(s.p->leads))
+	{
+		HASH_SEQ_STATUS seq;
+		LmPendingLead *e;
+		int64	   *ids = palloc(sizeof(int64) * hash_get_num_entries(s.p->leads));
+		int			n = 0;
+
+		hash_seq_init(&seq, s.p->leads);
+		while ((e = hash_seq_search(&seq)) != NULL)
+			ids[n++] = e->lead_id;
+		check_leads_exist(ids, n);
+	}
 	lm_pending_end(s.p);
 	return PointerGetDatum(NULL);
 }
@@ -350,8 +426,14 @@ lm_events_after_change(PG_FUNCTION_ARGS)
 		for_each_transition_row(td->tg_oldtable, RelationGetDescr(td->tg_relation),
 								collect_lead_id, &set);
 	if (td->tg_newtable)
+	{
+		int			before = set.n;
+
 		for_each_transition_row(td->tg_newtable, RelationGetDescr(td->tg_relation),
 								collect_lead_id, &set);
+		if (set.n > before)
+			check_leads_exist(set.ids + before, set.n - before);
+	}
 	if (set.n == 0)
 		return PointerGetDatum(NULL);
 	qsort(set.ids, set.n, sizeof(int64), cmp_int64);

@@ -150,7 +150,7 @@ CREATE TABLE lead_mgmt.leads (
     event_counts        integer[],
     recheck_at          timestamptz,
     rules_version       bigint
-);
+) WITH (fillfactor = 70);   -- room for HOT updates: every event updates its lead
 CREATE UNIQUE INDEX leads_email_key ON lead_mgmt.leads (pg_catalog.lower(email));
 CREATE INDEX leads_stage_idx ON lead_mgmt.leads (stage);
 CREATE INDEX leads_created_at_idx ON lead_mgmt.leads (created_at);
@@ -161,7 +161,11 @@ COMMENT ON TABLE lead_mgmt.leads IS
 
 CREATE TABLE lead_mgmt.events (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    lead_id     bigint NOT NULL REFERENCES lead_mgmt.leads (id) ON DELETE CASCADE,
+    -- Integrity with leads is kept by lead_mgmt's triggers, set-based, not
+    -- by a foreign key: a per-row RI check would double the cost of COPY.
+    -- An event for a missing lead is refused; deleting a lead deletes its
+    -- events.
+    lead_id     bigint NOT NULL,
     event_type  text NOT NULL,
     occurred_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     properties  jsonb NOT NULL DEFAULT '{}',
@@ -192,6 +196,8 @@ CREATE FUNCTION lead_mgmt._leads_before_row() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'lm_leads_before_row';
 CREATE FUNCTION lead_mgmt._leads_after_statement() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'lm_leads_after_statement';
+CREATE FUNCTION lead_mgmt._leads_after_delete() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'lm_leads_after_delete';
 CREATE FUNCTION lead_mgmt._events_before_row() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'lm_events_before_row';
 CREATE FUNCTION lead_mgmt._events_after_insert() RETURNS trigger
@@ -203,6 +209,11 @@ CREATE TRIGGER leads_before_row BEFORE INSERT OR UPDATE ON lead_mgmt.leads
     FOR EACH ROW EXECUTE FUNCTION lead_mgmt._leads_before_row();
 CREATE TRIGGER leads_after_statement AFTER INSERT OR UPDATE ON lead_mgmt.leads
     FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._leads_after_statement();
+CREATE TRIGGER leads_after_delete AFTER DELETE ON lead_mgmt.leads
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._leads_after_delete();
+CREATE TRIGGER leads_after_truncate AFTER TRUNCATE ON lead_mgmt.leads
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._leads_after_delete();
 
 CREATE TRIGGER events_before_row BEFORE INSERT OR UPDATE ON lead_mgmt.events
     FOR EACH ROW EXECUTE FUNCTION lead_mgmt._events_before_row();
@@ -517,3 +528,8 @@ SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.settings', '');
 SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.leads', '');
 SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.events', '');
 SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.stage_history', '');
+-- identity sequences are not dumped with their tables: register them too
+SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.scoring_rules_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.leads_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.events_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.stage_history_id_seq', '');
