@@ -57,6 +57,20 @@ SELECT l.id, t.event_type
  WHERE l.email LIKE 'b_@example.com';
 SELECT email, score, stage FROM lead_mgmt.leads WHERE email LIKE 'b_@example.com' ORDER BY email;
 
+-- COPY, the bulk loader, goes through the same pipeline (lead 1 is Ada:
+-- ids start at 1 in a fresh install).  Two more opens: 40 + 10.
+COPY lead_mgmt.events (lead_id, event_type, properties) FROM STDIN;
+1	email_opened	{"campaign": "spring"}
+1	email_opened	{}
+\.
+SELECT score FROM lead_mgmt.leads WHERE id = 1;
+-- A batch with an event of a lead that does not exist is refused whole.
+COPY lead_mgmt.events (lead_id, event_type) FROM STDIN;
+1	email_opened
+424242	email_opened
+\.
+SELECT score FROM lead_mgmt.leads WHERE id = 1;
+
 -- Late events (occurred in the past) count like any other.
 SELECT lead_mgmt.track(l.id, 'email_replied', '{}', now() - interval '200 days') > 0 AS ok
   FROM lead_mgmt.leads l WHERE email = 'b1@example.com';

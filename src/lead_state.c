@@ -588,7 +588,7 @@ check_computed_unchanged(TupleDesc desc, HeapTuple oldtup, HeapTuple newtup)
 					 errmsg("column \"%s\" of lead_mgmt.leads is computed by lead_mgmt",
 							computed_columns[i]),
 					 errdetail("Scores, stage, ownership and event bookkeeping follow from events and rules."),
-					 errhint("Leave the column out; use lead_mgmt.set_stage(), lead_mgmt.assign() or lead_mgmt.rescore() to change what it shows.")));
+					 errhint("Leave the column out; use lead_mgmt.set_stage() or lead_mgmt.rescore() to change what it shows.")));
 	}
 }
 

@@ -355,7 +355,7 @@ BEGIN
             RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
                 MESSAGE = pg_catalog.format('lead field "%s" cannot be captured', v_key),
                 DETAIL = 'It is computed by lead_mgmt or changed only through its functions.',
-                HINT = 'Remove the key; use lead_mgmt.set_stage(), lead_mgmt.assign() or lead_mgmt.disqualify() to change it.';
+                HINT = 'Remove the key; use lead_mgmt.set_stage() or lead_mgmt.disqualify() to change it.';
         END IF;
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
                         WHERE a.attrelid OPERATOR(pg_catalog.=) 'lead_mgmt.leads'::pg_catalog.regclass
