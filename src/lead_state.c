@@ -56,6 +56,7 @@ static bool pending_applying = false;
 static List *history = NIL;		/* of LmHistoryItem, in TopTransactionContext */
 static TimestampTz now_override = 0;
 static int	internal_depth = 0;
+static const char *reason_override = NULL;
 
 static SPIPlanPtr plan_update_ids = NULL;
 static SPIPlanPtr plan_update_one = NULL;
@@ -81,6 +82,7 @@ lm_xact_cb(XactEvent event, void *arg)
 			history = NIL;
 			now_override = 0;
 			internal_depth = 0;
+			reason_override = NULL;
 			lm_cache_at_xact_end();
 			break;
 		default:
@@ -101,6 +103,7 @@ lm_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 		pending_top = NULL;
 		pending_applying = false;
 		internal_depth = 0;
+		reason_override = NULL;
 		foreach(lc, history)
 		{
 			LmHistoryItem *h = lfirst(lc);
@@ -132,6 +135,16 @@ void
 lm_set_now_override(TimestampTz at)
 {
 	now_override = at;
+}
+
+/*
+ * Sets the reason recorded for automatic stage changes until reset with
+ * NULL (deals use "deal_won" while recording their purchase event).
+ */
+void
+lm_set_reason_override(const char *reason)
+{
+	reason_override = reason;
 }
 
 /* True while the extension itself writes leads (computed columns allowed). */
@@ -753,7 +766,7 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	else if (derived.stage_index >= 0)
 	{
 		to_stage = cache->stages[derived.stage_index].name;
-		reason = derived.reason;
+		reason = reason_override ? reason_override : derived.reason;
 	}
 
 	/* write the computed columns */

@@ -44,6 +44,7 @@ typedef struct LmPending
 extern void lm_state_init(void);
 extern TimestampTz lm_now(void);
 extern void lm_set_now_override(TimestampTz at);
+extern void lm_set_reason_override(const char *reason);
 
 extern LmPending *lm_pending_begin(LmCache *cache, TimestampTz now);
 extern LmPendingLead *lm_pending_lead(LmPending *p, int64 lead_id, LmPendingMode mode);

@@ -22,8 +22,10 @@
 
 PG_FUNCTION_INFO_V1(lm_set_stage);
 PG_FUNCTION_INFO_V1(lm_disqualify);
+PG_FUNCTION_INFO_V1(lm_record_deal_won);
 
 static SPIPlanPtr plan_disqualify = NULL;
+static SPIPlanPtr plan_purchase = NULL;
 
 static void
 require_arg(FunctionCallInfo fcinfo, int argno, const char *name, const char *hint)
@@ -129,4 +131,65 @@ lm_disqualify(PG_FUNCTION_ARGS)
 				 errhint("Look the lead up in lead_mgmt.leads.")));
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/*
+ * _record_deal_won(lead_id, deal_id, closed_at, amount): records the
+ * purchase event of a won deal (once per deal: dedupe_key 'deal:<id>'), so
+ * that the lead becomes a customer with stage_history reason 'deal_won'.
+ * Returns the new event's id, or NULL if the deal was recorded before.
+ */
+Datum
+lm_record_deal_won(PG_FUNCTION_ARGS)
+{
+	Oid			types[4] = {INT8OID, INT8OID, TIMESTAMPTZOID, NUMERICOID};
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	volatile int64 id = 0;
+	volatile bool found = false;
+
+	require_arg(fcinfo, 0, "lead_id", "Pass the lead of the deal.");
+	require_arg(fcinfo, 1, "deal_id", "Pass the id of the won deal.");
+	require_arg(fcinfo, 2, "closed_at", "A won deal needs closed_at.");
+	for (int i = 0; i < 4; i++)
+	{
+		if (PG_ARGISNULL(i))
+			nulls[i] = 'n';
+		else
+			args[i] = PG_GETARG_DATUM(i);
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	lm_set_reason_override("deal_won");
+	PG_TRY();
+	{
+		int			ret = SPI_execute_plan(lm_plan(&plan_purchase,
+												   "INSERT INTO lead_mgmt.events "
+												   "(lead_id, event_type, occurred_at, properties, dedupe_key) "
+												   "VALUES ($1, 'purchase', $3, "
+												   "        pg_catalog.jsonb_build_object('deal_id', $2, 'amount', $4), "
+												   "        'deal:' OPERATOR(pg_catalog.||) $2::pg_catalog.text) "
+												   "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+												   4, types), args, nulls, false, 0);
+
+		if (ret != SPI_OK_INSERT_RETURNING)
+			elog(ERROR, "lead_mgmt: recording the purchase failed");
+		if (SPI_processed == 1)
+		{
+			bool		isnull;
+
+			id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			found = true;
+		}
+	}
+	PG_FINALLY();
+	{
+		lm_set_reason_override(NULL);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	if (!found)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(id);
 }

@@ -326,6 +326,15 @@ CREATE FUNCTION lead_mgmt.run_maintenance(at timestamptz DEFAULT pg_catalog.now(
 COMMENT ON FUNCTION lead_mgmt.run_maintenance(timestamptz) IS
     'applies what time changes (expired windows, absence and age conditions) as of at; idempotent; returns counts';
 
+CREATE FUNCTION lead_mgmt._record_deal_won(lead_id bigint, deal_id bigint,
+                                           closed_at timestamptz, amount numeric)
+    RETURNS bigint
+    LANGUAGE c CALLED ON NULL INPUT
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'lm_record_deal_won';
+COMMENT ON FUNCTION lead_mgmt._record_deal_won(bigint, bigint, timestamptz, numeric) IS
+    'internal: records the purchase event of a won deal (once per deal), stage change reason deal_won';
+
 -- capture: insert or merge a lead by external_id, else email (case-insensitive)
 CREATE FUNCTION lead_mgmt.capture(lead jsonb)
     RETURNS bigint
