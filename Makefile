@@ -13,7 +13,7 @@ OBJS = $(SRCS:.c=.o)
 HEADERS = $(wildcard src/*.h)
 
 # The install script is assembled from one part per concern, in this order.
-INSTALL_PARTS = install/parts/core.sql
+INSTALL_PARTS = install/parts/core.sql install/parts/segments.sql
 DATA_built = install/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built),$(wildcard install/$(EXTENSION)--*.sql))
 

@@ -38,6 +38,7 @@
 #include "utils/timestamp.h"
 
 #include "lead_state.h"
+#include "segments.h"
 #include "util.h"
 
 typedef struct LmHistoryItem
@@ -60,11 +61,14 @@ static const char *reason_override = NULL;
 
 static SPIPlanPtr plan_update_ids = NULL;
 static SPIPlanPtr plan_update_one = NULL;
+static SPIPlanPtr plan_lock_sorted = NULL;
 static SPIPlanPtr plan_update_all = NULL;
 static SPIPlanPtr plan_lock_ids = NULL;
 static SPIPlanPtr plan_events_ids = NULL;
 static SPIPlanPtr plan_events_one = NULL;
 static SPIPlanPtr plan_history = NULL;
+
+static void lm_history_write(void);
 
 /* Drops everything per-statement when a (sub)transaction ends or aborts. */
 static void
@@ -83,6 +87,7 @@ lm_xact_cb(XactEvent event, void *arg)
 			now_override = 0;
 			internal_depth = 0;
 			reason_override = NULL;
+			lm_segments_reset(InvalidSubTransactionId);
 			lm_cache_at_xact_end();
 			break;
 		default:
@@ -104,12 +109,18 @@ lm_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 		pending_applying = false;
 		internal_depth = 0;
 		reason_override = NULL;
+		lm_segments_reset(mySubid);
 		foreach(lc, history)
 		{
 			LmHistoryItem *h = lfirst(lc);
 
 			if (h->subid < mySubid)
+			{
+				MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
 				keep = lappend(keep, h);
+				MemoryContextSwitchTo(old);
+			}
 		}
 		history = keep;
 	}
@@ -277,12 +288,24 @@ lm_pending_apply(LmPending *p, bool all_leads)
 		{
 			Oid			types[1] = {INT8ARRAYOID};
 			Datum		args[1];
-			SPIPlanPtr	plan = lm_plan(&plan_update_ids,
+			SPIPlanPtr	plan;
+
+			/*
+			 * Lock the leads in id order first: the UPDATE's own scan order
+			 * depends on the plan, and two statements locking the same
+			 * leads in different orders would deadlock.
+			 */
+			args[0] = PointerGetDatum(lm_int8_array(ids, (int) n));
+			plan = lm_plan(&plan_lock_sorted,
+						   "SELECT 1 FROM lead_mgmt.leads WHERE id OPERATOR(pg_catalog.=) ANY ($1) "
+						   "ORDER BY id FOR NO KEY UPDATE",
+						   1, types);
+			if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "lead_mgmt: locking leads failed");
+			plan = lm_plan(&plan_update_ids,
 									   "UPDATE lead_mgmt.leads SET rules_version = rules_version "
 									   "WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
 									   1, types);
-
-			args[0] = PointerGetDatum(lm_int8_array(ids, (int) n));
 			ret = SPI_execute_plan(plan, args, NULL, false, 0);
 		}
 		if (ret != SPI_OK_UPDATE)
@@ -504,10 +527,12 @@ lm_lead_cols(TupleDesc desc)
 			COL(event_counts);
 			COL(recheck_at);
 			COL(rules_version);
+			COL(segment_ids);
 #undef COL
 		}
 		if (cols.id == 0 || cols.score == 0 || cols.stage == 0 || cols.event_counts == 0 ||
-			cols.recheck_at == 0 || cols.rules_version == 0 || cols.created_at == 0)
+			cols.recheck_at == 0 || cols.rules_version == 0 || cols.created_at == 0 ||
+			cols.segment_ids == 0)
 			elog(ERROR, "lead_mgmt: lead_mgmt.leads lacks computed columns");
 		natts = desc->natts;
 		tdtypeid = desc->tdtypeid;
@@ -566,7 +591,7 @@ counts_datum(const LmLeadCounts *c)
 static const char *const computed_columns[] = {
 	"score", "engagement_score", "fit_score", "stage", "stage_changed_at",
 	"owner_id", "assigned_at", "last_event_at", "converted_at",
-	"event_counts", "recheck_at", "rules_version", NULL
+	"event_counts", "recheck_at", "rules_version", "segment_ids", NULL
 };
 
 /* Refuses an application's write to a computed column. */
@@ -678,6 +703,21 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	const char *note = NULL;
 	int32		current_rank = -1;
 	TimestampTz recheck;
+	bool		full_eval = true;	/* counts recomputed: every segment re-evaluated */
+	const int32 *delta = NULL;
+	int			n_delta = 0;
+	Bitmapset  *changed_cols = NULL;
+	LmSegmentInput seg_in;
+	int64	   *old_seg_ids = NULL;
+	int			n_old_seg = 0;
+	int64	   *new_seg_ids;
+	int			n_new_seg;
+	int32		old_score = 0;
+	int32		old_engagement = 0;
+	int32		old_fit = 0;
+	bool		old_score_null = true;
+	Datum		segd;
+	bool		segnull;
 
 	if (!lm_internal_write())
 		check_computed_unchanged(desc, oldtup, newtup);
@@ -688,6 +728,7 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	check_lead_fields(desc, values, isnull, cols, oldtup);
 
 	cache = lm_cache_get();
+	lm_cache_pin(cache);		/* SPI below may process invalidations */
 	lead_id = DatumGetInt64(values[cols->id - 1]);
 	if (pending_applying && pending_top != NULL && !is_insert)
 	{
@@ -727,8 +768,49 @@ lm_leads_trigger_row(TriggerData *trigdata)
 			stale = true;
 		if (stale)
 			lm_compute_counts_for_lead(cache, lead_id, now, &c);
-		else if (entry != NULL)
-			lm_counts_merge(&c, &entry->counts);
+		else
+		{
+			full_eval = false;
+			if (entry != NULL)
+			{
+				lm_counts_merge(&c, &entry->counts);
+				delta = entry->counts.counts;
+				n_delta = entry->counts.n;
+			}
+		}
+	}
+
+	if (p != NULL && p->eval_all_segments)
+		full_eval = true;
+	if (!is_insert)
+	{
+		old_score_null = isnull[cols->score - 1] || isnull[cols->engagement_score - 1] ||
+			isnull[cols->fit_score - 1];
+		if (!old_score_null)
+		{
+			old_score = DatumGetInt32(values[cols->score - 1]);
+			old_engagement = DatumGetInt32(values[cols->engagement_score - 1]);
+			old_fit = DatumGetInt32(values[cols->fit_score - 1]);
+		}
+		lm_segment_ids_from_datum(values[cols->segment_ids - 1], isnull[cols->segment_ids - 1],
+								  &old_seg_ids, &n_old_seg);
+		if (!lm_internal_write())
+		{
+			/* which columns did the application change? */
+			for (int i = 0; i < desc->natts; i++)
+			{
+				Form_pg_attribute att = TupleDescAttr(desc, i);
+				bool		onull;
+				Datum		o;
+
+				if (att->attisdropped)
+					continue;
+				o = heap_getattr(oldtup, i + 1, desc, &onull);
+				if (onull != isnull[i] ||
+					(!onull && !datum_image_eq(o, values[i], att->attbyval, att->attlen)))
+					changed_cols = bms_add_member(changed_cols, i + 1);
+			}
+		}
 	}
 
 	/* derive scores and stage */
@@ -790,6 +872,27 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	values[cols->converted_at - 1] = TimestampTzGetDatum(c.converted_at);
 	isnull[cols->converted_at - 1] = (c.converted_at == LM_NO_TIME);
 
+	/* segments, seen with the new scores and stage */
+	view.stage_rank = to_stage ? lm_cache_stage_rank(cache, to_stage) : -1;
+	memset(&seg_in, 0, sizeof(seg_in));
+	seg_in.view = &view;
+	seg_in.lead_id = lead_id;
+	seg_in.old_ids = old_seg_ids;
+	seg_in.n_old = n_old_seg;
+	seg_in.full = full_eval;
+	seg_in.delta = delta;
+	seg_in.n_delta = n_delta;
+	seg_in.score_changed = old_score_null || old_score != derived.score ||
+		old_engagement != derived.engagement_score || old_fit != derived.fit_score;
+	seg_in.stage_changed = (to_stage == NULL) != (from_stage == NULL) ||
+		(to_stage != NULL && strcmp(to_stage, from_stage) != 0);
+	seg_in.changed_cols = changed_cols;
+	seg_in.now = now;
+	lm_segments_decide(cache, &seg_in, &new_seg_ids, &n_new_seg);
+	segd = lm_segment_ids_datum(new_seg_ids, n_new_seg, &segnull);
+	values[cols->segment_ids - 1] = segd;
+	isnull[cols->segment_ids - 1] = segnull;
+
 	if (to_stage != NULL &&
 		(from_stage == NULL || strcmp(from_stage, to_stage) != 0))
 	{
@@ -814,6 +917,7 @@ lm_leads_trigger_row(TriggerData *trigdata)
 		isnull[cols->stage_changed_at - 1] = false;
 	}
 
+	lm_cache_unpin(cache);
 	return heap_form_tuple(desc, values, isnull);
 }
 
@@ -824,6 +928,13 @@ lm_leads_trigger_row(TriggerData *trigdata)
  */
 void
 lm_history_flush(void)
+{
+	lm_history_write();
+	lm_segments_flush();
+}
+
+static void
+lm_history_write(void)
 {
 	List	   *items = history;
 	int			n = list_length(items);

@@ -38,6 +38,7 @@ typedef struct LmPending
 	TimestampTz now;
 	HTAB	   *leads;			/* lead_id -> LmPendingLead */
 	bool		scratch_all;	/* leads not in the hash have no events */
+	bool		eval_all_segments;	/* re-evaluate every segment of each lead */
 	struct LmPending *prev;
 } LmPending;
 
@@ -79,7 +80,8 @@ typedef struct LmLeadCols
 				converted_at,
 				event_counts,
 				recheck_at,
-				rules_version;
+				rules_version,
+				segment_ids;
 } LmLeadCols;
 
 extern const LmLeadCols *lm_lead_cols(TupleDesc desc);

@@ -42,7 +42,7 @@ static int	n_watched = 0;
 static bool callback_registered = false;
 
 static const char *const watched_tables[] = {
-	"engine_state", "event_types", "scoring_rules", "stages", "leads", NULL
+	"engine_state", "event_types", "scoring_rules", "stages", "segments", "leads", NULL
 };
 
 /* Relcache callback: any change to a table we are built from makes us stale. */
@@ -115,7 +115,10 @@ lm_cache_unpin(LmCache *cache)
 	cache->pins--;
 	if (cache->pins == 0 && cache != current_cache && list_member_ptr(orphans, cache))
 	{
+		MemoryContext old = MemoryContextSwitchTo(CacheMemoryContext);
+
 		orphans = list_delete_ptr(orphans, cache);
+		MemoryContextSwitchTo(old);
 		free_cache(cache);
 	}
 }
@@ -198,6 +201,43 @@ append_int(int **arr, int *n, int value)
 	else if ((*n & (*n - 1)) == 0 && *n >= 4)
 		*arr = repalloc(*arr, sizeof(int) * (*n) * 2);
 	(*arr)[(*n)++] = value;
+}
+
+/*
+ * Records what a segment condition depends on, so the row trigger
+ * re-evaluates a segment only when one of those things changed.
+ */
+static void
+collect_deps(const LmCond *c, LmSegment *seg)
+{
+	ListCell   *lc;
+
+	switch (c->kind)
+	{
+		case LM_COND_ALL:
+		case LM_COND_ANY:
+			foreach(lc, c->args)
+				collect_deps((const LmCond *) lfirst(lc), seg);
+			break;
+		case LM_COND_NOT:
+			collect_deps(c->arg, seg);
+			break;
+		case LM_COND_EVENT:
+			seg->dep_preds = bms_add_member(seg->dep_preds, c->pred);
+			break;
+		case LM_COND_FIELD:
+			if (c->field_kind == LM_FIELD_AGE)
+				seg->dep_age = true;
+			else if (c->field_kind == LM_FIELD_STAGE)
+				seg->dep_stage = true;
+			else if (strcmp(c->field, "score") == 0 ||
+					 strcmp(c->field, "engagement_score") == 0 ||
+					 strcmp(c->field, "fit_score") == 0)
+				seg->dep_score = true;
+			else if (c->attnum > 0)
+				seg->dep_cols = bms_add_member(seg->dep_cols, c->attnum);
+			break;
+	}
 }
 
 /* Builds a new cache from the tables, in a fresh context. */
@@ -361,6 +401,31 @@ load_cache(void)
 		}
 	}
 
+	/* active segments */
+	ret = SPI_execute("SELECT id, name, condition FROM lead_mgmt.segments "
+					  "WHERE active ORDER BY id", false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: reading segments failed");
+	MemoryContextSwitchTo(cxt);	/* SPI_execute returns in SPI's context */
+	cache->n_segments = 0;
+	cache->segments = palloc0(sizeof(LmSegment) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Jsonb	   *cond = spi_jsonb(tup, desc, 3);
+		LmSegment  *seg;
+
+		if (cond == NULL)
+			continue;
+		seg = &cache->segments[cache->n_segments++];
+		seg->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		seg->name = spi_text(tup, desc, 2);
+		seg->cond = lm_cond_parse(cond, LM_CTX_SEGMENT, &catalog, &cache->preds);
+		collect_deps(seg->cond, seg);
+	}
+
 	/* index predicates and event rules by event type */
 	for (int p = 0; p < cache->preds.n; p++)
 	{
@@ -409,7 +474,13 @@ lm_cache_get(void)
 	if (current_cache != NULL)
 	{
 		if (current_cache->pins > 0)
+		{
+			/* the list outlives any statement: keep it with the caches */
+			MemoryContext old = MemoryContextSwitchTo(CacheMemoryContext);
+
 			orphans = lappend(orphans, current_cache);
+			MemoryContextSwitchTo(old);
+		}
 		else
 			free_cache(current_cache);
 	}

@@ -9,6 +9,7 @@
 
 #include "postgres.h"
 
+#include "nodes/bitmapset.h"
 #include "utils/hsearch.h"
 
 #include "condition.h"
@@ -45,6 +46,19 @@ typedef struct LmStage
 	bool		assign_on_entry;
 } LmStage;
 
+/* a segment and what its condition depends on */
+typedef struct LmSegment
+{
+	int64		id;
+	char	   *name;
+	LmCond	   *cond;
+	bool		dep_score;		/* tests score, engagement_score or fit_score */
+	bool		dep_stage;
+	bool		dep_age;
+	Bitmapset  *dep_cols;		/* leads columns tested */
+	Bitmapset  *dep_preds;		/* predicates counted */
+} LmSegment;
+
 /* everything known about one registered event type */
 typedef struct LmTypeEntry
 {
@@ -69,6 +83,8 @@ typedef struct LmCache
 	LmCondRule *cond_rules;
 	int			n_stages;
 	LmStage    *stages;			/* ascending rank */
+	int			n_segments;
+	LmSegment  *segments;		/* active segments, ascending id */
 	HTAB	   *types;			/* name -> LmTypeEntry */
 	TupleDesc	leads_desc;		/* lead_mgmt.leads as of loading */
 	int			pins;

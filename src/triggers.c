@@ -702,6 +702,18 @@ lm_config_validate(PG_FUNCTION_ARGS)
 		validate_stage(td, desc);
 	else if (strcmp(table, "settings") == 0)
 		validate_setting(ret, desc);
+	else if (strcmp(table, "segments") == 0)
+	{
+		char	   *name = get_text(ret, desc, "name");
+
+		if (name == NULL || name[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("segment name must not be empty"),
+					 errhint("Name the segment after who is in it, for example 'fintech decision makers'.")));
+		(void) lm_cond_parse(get_jsonb(ret, desc, "condition"), LM_CTX_SEGMENT,
+							 lm_catalog_for_validation(), NULL);
+	}
 	return PointerGetDatum(ret);
 }
 
@@ -717,7 +729,8 @@ lm_config_changed(PG_FUNCTION_ARGS)
 	const char *table = RelationGetRelationName(td->tg_relation);
 
 	lm_cache_invalidate_all_backends();
-	if (strcmp(table, "scoring_rules") == 0 || strcmp(table, "stages") == 0)
+	if (strcmp(table, "scoring_rules") == 0 || strcmp(table, "stages") == 0 ||
+		strcmp(table, "segments") == 0)
 	{
 		Oid			types[1] = {BOOLOID};
 		Datum		args[1];

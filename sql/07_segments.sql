@@ -1,0 +1,120 @@
+-- Segments: live membership by demographics, interests, behaviour and
+-- geography.
+--
+-- A segment is a named condition.  Membership is decided in the same
+-- transaction that changes a lead, its events, its score or its stage, and
+-- only the segments whose condition can be affected are re-evaluated.
+SET client_min_messages = warning;
+SET timezone = 'UTC';
+-- every story starts from a fresh install
+DROP EXTENSION lead_mgmt;
+CREATE EXTENSION lead_mgmt;
+
+SELECT lead_mgmt.load_example_rules() > 0 AS loaded;
+
+INSERT INTO lead_mgmt.leads (email, first_name, job_title, industry, company_size,
+                             country, region, city, lead_magnet, attributes) VALUES
+    ('ana@example.com', 'Ana', 'CFO', 'fintech', 800, 'PT', 'Lisboa', 'Lisbon', 'pricing-guide.pdf',
+     '{"age": 41, "gender": "f", "education": "master", "children": 2,
+       "interests": ["Investing", "sailing"], "values": ["sustainability"]}'),
+    ('ben@example.com', 'Ben', 'Developer', 'retail', 40, 'DE', 'Bayern', 'Munich', NULL,
+     '{"age": 29, "gender": "m", "education": "bachelor", "children": 0,
+       "interests": ["gaming", "investing"]}'),
+    ('cai@example.com', 'Cai', 'Head of Finance', 'banking', 5000, 'BR', 'SP', 'São Paulo', 'roi-calculator',
+     '{"age": 52, "interests": ["golf"], "values": ["family", "sustainability"]}'),
+    ('dee@example.com', 'Dee', 'Student', NULL, NULL, 'PT', 'Porto', 'Porto', NULL, '{}');
+
+-- Four kinds of segment, and combinations.
+INSERT INTO lead_mgmt.segments (name, description, condition) VALUES
+    ('parents over 35', 'demographic',
+     '{"all": [{"field": "attributes.age", "op": ">", "value": 35},
+               {"field": "attributes.children", "op": ">=", "value": 1}]}'),
+    ('sustainability-minded investors', 'psychographic',
+     '{"all": [{"field": "attributes.interests", "op": "contains", "value": "investing"},
+               {"field": "attributes.values", "op": "contains", "value": "sustainability"}]}'),
+    ('pricing-guide readers, active this month', 'behavioural',
+     '{"all": [{"field": "lead_magnet", "op": "=", "value": "pricing-guide.pdf"},
+               {"event": "email_opened", "within": "30 days", "min_count": 2}]}'),
+    ('iberia', 'geographic',
+     '{"field": "country", "op": "in", "value": ["pt", "es"]}'),
+    ('finance leaders outside iberia', 'combination',
+     '{"all": [{"any": [{"field": "job_title", "op": "matches", "value": "^(cfo|head of finance)$"},
+                        {"field": "industry", "op": "in", "value": ["banking", "fintech"]}]},
+               {"not": {"field": "country", "op": "in", "value": ["PT", "ES"]}},
+               {"field": "company_size", "op": ">=", "value": 500}]}'),
+    ('sales ready', 'by stage',
+     '{"field": "stage", "op": ">=", "value": "sql"}'),
+    ('hot', 'by score',
+     '{"field": "score", "op": ">=", "value": 25}');
+
+-- Creating the segments filled them at once.
+SELECT segment, string_agg(l.first_name, ', ' ORDER BY l.first_name) AS members
+  FROM lead_mgmt.lead_segments s JOIN lead_mgmt.leads l ON l.id = s.lead_id
+ GROUP BY segment ORDER BY segment;
+
+-- Behaviour moves leads in and out at commit.
+INSERT INTO lead_mgmt.events (lead_id, event_type)
+SELECT id, 'email_opened' FROM lead_mgmt.leads, generate_series(1, 2) WHERE first_name IN ('Ana', 'Ben');
+SELECT l.first_name, array_agg(s.segment ORDER BY s.segment) AS segments
+  FROM lead_mgmt.leads l JOIN lead_mgmt.lead_segments s ON s.lead_id = l.id
+ GROUP BY l.first_name ORDER BY l.first_name;
+
+-- A score change moves Ben into "hot"; a demo request makes Ana sales ready.
+SELECT lead_mgmt.track(id, 'email_replied') > 0 AS ok FROM lead_mgmt.leads WHERE first_name = 'Ben';
+SELECT lead_mgmt.track(id, 'demo_requested') > 0 AS ok FROM lead_mgmt.leads WHERE first_name = 'Ana';
+SELECT segment, string_agg(l.first_name, ', ' ORDER BY l.first_name) AS members
+  FROM lead_mgmt.lead_segments s JOIN lead_mgmt.leads l ON l.id = s.lead_id
+ WHERE segment IN ('hot', 'sales ready')
+ GROUP BY segment ORDER BY segment;
+
+-- Field changes too: Dee moves to Madrid... and Ben learns about sustainability.
+UPDATE lead_mgmt.leads SET country = 'ES', city = 'Madrid' WHERE first_name = 'Dee';
+UPDATE lead_mgmt.leads SET attributes = attributes || '{"values": ["Sustainability"]}' WHERE first_name = 'Ben';
+UPDATE lead_mgmt.leads SET country = 'BR' WHERE first_name = 'Ana';
+SELECT l.first_name, array_agg(s.segment ORDER BY s.segment) AS segments
+  FROM lead_mgmt.leads l JOIN lead_mgmt.lead_segments s ON s.lead_id = l.id
+ GROUP BY l.first_name ORDER BY l.first_name;
+
+-- since says when a lead entered.
+SELECT count(*) FILTER (WHERE since IS NULL) AS without_since FROM lead_mgmt.segment_members;
+
+-- Editing a condition refills the segment in the same transaction.
+UPDATE lead_mgmt.segments SET condition = '{"field": "country", "op": "in", "value": ["PT", "ES", "BR"]}'
+ WHERE name = 'iberia';
+SELECT string_agg(l.first_name, ', ' ORDER BY l.first_name) AS "iberia (and brazil)"
+  FROM lead_mgmt.lead_segments s JOIN lead_mgmt.leads l ON l.id = s.lead_id WHERE segment = 'iberia';
+-- Deactivating one empties it; deleting one removes its members.
+UPDATE lead_mgmt.segments SET active = false WHERE name = 'hot';
+SELECT count(*) AS hot_members FROM lead_mgmt.lead_segments WHERE segment = 'hot';
+DELETE FROM lead_mgmt.segments WHERE name = 'sales ready';
+SELECT count(*) AS members_left FROM lead_mgmt.segment_members m
+ WHERE NOT EXISTS (SELECT 1 FROM lead_mgmt.segments s WHERE s.id = m.segment_id AND s.active);
+
+-- Windowed conditions follow time through run_maintenance(): in 31 days the
+-- opens leave the 30-day window.
+SELECT count(*) AS readers_now FROM lead_mgmt.lead_segments
+ WHERE segment = 'pricing-guide readers, active this month';
+SELECT (lead_mgmt.run_maintenance(now() + interval '31 days') ->> 'leads_rechecked')::int > 0 AS rechecked;
+SELECT count(*) AS readers_in_31_days FROM lead_mgmt.lead_segments
+ WHERE segment = 'pricing-guide readers, active this month';
+
+-- refresh_segments() rebuilds from scratch and changes nothing that is right.
+SELECT lead_mgmt.refresh_segments() AS changes;
+SELECT lead_mgmt.refresh_segments(id) AS changes FROM lead_mgmt.segments WHERE name = 'iberia';
+-- ... but repairs segment_members if someone edited it behind our back.
+SELECT count(*) AS members FROM lead_mgmt.segment_members;
+DELETE FROM lead_mgmt.segment_members WHERE lead_id = (SELECT id FROM lead_mgmt.leads WHERE first_name = 'Ana');
+INSERT INTO lead_mgmt.segment_members (segment_id, lead_id, since)
+SELECT s.id, l.id, now() FROM lead_mgmt.segments s, lead_mgmt.leads l
+ WHERE s.name = 'parents over 35' AND l.first_name = 'Ben';
+SELECT lead_mgmt.refresh_segments() AS changes;
+SELECT count(*) AS members FROM lead_mgmt.segment_members;
+SELECT count(*) AS ben_is_no_parent FROM lead_mgmt.lead_segments s JOIN lead_mgmt.leads l ON l.id = s.lead_id
+ WHERE l.first_name = 'Ben' AND s.segment = 'parents over 35';
+
+-- Errors.
+INSERT INTO lead_mgmt.segments (name, condition) VALUES ('typo', '{"field": "contry", "op": "=", "value": "PT"}');
+INSERT INTO lead_mgmt.segments (name, condition) VALUES ('', '{"field": "country", "op": "=", "value": "PT"}');
+INSERT INTO lead_mgmt.segments (name, condition) VALUES ('no condition', NULL);
+SELECT lead_mgmt.refresh_segments(-1);
+SELECT lead_mgmt.refresh_segments(id) FROM lead_mgmt.segments WHERE name = 'hot';
