@@ -13,7 +13,7 @@ OBJS = $(SRCS:.c=.o)
 HEADERS = $(wildcard src/*.h)
 
 # The install script is assembled from one part per concern, in this order.
-INSTALL_PARTS = install/parts/core.sql install/parts/segments.sql
+INSTALL_PARTS = install/parts/core.sql install/parts/segments.sql install/parts/analytics.sql install/parts/assignment.sql install/parts/nurture.sql
 DATA_built = install/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built),$(wildcard install/$(EXTENSION)--*.sql))
 
@@ -35,3 +35,7 @@ include $(PGXS)
 
 $(DATA_built): $(INSTALL_PARTS)
 	cat $^ > $@
+
+# PGXS does not track header dependencies: rebuild every object when any
+# header changes (the headers define shared structs).
+$(OBJS): $(HEADERS)

@@ -37,7 +37,9 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "assignment.h"
 #include "lead_state.h"
+#include "nurture.h"
 #include "segments.h"
 #include "util.h"
 
@@ -88,6 +90,8 @@ lm_xact_cb(XactEvent event, void *arg)
 			internal_depth = 0;
 			reason_override = NULL;
 			lm_segments_reset(InvalidSubTransactionId);
+			lm_assign_reset(InvalidSubTransactionId);
+			lm_nurture_reset(InvalidSubTransactionId);
 			lm_cache_at_xact_end();
 			break;
 		default:
@@ -110,6 +114,8 @@ lm_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 		internal_depth = 0;
 		reason_override = NULL;
 		lm_segments_reset(mySubid);
+		lm_assign_reset(mySubid);
+		lm_nurture_reset(mySubid);
 		foreach(lc, history)
 		{
 			LmHistoryItem *h = lfirst(lc);
@@ -203,6 +209,9 @@ lm_pending_lead(LmPending *p, int64 lead_id, LmPendingMode mode)
 		lm_counts_init(&e->counts, p->cache->preds.n);
 		e->manual_stage = NULL;
 		e->manual_note = NULL;
+		e->owner_action = LM_OWNER_NONE;
+		e->owner_rep = 0;
+		e->owner_reason = NULL;
 		MemoryContextSwitchTo(old);
 	}
 	return e;
@@ -528,11 +537,15 @@ lm_lead_cols(TupleDesc desc)
 			COL(recheck_at);
 			COL(rules_version);
 			COL(segment_ids);
+			COL(sequence_ids);
+			COL(region);
+			COL(industry);
+			COL(disqualified_at);
 #undef COL
 		}
 		if (cols.id == 0 || cols.score == 0 || cols.stage == 0 || cols.event_counts == 0 ||
 			cols.recheck_at == 0 || cols.rules_version == 0 || cols.created_at == 0 ||
-			cols.segment_ids == 0)
+			cols.segment_ids == 0 || cols.sequence_ids == 0)
 			elog(ERROR, "lead_mgmt: lead_mgmt.leads lacks computed columns");
 		natts = desc->natts;
 		tdtypeid = desc->tdtypeid;
@@ -591,7 +604,7 @@ counts_datum(const LmLeadCounts *c)
 static const char *const computed_columns[] = {
 	"score", "engagement_score", "fit_score", "stage", "stage_changed_at",
 	"owner_id", "assigned_at", "last_event_at", "converted_at",
-	"event_counts", "recheck_at", "rules_version", "segment_ids", NULL
+	"event_counts", "recheck_at", "rules_version", "segment_ids", "sequence_ids", NULL
 };
 
 /* Refuses an application's write to a computed column. */
@@ -673,6 +686,74 @@ check_lead_fields(TupleDesc desc, Datum *values, bool *isnull, const LmLeadCols 
 	}
 }
 
+static char *
+text_col(Datum *values, bool *isnull, AttrNumber att)
+{
+	return (att == 0 || isnull[att - 1]) ? NULL : TextDatumGetCString(values[att - 1]);
+}
+
+/*
+ * Ownership: a manual assignment, a reassignment (redistribute, SLA), or
+ * the rules when the lead enters a stage that assigns on entry without an
+ * owner.  Writes owner_id / assigned_at into the row and queues history.
+ */
+static void
+decide_owner(LmCache *cache, LmLeadView *view, const LmLeadCols *cols,
+			 Datum *values, bool *isnull, LmPendingLead *entry, int64 lead_id,
+			 const char *from_stage, const char *to_stage, TimestampTz now,
+			 Bitmapset **changed_cols)
+{
+	bool		owned = !isnull[cols->owner_id - 1];
+	int64		owner = owned ? DatumGetInt64(values[cols->owner_id - 1]) : 0;
+	bool		disqualified = !isnull[cols->disqualified_at - 1];
+	int64		new_owner = owner;
+	LmAssignChoice choice;
+
+	if (entry != NULL && entry->owner_action == LM_OWNER_MANUAL)
+	{
+		new_owner = entry->owner_rep;
+		lm_assign_queue(lead_id, new_owner, 0, "manual", now, "manual", owned);
+	}
+	else if (entry != NULL && entry->owner_action == LM_OWNER_REASSIGN)
+	{
+		if (!owned || owner != entry->owner_rep)
+			return;				/* changed hands meanwhile: nothing to do */
+		lm_assign_choose(cache, view, lead_id,
+						 text_col(values, isnull, cols->region),
+						 text_col(values, isnull, cols->industry),
+						 owner, now, &choice);
+		new_owner = choice.rep_id;
+		lm_assign_queue(lead_id, new_owner, choice.rule_id, choice.method, now,
+						entry->owner_reason, true);
+		if (new_owner == 0)
+			lm_assign_notify_unassigned(lead_id);
+	}
+	else if (!owned && !disqualified && to_stage != NULL &&
+			 (from_stage == NULL || strcmp(from_stage, to_stage) != 0))
+	{
+		const LmStage *st = lm_cache_stage(cache, to_stage);
+
+		if (st == NULL || !st->assign_on_entry)
+			return;
+		lm_assign_choose(cache, view, lead_id,
+						 text_col(values, isnull, cols->region),
+						 text_col(values, isnull, cols->industry),
+						 0, now, &choice);
+		new_owner = choice.rep_id;
+		if (new_owner != 0)
+			lm_assign_queue(lead_id, new_owner, choice.rule_id, choice.method, now, "rule", false);
+		else
+			lm_assign_notify_unassigned(lead_id);
+	}
+	if (new_owner == owner)
+		return;
+	values[cols->owner_id - 1] = Int64GetDatum(new_owner);
+	isnull[cols->owner_id - 1] = (new_owner == 0);
+	values[cols->assigned_at - 1] = TimestampTzGetDatum(now);
+	isnull[cols->assigned_at - 1] = (new_owner == 0);
+	*changed_cols = bms_add_member(*changed_cols, cols->owner_id);
+}
+
 /*
  * The row trigger on leads (BEFORE INSERT OR UPDATE): refuses application
  * writes to computed columns, then derives every computed column from the
@@ -712,6 +793,8 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	int			n_old_seg = 0;
 	int64	   *new_seg_ids;
 	int			n_new_seg;
+	TimestampTz old_converted = LM_NO_TIME;
+	bool		old_disqualified = false;
 	int32		old_score = 0;
 	int32		old_engagement = 0;
 	int32		old_fit = 0;
@@ -794,6 +877,14 @@ lm_leads_trigger_row(TriggerData *trigdata)
 		}
 		lm_segment_ids_from_datum(values[cols->segment_ids - 1], isnull[cols->segment_ids - 1],
 								  &old_seg_ids, &n_old_seg);
+		if (!isnull[cols->converted_at - 1])
+			old_converted = DatumGetTimestampTz(values[cols->converted_at - 1]);
+		{
+			bool		onull;
+
+			(void) heap_getattr(oldtup, cols->disqualified_at, desc, &onull);
+			old_disqualified = !onull;
+		}
 		if (!lm_internal_write())
 		{
 			/* which columns did the application change? */
@@ -872,8 +963,11 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	values[cols->converted_at - 1] = TimestampTzGetDatum(c.converted_at);
 	isnull[cols->converted_at - 1] = (c.converted_at == LM_NO_TIME);
 
-	/* segments, seen with the new scores and stage */
 	view.stage_rank = to_stage ? lm_cache_stage_rank(cache, to_stage) : -1;
+	decide_owner(cache, &view, cols, values, isnull, entry, lead_id, from_stage, to_stage,
+				 now, &changed_cols);
+
+	/* segments, seen with the new scores, stage and owner */
 	memset(&seg_in, 0, sizeof(seg_in));
 	seg_in.view = &view;
 	seg_in.lead_id = lead_id;
@@ -892,6 +986,32 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	segd = lm_segment_ids_datum(new_seg_ids, n_new_seg, &segnull);
 	values[cols->segment_ids - 1] = segd;
 	isnull[cols->segment_ids - 1] = segnull;
+
+	/* nurture: enrolments and exits */
+	if (cache->n_sequences > 0 || !isnull[cols->sequence_ids - 1])
+	{
+		LmNurtureInput nin;
+		bool		customer = c.converted_at != LM_NO_TIME;
+		bool		disqualified = !isnull[cols->disqualified_at - 1];
+		int			up = cache->unsubscribe_pred;
+		bool		unsubscribed = up >= 0 && up < c.n && c.counts[up] > 0;
+
+		memset(&nin, 0, sizeof(nin));
+		nin.seg = &seg_in;
+		lm_segment_ids_from_datum(values[cols->sequence_ids - 1], isnull[cols->sequence_ids - 1],
+								  (int64 **) &nin.old_ids, &nin.n_old);
+		if (customer && (full_eval || old_converted == LM_NO_TIME))
+			nin.exit_all = "customer";
+		else if (disqualified && (full_eval || !old_disqualified))
+			nin.exit_all = "disqualified";
+		else if (unsubscribed && (full_eval || (delta != NULL && up < n_delta && delta[up] > 0)))
+			nin.exit_all = "unsubscribed";
+		nin.can_enroll = !customer && !disqualified && !unsubscribed;
+		lm_nurture_decide(cache, &nin, &new_seg_ids, &n_new_seg);
+		segd = lm_segment_ids_datum(new_seg_ids, n_new_seg, &segnull);
+		values[cols->sequence_ids - 1] = segd;
+		isnull[cols->sequence_ids - 1] = segnull;
+	}
 
 	if (to_stage != NULL &&
 		(from_stage == NULL || strcmp(from_stage, to_stage) != 0))
@@ -931,6 +1051,8 @@ lm_history_flush(void)
 {
 	lm_history_write();
 	lm_segments_flush();
+	lm_assign_flush();
+	lm_nurture_flush();
 }
 
 static void

@@ -21,6 +21,13 @@ typedef enum LmPendingMode
 	LM_PENDING_SCRATCH			/* replace the stored counts with these */
 } LmPendingMode;
 
+typedef enum LmOwnerAction
+{
+	LM_OWNER_NONE,
+	LM_OWNER_MANUAL,			/* assign(): owner_rep, reason manual */
+	LM_OWNER_REASSIGN			/* by the rules, excluding owner_rep */
+} LmOwnerAction;
+
 typedef struct LmPendingLead
 {
 	int64		lead_id;		/* hash key */
@@ -28,6 +35,9 @@ typedef struct LmPendingLead
 	LmLeadCounts counts;
 	char	   *manual_stage;	/* set_stage(): move here, reason manual */
 	char	   *manual_note;
+	LmOwnerAction owner_action;
+	int64		owner_rep;
+	const char *owner_reason;	/* LM_OWNER_REASSIGN: history reason */
 } LmPendingLead;
 
 /* changes one statement of ours is about to apply to leads */
@@ -81,7 +91,11 @@ typedef struct LmLeadCols
 				event_counts,
 				recheck_at,
 				rules_version,
-				segment_ids;
+				segment_ids,
+				sequence_ids,
+				region,
+				industry,
+				disqualified_at;
 } LmLeadCols;
 
 extern const LmLeadCols *lm_lead_cols(TupleDesc desc);

@@ -21,6 +21,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "assignment.h"
 #include "explain.h"
 #include "lead_state.h"
 #include "maintenance.h"
@@ -64,6 +65,7 @@ lm_run_maintenance(PG_FUNCTION_ARGS)
 	int64	   *ids;
 	int			n;
 	volatile uint64 rechecked = 0;
+	volatile uint64 reassigned = 0;
 	StringInfoData out;
 
 	if (PG_ARGISNULL(0))
@@ -95,6 +97,7 @@ lm_run_maintenance(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		rechecked = lm_recompute_leads(ids, n);
+		reassigned = lm_assign_sla_breaches(at);
 	}
 	PG_FINALLY();
 	{
@@ -104,7 +107,8 @@ lm_run_maintenance(PG_FUNCTION_ARGS)
 	pfree(ids);
 
 	initStringInfo(&out);
-	appendStringInfo(&out, "{\"at\": \"%s\", \"leads_rechecked\": " UINT64_FORMAT "}",
-					 timestamptz_to_str(at), rechecked);
+	appendStringInfo(&out, "{\"at\": \"%s\", \"leads_rechecked\": " UINT64_FORMAT
+					 ", \"sla_reassigned\": " UINT64_FORMAT "}",
+					 timestamptz_to_str(at), rechecked, reassigned);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
 }

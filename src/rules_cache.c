@@ -25,6 +25,8 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "catalog/namespace.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -42,7 +44,8 @@ static int	n_watched = 0;
 static bool callback_registered = false;
 
 static const char *const watched_tables[] = {
-	"engine_state", "event_types", "scoring_rules", "stages", "segments", "leads", NULL
+	"engine_state", "event_types", "scoring_rules", "stages", "segments",
+	"sequences", "assignment_rules", "leads", NULL
 };
 
 /* Relcache callback: any change to a table we are built from makes us stale. */
@@ -259,6 +262,7 @@ load_cache(void)
 	cache = palloc0(sizeof(LmCache));
 	cache->cxt = cxt;
 	lm_predset_init(&cache->preds, cxt);
+	lm_predset_init(&cache->assign_preds, cxt);
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = LM_TYPE_NAME_LEN;
@@ -424,6 +428,81 @@ load_cache(void)
 		seg->name = spi_text(tup, desc, 2);
 		seg->cond = lm_cond_parse(cond, LM_CTX_SEGMENT, &catalog, &cache->preds);
 		collect_deps(seg->cond, seg);
+	}
+
+	/* active nurture sequences */
+	cache->unsubscribe_pred = -1;
+	ret = SPI_execute("SELECT id, enroll_condition, exit_condition FROM lead_mgmt.sequences "
+					  "WHERE active ORDER BY id", false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: reading sequences failed");
+	MemoryContextSwitchTo(cxt);
+	cache->sequences = palloc0(sizeof(LmSequence) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Jsonb	   *enroll = spi_jsonb(tup, desc, 2);
+		Jsonb	   *exitc = spi_jsonb(tup, desc, 3);
+		LmSequence *sq;
+
+		if (enroll == NULL)
+			continue;
+		sq = &cache->sequences[cache->n_sequences++];
+		sq->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		sq->enroll.id = sq->id;
+		sq->enroll.cond = lm_cond_parse(enroll, LM_CTX_SEQUENCE, &catalog, &cache->preds);
+		collect_deps(sq->enroll.cond, &sq->enroll);
+		sq->has_exit = exitc != NULL;
+		if (exitc != NULL)
+		{
+			sq->exit.id = sq->id;
+			sq->exit.cond = lm_cond_parse(exitc, LM_CTX_SEQUENCE, &catalog, &cache->preds);
+			collect_deps(sq->exit.cond, &sq->exit);
+		}
+	}
+	if (cache->n_sequences > 0)
+		cache->unsubscribe_pred = lm_predset_intern(&cache->preds, "email_unsubscribed", NULL, NULL);
+
+	/* active assignment rules, by priority; relation may not exist in old installs */
+	if (OidIsValid(get_relname_relid("assignment_rules", lm_schema_oid())))
+	{
+		ret = SPI_execute("SELECT id, name, priority, condition, method, rep_ids, match_region, "
+						  "match_industry, min_seniority, sla FROM lead_mgmt.assignment_rules "
+						  "WHERE active ORDER BY priority, id", false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "lead_mgmt: reading assignment_rules failed");
+		MemoryContextSwitchTo(cxt);
+		cache->assign_rules = palloc0(sizeof(LmAssignRule) * Max(SPI_processed, 1));
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			LmAssignRule *r = &cache->assign_rules[cache->n_assign_rules++];
+			bool		isnull;
+			Datum		d;
+			Jsonb	   *cond = spi_jsonb(tup, desc, 4);
+			char	   *sen;
+
+			r->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			r->name = spi_text(tup, desc, 2);
+			r->priority = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+			r->cond = cond ? lm_cond_parse(cond, LM_CTX_ASSIGNMENT, &catalog, &cache->assign_preds) : NULL;
+			r->method = spi_text(tup, desc, 5);
+			d = SPI_getbinval(tup, desc, 6, &isnull);
+			r->has_rep_ids = !isnull;
+			r->rep_ids = isnull ? NULL : DatumGetArrayTypePCopy(d);
+			r->match_region = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+			r->match_industry = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
+			sen = spi_text(tup, desc, 9);
+			r->min_seniority = sen == NULL ? -1 :
+				strcmp(sen, "junior") == 0 ? 0 : strcmp(sen, "senior") == 0 ? 1 : 2;
+			d = SPI_getbinval(tup, desc, 10, &isnull);
+			r->has_sla = !isnull;
+			if (!isnull)
+				memcpy(&r->sla, DatumGetIntervalP(d), sizeof(Interval));
+		}
 	}
 
 	/* index predicates and event rules by event type */

@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "nodes/bitmapset.h"
+#include "utils/array.h"
 #include "utils/hsearch.h"
 
 #include "condition.h"
@@ -59,6 +60,32 @@ typedef struct LmSegment
 	Bitmapset  *dep_preds;		/* predicates counted */
 } LmSegment;
 
+/* a nurture sequence: enrolment and exit conditions with their dependencies */
+typedef struct LmSequence
+{
+	int64		id;
+	LmSegment	enroll;			/* id, cond and dependencies of enroll_condition */
+	bool		has_exit;
+	LmSegment	exit;
+} LmSequence;
+
+/* an assignment rule; its event tests are counted on demand */
+typedef struct LmAssignRule
+{
+	int64		id;
+	char	   *name;
+	int32		priority;
+	LmCond	   *cond;			/* NULL: always */
+	char	   *method;
+	bool		has_rep_ids;
+	ArrayType  *rep_ids;
+	bool		match_region;
+	bool		match_industry;
+	int			min_seniority;	/* 0 junior, 1 senior, 2 enterprise; -1 none */
+	bool		has_sla;
+	Interval	sla;
+} LmAssignRule;
+
 /* everything known about one registered event type */
 typedef struct LmTypeEntry
 {
@@ -85,6 +112,12 @@ typedef struct LmCache
 	LmStage    *stages;			/* ascending rank */
 	int			n_segments;
 	LmSegment  *segments;		/* active segments, ascending id */
+	int			n_sequences;
+	LmSequence *sequences;		/* active, ascending id */
+	int			unsubscribe_pred;	/* {"event": "email_unsubscribed"}, or -1 */
+	int			n_assign_rules;
+	LmAssignRule *assign_rules;	/* active, by priority then id */
+	LmPredicateSet assign_preds;	/* event tests of assignment rules */
 	HTAB	   *types;			/* name -> LmTypeEntry */
 	TupleDesc	leads_desc;		/* lead_mgmt.leads as of loading */
 	int			pins;

@@ -66,9 +66,12 @@ id_in(const int64 *ids, int n, int64 id)
 	return false;
 }
 
-/* Does something this segment depends on differ from before? */
-static bool
-affected(const LmSegment *seg, const LmSegmentInput *in)
+/*
+ * Does something this condition depends on differ from before?  (Also used
+ * for nurture conditions, which carry the same dependency summary.)
+ */
+bool
+lm_segment_affected(const LmSegment *seg, const LmSegmentInput *in)
 {
 	int			p;
 
@@ -121,7 +124,7 @@ lm_segments_decide(LmCache *cache, const LmSegmentInput *in, int64 **new_ids, in
 		bool		was = id_in(in->old_ids, in->n_old, seg->id);
 		bool		is;
 
-		is = affected(seg, in) ? lm_cond_eval(seg->cond, in->view) : was;
+		is = lm_segment_affected(seg, in) ? lm_cond_eval(seg->cond, in->view) : was;
 		if (is)
 			ids[n++] = seg->id;
 		if (is != was)

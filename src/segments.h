@@ -30,6 +30,7 @@ typedef struct LmSegmentInput
 	TimestampTz now;
 } LmSegmentInput;
 
+extern bool lm_segment_affected(const LmSegment *seg, const LmSegmentInput *in);
 extern void lm_segments_decide(LmCache *cache, const LmSegmentInput *in,
 							   int64 **new_ids, int *n_new);
 extern void lm_segment_ids_from_datum(Datum d, bool isnull, int64 **ids, int *n);

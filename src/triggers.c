@@ -634,6 +634,65 @@ setting_error_context(void *arg)
 	errcontext("lead_mgmt setting \"%s\" must be an interval such as '14 days'", (const char *) arg);
 }
 
+static bool
+valid_seniority(const char *s)
+{
+	return strcmp(s, "junior") == 0 || strcmp(s, "senior") == 0 || strcmp(s, "enterprise") == 0;
+}
+
+/* Validates a rep; refuses to delete one that owns leads or has history. */
+static void
+validate_rep(TriggerData *td, TupleDesc desc)
+{
+	HeapTuple	tup;
+	char	   *sen;
+	bool		isnull;
+	Datum		d;
+
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+	{
+		Oid			types[1] = {INT8OID};
+		Datum		args[1];
+		int64		n;
+
+		d = heap_getattr(td->tg_trigtuple, SPI_fnumber(desc, "id"), desc, &isnull);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "lead_mgmt: SPI_connect failed");
+		args[0] = d;
+		SPI_execute_with_args("SELECT (SELECT pg_catalog.count(*) FROM lead_mgmt.leads WHERE owner_id OPERATOR(pg_catalog.=) $1) "
+							  "     + (SELECT pg_catalog.count(*) FROM lead_mgmt.assignments WHERE rep_id OPERATOR(pg_catalog.=) $1)",
+							  1, types, args, NULL, false, 1);
+		n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
+		if (n > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("rep " INT64_FORMAT " owns leads or has assignment history", DatumGetInt64(d)),
+					 errdetail("Assignment history is kept for reporting."),
+					 errhint("Deactivate the rep instead (UPDATE lead_mgmt.reps SET active = false) and move their leads with lead_mgmt.redistribute().")));
+		return;
+	}
+	tup = TRIGGER_FIRED_BY_INSERT(td->tg_event) ? td->tg_trigtuple : td->tg_newtuple;
+	sen = get_text(tup, desc, "seniority");
+	if (sen != NULL && !valid_seniority(sen))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown seniority \"%s\"", sen),
+				 errhint("Use junior, senior or enterprise.")));
+	d = heap_getattr(tup, SPI_fnumber(desc, "weight"), desc, &isnull);
+	if (!isnull && DatumGetInt32(d) < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rep weight must be at least 1"),
+				 errhint("A weight of 2 gets twice the leads of a weight of 1 under weighted rules; deactivate a rep to give none.")));
+	d = heap_getattr(tup, SPI_fnumber(desc, "capacity"), desc, &isnull);
+	if (!isnull && DatumGetInt32(d) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rep capacity must not be negative"),
+				 errhint("Capacity is the most open leads the rep may own; leave it NULL for no limit.")));
+}
+
 /* Validates one row of lead_mgmt.settings: known names, interval values. */
 static void
 validate_setting(HeapTuple tup, TupleDesc desc)
@@ -702,6 +761,63 @@ lm_config_validate(PG_FUNCTION_ARGS)
 		validate_stage(td, desc);
 	else if (strcmp(table, "settings") == 0)
 		validate_setting(ret, desc);
+	else if (strcmp(table, "reps") == 0)
+		validate_rep(td, desc);
+	else if (strcmp(table, "assignment_rules") == 0)
+	{
+		char	   *name = get_text(ret, desc, "name");
+		Jsonb	   *cond = get_jsonb(ret, desc, "condition");
+		char	   *method = get_text(ret, desc, "method");
+		char	   *sen = get_text(ret, desc, "min_seniority");
+		bool		isnull;
+		Datum		sla = heap_getattr(ret, SPI_fnumber(desc, "sla"), desc, &isnull);
+
+		if (method != NULL && strcmp(method, "round_robin") != 0 && strcmp(method, "weighted") != 0 &&
+			strcmp(method, "least_loaded") != 0 && strcmp(method, "performance") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown assignment method \"%s\"", method),
+					 errhint("Use round_robin, weighted, least_loaded or performance.")));
+		if (sen != NULL && !valid_seniority(sen))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown seniority \"%s\"", sen),
+					 errhint("Use junior, senior or enterprise.")));
+
+		if (name == NULL || name[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("assignment rule name must not be empty"),
+					 errhint("Name the rule after the leads it routes, for example 'enterprise deals in EMEA'.")));
+		if (!isnull)
+		{
+			Interval	zero;
+
+			memset(&zero, 0, sizeof(zero));
+			if (DatumGetInt32(DirectFunctionCall2(interval_cmp, sla, IntervalPGetDatum(&zero))) <= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("sla of assignment rule \"%s\" must be a positive interval", name),
+						 errhint("Write it as, for example, '4 hours'; leave it NULL to use the setting default_sla.")));
+		}
+		if (cond != NULL)
+			(void) lm_cond_parse(cond, LM_CTX_ASSIGNMENT, lm_catalog_for_validation(), NULL);
+	}
+	else if (strcmp(table, "sequences") == 0)
+	{
+		char	   *name = get_text(ret, desc, "name");
+		Jsonb	   *exitc = get_jsonb(ret, desc, "exit_condition");
+
+		if (name == NULL || name[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("sequence name must not be empty"),
+					 errhint("Name the sequence after its purpose, for example 'webinar follow-up'.")));
+		(void) lm_cond_parse(get_jsonb(ret, desc, "enroll_condition"), LM_CTX_SEQUENCE,
+							 lm_catalog_for_validation(), NULL);
+		if (exitc != NULL)
+			(void) lm_cond_parse(exitc, LM_CTX_SEQUENCE, lm_catalog_for_validation(), NULL);
+	}
 	else if (strcmp(table, "segments") == 0)
 	{
 		char	   *name = get_text(ret, desc, "name");
@@ -730,7 +846,7 @@ lm_config_changed(PG_FUNCTION_ARGS)
 
 	lm_cache_invalidate_all_backends();
 	if (strcmp(table, "scoring_rules") == 0 || strcmp(table, "stages") == 0 ||
-		strcmp(table, "segments") == 0)
+		strcmp(table, "segments") == 0 || strcmp(table, "sequences") == 0)
 	{
 		Oid			types[1] = {BOOLOID};
 		Datum		args[1];

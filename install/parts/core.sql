@@ -147,11 +147,13 @@ CREATE TABLE lead_mgmt.leads (
     converted_at        timestamptz,
     -- internal bookkeeping, read-only: per-predicate event counts, the time
     -- a windowed or age-based term next changes, the rules version used,
-    -- the segments the lead is in (mirrored in segment_members)
+    -- the segments the lead is in (mirrored in segment_members), the
+    -- sequences it was ever enrolled in (mirrored in enrollments)
     event_counts        integer[],
     recheck_at          timestamptz,
     rules_version       bigint,
-    segment_ids         bigint[]
+    segment_ids         bigint[],
+    sequence_ids        bigint[]
 ) WITH (fillfactor = 70);   -- room for HOT updates: every event updates its lead
 CREATE UNIQUE INDEX leads_email_key ON lead_mgmt.leads (pg_catalog.lower(email));
 CREATE INDEX leads_stage_idx ON lead_mgmt.leads (stage);

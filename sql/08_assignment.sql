@@ -1,0 +1,126 @@
+-- Distribution: sales-ready leads reach the right rep in the same
+-- transaction.
+--
+-- When a lead enters a stage with assign_on_entry (sql by default) and has
+-- no owner, the active assignment rules are tried by priority; the first
+-- whose condition holds and whose pool has an eligible rep assigns, by its
+-- method.  Every assignment is kept in lead_mgmt.assignments.
+SET client_min_messages = warning;
+SET timezone = 'UTC';
+-- every story starts from a fresh install
+DROP EXTENSION lead_mgmt;
+CREATE EXTENSION lead_mgmt;
+
+INSERT INTO lead_mgmt.reps (name, email, regions, industries, seniority, weight, capacity) VALUES
+    ('Ana',  'ana@acme.test',  '{EMEA}',        '{fintech,banking}', 'enterprise', 1, NULL),
+    ('Bo',   'bo@acme.test',   '{EMEA,NA}',     '{retail}',          'senior',     2, NULL),
+    ('Cy',   'cy@acme.test',   '{NA}',          '{fintech}',         'junior',     1, NULL),
+    ('Di',   'di@acme.test',   '{APAC}',        '{}',                'junior',     3, 2);
+
+-- A helper: make a lead sales ready by a demo request.
+CREATE FUNCTION pg_temp.sales_ready(email text, region text DEFAULT NULL, industry text DEFAULT NULL,
+                                    size int DEFAULT NULL) RETURNS bigint LANGUAGE sql AS $$
+    SELECT lead_mgmt.track(lead_mgmt.capture(jsonb_build_object('email', email, 'region', region,
+                                  'industry', industry, 'company_size', size)), 'demo_requested');
+    SELECT id FROM lead_mgmt.leads WHERE leads.email = sales_ready.email;
+$$;
+CREATE FUNCTION pg_temp.owner(lead bigint) RETURNS text LANGUAGE sql AS $$
+    SELECT coalesce(r.name, '(nobody)') FROM lead_mgmt.leads l LEFT JOIN lead_mgmt.reps r ON r.id = l.owner_id
+     WHERE l.id = lead;
+$$;
+
+-- Without rules nobody is assigned: the lead waits in lead_mgmt.unassigned.
+SELECT pg_temp.owner(pg_temp.sales_ready('early@x.test'));
+SELECT count(*) AS waiting FROM lead_mgmt.unassigned;
+
+-- Round robin over everyone: each rep in turn, by id.
+INSERT INTO lead_mgmt.assignment_rules (name, priority, method) VALUES ('everyone', 100, 'round_robin');
+SELECT pg_temp.owner(pg_temp.sales_ready('rr' || i || '@x.test')) AS owner FROM generate_series(1, 6) i;
+
+-- Enterprise deals in EMEA go to enterprise reps who cover the region.
+INSERT INTO lead_mgmt.assignment_rules (name, priority, condition, method, match_region, min_seniority) VALUES
+    ('enterprise EMEA', 10, '{"field": "company_size", "op": ">=", "value": 1000}', 'round_robin', true, 'enterprise');
+SELECT pg_temp.owner(pg_temp.sales_ready('big@x.test', 'EMEA', 'retail', 5000)) AS big_emea;
+-- ... a big company elsewhere has no enterprise rep: falls through to everyone.
+SELECT pg_temp.owner(pg_temp.sales_ready('big@y.test', 'NA', 'retail', 5000)) AS big_na;
+
+-- Industry expertise: fintech leads go to fintech experts, weighted.
+INSERT INTO lead_mgmt.assignment_rules (name, priority, condition, method, match_industry) VALUES
+    ('fintech experts', 20, '{"field": "industry", "op": "=", "value": "fintech"}', 'weighted', true);
+UPDATE lead_mgmt.reps SET weight = 2 WHERE name = 'Ana';
+SELECT string_agg(pg_temp.owner(pg_temp.sales_ready('fin' || i || '@x.test', NULL, 'FinTech')), ' ' ORDER BY i) AS weighted_2_to_1
+  FROM generate_series(1, 6) i;
+
+-- Availability: Bo is away, Cy unavailable, Di at capacity (2 open leads).
+UPDATE lead_mgmt.reps SET away_until = now() + interval '1 week' WHERE name = 'Bo';
+UPDATE lead_mgmt.reps SET available = false WHERE name = 'Cy';
+SELECT name, (SELECT count(*) FROM lead_mgmt.leads l WHERE l.owner_id = r.id) AS owned FROM lead_mgmt.reps r ORDER BY id;
+SELECT string_agg(pg_temp.owner(pg_temp.sales_ready('av' || i || '@x.test')), ' ' ORDER BY i) AS only_ana_and_di
+  FROM generate_series(1, 3) i;
+
+-- Least loaded: the rep with the fewest open leads.
+UPDATE lead_mgmt.reps SET away_until = NULL, available = true, capacity = NULL;
+UPDATE lead_mgmt.assignment_rules SET method = 'least_loaded' WHERE name = 'everyone';
+SELECT pg_temp.owner(pg_temp.sales_ready('ll1@x.test')) AS least_loaded;
+SELECT name, (SELECT count(*) FROM lead_mgmt.leads l WHERE l.owner_id = r.id) AS owned FROM lead_mgmt.reps r ORDER BY id;
+
+-- Nobody eligible anywhere: the lead waits (and NOTIFY lead_mgmt_unassigned
+-- goes out with its id: see the isolation spec assignment_notify).
+UPDATE lead_mgmt.reps SET available = false;
+SELECT pg_temp.owner(pg_temp.sales_ready('nobody@x.test')) AS owner;
+SELECT count(*) AS waiting FROM lead_mgmt.unassigned;
+UPDATE lead_mgmt.reps SET available = true;
+
+-- By hand: assign() closes the previous assignment.
+SELECT lead_mgmt.assign(id, (SELECT id FROM lead_mgmt.reps WHERE name = 'Cy'))
+  FROM lead_mgmt.leads WHERE email = 'nobody@x.test';
+SELECT pg_temp.owner(id), assigned_at IS NOT NULL AS has_assigned_at FROM lead_mgmt.leads WHERE email = 'nobody@x.test';
+SELECT lead_mgmt.assign(id, (SELECT id FROM lead_mgmt.reps WHERE name = 'Ana'))
+  FROM lead_mgmt.leads WHERE email = 'nobody@x.test';
+SELECT r.name, a.reason, a.ended_at IS NOT NULL AS ended FROM lead_mgmt.assignments a
+  JOIN lead_mgmt.reps r ON r.id = a.rep_id
+ WHERE a.lead_id = (SELECT id FROM lead_mgmt.leads WHERE email = 'nobody@x.test') ORDER BY a.id;
+
+-- A rep who leaves: redistribute() moves their open leads to others.
+UPDATE lead_mgmt.reps SET active = false WHERE name = 'Di';
+SELECT lead_mgmt.redistribute(id) AS moved FROM lead_mgmt.reps WHERE name = 'Di';
+SELECT count(*) AS di_open FROM lead_mgmt.leads l JOIN lead_mgmt.reps r ON r.id = l.owner_id WHERE r.name = 'Di';
+SELECT count(*) FILTER (WHERE reason = 'reassigned') AS reassigned_rows FROM lead_mgmt.assignments;
+
+-- SLA: an owner who records no sales touch within it loses the lead.
+UPDATE lead_mgmt.assignment_rules SET sla = '4 hours', method = 'round_robin' WHERE name = 'everyone';
+SELECT pg_temp.sales_ready('sla1@x.test') IS NOT NULL AS ready, pg_temp.sales_ready('sla2@x.test') IS NOT NULL AS ready2;
+SELECT lead_mgmt.track(id, 'rep_contacted', '{}', now() + interval '1 hour') > 0 AS touched
+  FROM lead_mgmt.leads WHERE email = 'sla1@x.test';
+SELECT (lead_mgmt.run_maintenance(now() + interval '5 hours') ->> 'sla_reassigned')::int >= 1 AS reassigned;
+SELECT email, (SELECT count(*) FROM lead_mgmt.assignments a WHERE a.lead_id = l.id) AS assignments,
+       (SELECT reason FROM lead_mgmt.assignments a WHERE a.lead_id = l.id ORDER BY id DESC LIMIT 1) AS last_reason
+  FROM lead_mgmt.leads l WHERE email IN ('sla1@x.test', 'sla2@x.test') ORDER BY email;
+SELECT (lead_mgmt.run_maintenance(now() + interval '5 hours') ->> 'sla_reassigned')::int AS again;
+
+-- Performance: weighted by smoothed win rate (won + 1) / (won + lost + 2)
+-- over 90 days.  Ana won 8 of 8 (0.9), Bo won 0 of 8 (0.1): 9 to 1.
+INSERT INTO lead_mgmt.deals (lead_id, rep_id, amount, status, closed_at)
+SELECT (SELECT min(id) FROM lead_mgmt.leads), r.id, 100, CASE r.name WHEN 'Ana' THEN 'won' ELSE 'lost' END, now() - interval '1 day'
+  FROM lead_mgmt.reps r, generate_series(1, 8) WHERE r.name IN ('Ana', 'Bo');
+UPDATE lead_mgmt.assignment_rules SET active = false;
+INSERT INTO lead_mgmt.assignment_rules (name, priority, method, rep_ids)
+SELECT 'by performance', 1, 'performance', array_agg(id ORDER BY id) FROM lead_mgmt.reps WHERE name IN ('Ana', 'Bo');
+SELECT name, count(*) AS leads
+  FROM generate_series(1, 20) i, LATERAL (SELECT pg_temp.owner(pg_temp.sales_ready('perf' || i || '@x.test')) AS name) o
+ GROUP BY name ORDER BY name;
+SELECT rep_id, name, open_leads > 0 AS has_open_leads, deals_won, deals_lost, win_rate, revenue
+  FROM lead_mgmt.rep_performance ORDER BY rep_id;
+
+-- Errors.
+SELECT lead_mgmt.assign(-1, 1);
+SELECT lead_mgmt.assign((SELECT min(id) FROM lead_mgmt.leads), -1);
+SELECT lead_mgmt.assign((SELECT min(id) FROM lead_mgmt.leads), (SELECT id FROM lead_mgmt.reps WHERE name = 'Di'));
+SELECT lead_mgmt.assign(NULL, 1);
+INSERT INTO lead_mgmt.assignment_rules (name, priority, method) VALUES ('bad', 1, 'random');
+INSERT INTO lead_mgmt.assignment_rules (name, priority, condition) VALUES ('bad', 1, '{"field": "regio", "op": "=", "value": "x"}');
+INSERT INTO lead_mgmt.assignment_rules (name, priority, sla) VALUES ('bad', 1, '0 hours');
+INSERT INTO lead_mgmt.reps (name, seniority) VALUES ('Eve', 'guru');
+INSERT INTO lead_mgmt.reps (name, weight) VALUES ('Eve', 0);
+UPDATE lead_mgmt.leads SET owner_id = 1;
+DELETE FROM lead_mgmt.reps WHERE name = 'Ana';

@@ -1,0 +1,738 @@
+/*-------------------------------------------------------------------------
+ * assignment.c
+ *	  Hands sales-ready leads to reps.
+ *
+ * The row trigger on leads calls lm_assign_choose() when a lead enters a
+ * stage with assign_on_entry and has no owner.  Active assignment rules are
+ * tried by ascending priority; the first whose condition holds and whose
+ * pool has an eligible rep assigns.  Eligible: active, available, not away,
+ * under capacity, in the pool, matching region / industry when asked, at
+ * least the minimum seniority.
+ *
+ * Locking: a rule's rotation_state row is locked (FOR UPDATE) before its
+ * pool is read, and kept until commit, so every method sees the effect of
+ * the previous assignment through that rule: round robin stays exact under
+ * any concurrency.
+ *
+ * Assignment rule conditions have their own predicate set: their event
+ * tests are counted on demand (one read of the lead's events, only when a
+ * lead is being assigned) so editing assignment rules never invalidates the
+ * counts every lead carries.
+ *
+ * History rows are queued (TopTransactionContext) and written by the
+ * statement trigger on leads, like stage history.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "assignment.h"
+#include "explain.h"
+#include "lead_state.h"
+#include "util.h"
+
+PG_FUNCTION_INFO_V1(lm_assign);
+PG_FUNCTION_INFO_V1(lm_redistribute);
+
+typedef struct LmAssignItem
+{
+	int64		lead_id;
+	int64		rep_id;			/* 0: only close the previous assignment */
+	int64		rule_id;		/* 0: none */
+	char	   *method;
+	TimestampTz at;
+	char	   *reason;
+	bool		end_previous;
+	SubTransactionId subid;
+} LmAssignItem;
+
+typedef struct Candidate
+{
+	int64		id;
+	int64		weight;
+	int64		open_leads;
+	TimestampTz last_assigned;	/* LM_NO_TIME: never */
+} Candidate;
+
+static List *queued = NIL;		/* of LmAssignItem, TopTransactionContext */
+
+static SPIPlanPtr plan_events = NULL;
+static SPIPlanPtr plan_rotation_ensure = NULL;
+static SPIPlanPtr plan_rotation_lock = NULL;
+static SPIPlanPtr plan_rotation_save = NULL;
+static SPIPlanPtr plan_pool = NULL;
+static SPIPlanPtr plan_win_rates = NULL;
+static SPIPlanPtr plan_end = NULL;
+static SPIPlanPtr plan_insert = NULL;
+static SPIPlanPtr plan_rep = NULL;
+static SPIPlanPtr plan_rep_leads = NULL;
+static SPIPlanPtr plan_breaches = NULL;
+
+/* Counts the lead's events for the assignment rules' own predicates. */
+static int32 *
+assign_counts(LmCache *cache, int64 lead_id, TimestampTz now)
+{
+	int32	   *counts = palloc0(sizeof(int32) * Max(cache->assign_preds.n, 1));
+	Oid			types[1] = {INT8OID};
+	Datum		args[1];
+
+	if (cache->assign_preds.n == 0)
+		return counts;
+	args[0] = Int64GetDatum(lead_id);
+	if (SPI_execute_plan(lm_plan(&plan_events,
+								 "SELECT event_type, occurred_at, properties FROM lead_mgmt.events "
+								 "WHERE lead_id OPERATOR(pg_catalog.=) $1",
+								 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: reading events failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		n;
+		char	   *etype = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &n));
+		TimestampTz at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &n));
+		Jsonb	   *props = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &n));
+
+		for (int p = 0; p < cache->assign_preds.n; p++)
+			if (strcmp(cache->assign_preds.items[p].event_type, etype) == 0 &&
+				lm_predicate_matches(&cache->assign_preds.items[p], props, at, now))
+				counts[p]++;
+	}
+	return counts;
+}
+
+/* Locks the rule's rotation state; returns cursor and SWRR state. */
+static void
+lock_rotation(int64 rule_id, int64 *cursor, ArrayType **reps, ArrayType **current)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1];
+	bool		isnull;
+	Datum		d;
+
+	args[0] = Int64GetDatum(rule_id);
+	if (SPI_execute_plan(lm_plan(&plan_rotation_ensure,
+								 "INSERT INTO lead_mgmt.rotation_state (rule_id) VALUES ($1) "
+								 "ON CONFLICT DO NOTHING",
+								 1, types), args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "lead_mgmt: creating rotation state failed");
+	if (SPI_execute_plan(lm_plan(&plan_rotation_lock,
+								 "SELECT cursor, wrr_reps, wrr_current FROM lead_mgmt.rotation_state "
+								 "WHERE rule_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+								 1, types), args, NULL, false, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "lead_mgmt: locking rotation state failed");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	*cursor = isnull ? 0 : DatumGetInt64(d);
+	*reps = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	*current = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+}
+
+static void
+save_rotation(int64 rule_id, int64 cursor, const int64 *reps, const int64 *current, int n)
+{
+	Oid			types[3] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID};
+	Oid			types4[4] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		args[4];
+
+	(void) types;
+	args[0] = Int64GetDatum(rule_id);
+	args[1] = Int64GetDatum(cursor);
+	args[2] = PointerGetDatum(lm_int8_array(reps, n));
+	args[3] = PointerGetDatum(lm_int8_array(current, n));
+	if (SPI_execute_plan(lm_plan(&plan_rotation_save,
+								 "UPDATE lead_mgmt.rotation_state SET cursor = $2, wrr_reps = $3, wrr_current = $4 "
+								 "WHERE rule_id OPERATOR(pg_catalog.=) $1",
+								 4, types4), args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "lead_mgmt: saving rotation state failed");
+}
+
+/* The eligible reps of a rule's pool for this lead, ascending id. */
+static Candidate *
+eligible_reps(const LmAssignRule *rule, const char *region, const char *industry,
+			  int64 exclude, TimestampTz now, bool need_load, int *n)
+{
+	Oid			types[9] = {TIMESTAMPTZOID, INT8ARRAYOID, BOOLOID, TEXTOID, BOOLOID,
+	TEXTOID, INT4OID, INT8OID, BOOLOID};
+	Datum		args[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Candidate  *c;
+
+	args[0] = TimestampTzGetDatum(now);
+	if (rule->has_rep_ids)
+		args[1] = PointerGetDatum(rule->rep_ids);
+	else
+		nulls[1] = 'n';
+	args[2] = BoolGetDatum(rule->match_region);
+	if (region)
+		args[3] = CStringGetTextDatum(region);
+	else
+		nulls[3] = 'n';
+	args[4] = BoolGetDatum(rule->match_industry);
+	if (industry)
+		args[5] = CStringGetTextDatum(industry);
+	else
+		nulls[5] = 'n';
+	args[6] = Int32GetDatum(Max(rule->min_seniority, 0));
+	args[7] = Int64GetDatum(exclude);
+	args[8] = BoolGetDatum(need_load);
+	if (SPI_execute_plan(lm_plan(&plan_pool,
+								 "SELECT x.id, x.weight, x.open_leads, x.last_assigned FROM ("
+								 " SELECT r.id, r.weight, r.capacity,"
+								 "   CASE WHEN $9 OR r.capacity IS NOT NULL THEN"
+								 "     (SELECT pg_catalog.count(*) FROM lead_mgmt.leads l"
+								 "       WHERE l.owner_id OPERATOR(pg_catalog.=) r.id"
+								 "         AND l.converted_at IS NULL AND l.disqualified_at IS NULL) END AS open_leads,"
+								 "   CASE WHEN $9 THEN"
+								 "     (SELECT pg_catalog.max(a.assigned_at) FROM lead_mgmt.assignments a"
+								 "       WHERE a.rep_id OPERATOR(pg_catalog.=) r.id) END AS last_assigned"
+								 "  FROM lead_mgmt.reps r"
+								 " WHERE r.active AND r.available"
+								 "   AND (r.away_until IS NULL OR r.away_until OPERATOR(pg_catalog.<=) $1)"
+								 "   AND ($2 IS NULL OR r.id OPERATOR(pg_catalog.=) ANY ($2))"
+								 "   AND (NOT $3 OR EXISTS (SELECT 1 FROM pg_catalog.unnest(r.regions) g(v)"
+								 "        WHERE pg_catalog.lower(g.v) OPERATOR(pg_catalog.=) pg_catalog.lower($4)))"
+								 "   AND (NOT $5 OR EXISTS (SELECT 1 FROM pg_catalog.unnest(r.industries) g(v)"
+								 "        WHERE pg_catalog.lower(g.v) OPERATOR(pg_catalog.=) pg_catalog.lower($6)))"
+								 "   AND (CASE r.seniority WHEN 'junior' THEN 0 WHEN 'senior' THEN 1 ELSE 2 END)"
+								 "       OPERATOR(pg_catalog.>=) $7"
+								 "   AND r.id OPERATOR(pg_catalog.<>) $8"
+								 ") x WHERE x.capacity IS NULL OR x.open_leads OPERATOR(pg_catalog.<) x.capacity"
+								 " ORDER BY x.id",
+								 9, types), args, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: reading eligible reps failed");
+	*n = (int) SPI_processed;
+	c = palloc0(sizeof(Candidate) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		v;
+
+		c[i].id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+		c[i].weight = DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
+		v = SPI_getbinval(t, d, 3, &isnull);
+		c[i].open_leads = isnull ? 0 : DatumGetInt64(v);
+		v = SPI_getbinval(t, d, 4, &isnull);
+		c[i].last_assigned = isnull ? LM_NO_TIME : DatumGetTimestampTz(v);
+	}
+	return c;
+}
+
+/*
+ * Smooth weighted round robin (each candidate's current weight grows by its
+ * weight; the largest is chosen and pays back the total).  Over a full cycle
+ * each rep is chosen exactly weight times, interleaved.  State of reps that
+ * are not candidates now is kept as it was.
+ */
+static int64
+smooth_weighted(int64 rule_id, int64 cursor, ArrayType *reps_arr, ArrayType *cur_arr,
+				Candidate *c, int n)
+{
+	int			nold = ARR_NDIM(reps_arr) == 1 ? ARR_DIMS(reps_arr)[0] : 0;
+	int64	   *old_reps = nold ? (int64 *) ARR_DATA_PTR(reps_arr) : NULL;
+	int64	   *old_cur = nold ? (int64 *) ARR_DATA_PTR(cur_arr) : NULL;
+	int64	   *reps = palloc(sizeof(int64) * (nold + n));
+	int64	   *cur = palloc(sizeof(int64) * (nold + n));
+	int			m = 0;
+	int64		total = 0;
+	int			best = -1;
+	int64		chosen;
+
+	if (nold && (ARR_NDIM(cur_arr) != 1 || ARR_DIMS(cur_arr)[0] != nold))
+		nold = 0;				/* damaged state: start over */
+	for (int i = 0; i < nold; i++)
+	{
+		reps[m] = old_reps[i];
+		cur[m++] = old_cur[i];
+	}
+	for (int i = 0; i < n; i++)
+	{
+		int			k = -1;
+
+		for (int j = 0; j < m; j++)
+			if (reps[j] == c[i].id)
+				k = j;
+		if (k < 0)
+		{
+			k = m++;
+			reps[k] = c[i].id;
+			cur[k] = 0;
+		}
+		cur[k] += c[i].weight;
+		total += c[i].weight;
+		if (best < 0 || cur[k] > cur[best] || (cur[k] == cur[best] && reps[k] < reps[best]))
+			best = k;
+	}
+	cur[best] -= total;
+	chosen = reps[best];
+	save_rotation(rule_id, chosen, reps, cur, m);
+	return chosen;
+}
+
+/* Smoothed win rate over 90 days, as an integer weight (per mille). */
+static void
+performance_weights(Candidate *c, int n, TimestampTz now)
+{
+	Oid			types[2] = {INT8ARRAYOID, TIMESTAMPTZOID};
+	Datum		args[2];
+	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		ids[i] = c[i].id;
+	args[0] = PointerGetDatum(lm_int8_array(ids, n));
+	args[1] = TimestampTzGetDatum(now);
+	if (SPI_execute_plan(lm_plan(&plan_win_rates,
+								 "SELECT r.id, "
+								 "  pg_catalog.count(d.id) FILTER (WHERE d.status OPERATOR(pg_catalog.=) 'won'), "
+								 "  pg_catalog.count(d.id) FILTER (WHERE d.status OPERATOR(pg_catalog.=) 'lost') "
+								 "FROM pg_catalog.unnest($1) AS r(id) "
+								 "LEFT JOIN lead_mgmt.deals d ON d.rep_id OPERATOR(pg_catalog.=) r.id "
+								 "  AND d.closed_at OPERATOR(pg_catalog.>) ($2 OPERATOR(pg_catalog.-) '90 days'::pg_catalog.interval) "
+								 "GROUP BY r.id ORDER BY r.id",
+								 2, types), args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: reading win rates failed");
+	for (uint64 i = 0; i < SPI_processed && i < (uint64) n; i++)
+	{
+		bool		isnull;
+		int64		won = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		int64		lost = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
+
+		c[i].weight = Max(1, (1000 * (won + 1)) / (won + lost + 2));
+	}
+}
+
+/*
+ * Chooses a rep for a lead: the first active rule (by priority) whose
+ * condition holds and whose pool has an eligible rep (excluding
+ * exclude_rep) decides, by its method.  out->rep_id is 0 when nobody is
+ * eligible anywhere.  Runs inside the row trigger on leads.
+ */
+void
+lm_assign_choose(LmCache *cache, LmLeadView *view, int64 lead_id,
+				 const char *region, const char *industry,
+				 int64 exclude_rep, TimestampTz now, LmAssignChoice *out)
+{
+	LmLeadView	v = *view;
+	bool		counted = false;
+
+	out->rep_id = 0;
+	out->rule_id = 0;
+	out->method = NULL;
+	if (cache->n_assign_rules == 0)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	for (int i = 0; i < cache->n_assign_rules && out->rep_id == 0; i++)
+	{
+		const LmAssignRule *rule = &cache->assign_rules[i];
+		bool		load = strcmp(rule->method, "least_loaded") == 0;
+		int64		cursor;
+		ArrayType  *wreps;
+		ArrayType  *wcur;
+		Candidate  *c;
+		int			n;
+
+		if (rule->cond != NULL)
+		{
+			if (!counted)
+			{
+				v.counts = assign_counts(cache, lead_id, now);
+				v.ncounts = cache->assign_preds.n;
+				counted = true;
+			}
+			if (!lm_cond_eval(rule->cond, &v))
+				continue;
+		}
+		lock_rotation(rule->id, &cursor, &wreps, &wcur);
+		c = eligible_reps(rule, region, industry, exclude_rep, now, load, &n);
+		if (n == 0)
+			continue;
+		out->rule_id = rule->id;
+		out->method = rule->method;
+		if (strcmp(rule->method, "round_robin") == 0)
+		{
+			int64		chosen = c[0].id;
+
+			for (int k = 0; k < n; k++)
+				if (c[k].id > cursor)
+				{
+					chosen = c[k].id;
+					break;
+				}
+			save_rotation(rule->id, chosen,
+						  ARR_NDIM(wreps) == 1 ? (int64 *) ARR_DATA_PTR(wreps) : NULL,
+						  ARR_NDIM(wcur) == 1 ? (int64 *) ARR_DATA_PTR(wcur) : NULL,
+						  (ARR_NDIM(wreps) == 1 && ARR_NDIM(wcur) == 1 &&
+						   ARR_DIMS(wreps)[0] == ARR_DIMS(wcur)[0]) ? ARR_DIMS(wreps)[0] : 0);
+			out->rep_id = chosen;
+		}
+		else if (strcmp(rule->method, "least_loaded") == 0)
+		{
+			int			best = 0;
+
+			for (int k = 1; k < n; k++)
+			{
+				bool		better;
+
+				if (c[k].open_leads != c[best].open_leads)
+					better = c[k].open_leads < c[best].open_leads;
+				else if (c[k].last_assigned != c[best].last_assigned)
+					better = c[k].last_assigned < c[best].last_assigned;	/* never first */
+				else
+					better = false; /* lower id already */
+				if (better)
+					best = k;
+			}
+			out->rep_id = c[best].id;
+		}
+		else
+		{
+			if (strcmp(rule->method, "performance") == 0)
+				performance_weights(c, n, now);
+			out->rep_id = smooth_weighted(rule->id, cursor, wreps, wcur, c, n);
+		}
+	}
+	SPI_finish();
+}
+
+/* Queues an assignment history change for the statement trigger to write. */
+void
+lm_assign_queue(int64 lead_id, int64 rep_id, int64 rule_id, const char *method,
+				TimestampTz at, const char *reason, bool end_previous)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	LmAssignItem *it = palloc(sizeof(LmAssignItem));
+
+	it->lead_id = lead_id;
+	it->rep_id = rep_id;
+	it->rule_id = rule_id;
+	it->method = pstrdup(method ? method : "manual");
+	it->at = at;
+	it->reason = pstrdup(reason);
+	it->end_previous = end_previous;
+	it->subid = GetCurrentSubTransactionId();
+	queued = lappend(queued, it);
+	MemoryContextSwitchTo(old);
+}
+
+/* NOTIFY lead_mgmt_unassigned, payload the lead id (sent at commit). */
+void
+lm_assign_notify_unassigned(int64 lead_id)
+{
+	char		payload[32];
+
+	snprintf(payload, sizeof(payload), INT64_FORMAT, lead_id);
+	Async_Notify("lead_mgmt_unassigned", payload);
+}
+
+/* Writes queued assignment history: closes previous rows, adds new ones. */
+void
+lm_assign_flush(void)
+{
+	List	   *items = queued;
+	int			n = list_length(items);
+	int64	   *end_leads;
+	TimestampTz *end_at;
+	int			ne = 0;
+	int64	   *leads;
+	int64	   *reps;
+	int64	   *rules;
+	char	  **methods;
+	char	  **reasons;
+	TimestampTz *at;
+	int			ni = 0;
+	ListCell   *lc;
+
+	if (n == 0)
+		return;
+	queued = NIL;
+	end_leads = palloc(sizeof(int64) * n);
+	end_at = palloc(sizeof(TimestampTz) * n);
+	leads = palloc(sizeof(int64) * n);
+	reps = palloc(sizeof(int64) * n);
+	rules = palloc(sizeof(int64) * n);
+	methods = palloc(sizeof(char *) * n);
+	reasons = palloc(sizeof(char *) * n);
+	at = palloc(sizeof(TimestampTz) * n);
+	foreach(lc, items)
+	{
+		LmAssignItem *it = lfirst(lc);
+
+		if (it->end_previous)
+		{
+			end_leads[ne] = it->lead_id;
+			end_at[ne++] = it->at;
+		}
+		if (it->rep_id != 0)
+		{
+			leads[ni] = it->lead_id;
+			reps[ni] = it->rep_id;
+			rules[ni] = it->rule_id;
+			methods[ni] = it->method;
+			reasons[ni] = it->reason;
+			at[ni++] = it->at;
+		}
+	}
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	if (ne > 0)
+	{
+		Oid			types[2] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID};
+		Datum		args[2];
+
+		args[0] = PointerGetDatum(lm_int8_array(end_leads, ne));
+		args[1] = PointerGetDatum(lm_timestamptz_array(end_at, ne));
+		if (SPI_execute_plan(lm_plan(&plan_end,
+									 "UPDATE lead_mgmt.assignments a SET ended_at = u.at "
+									 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(lead, at) "
+									 "WHERE a.lead_id OPERATOR(pg_catalog.=) u.lead AND a.ended_at IS NULL",
+									 2, types), args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "lead_mgmt: closing assignments failed");
+	}
+	if (ni > 0)
+	{
+		Oid			types[6] = {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
+		TIMESTAMPTZARRAYOID, TEXTARRAYOID};
+		Datum		args[6];
+
+		args[0] = PointerGetDatum(lm_int8_array(leads, ni));
+		args[1] = PointerGetDatum(lm_int8_array(reps, ni));
+		args[2] = PointerGetDatum(lm_int8_array(rules, ni));
+		args[3] = PointerGetDatum(lm_text_array(methods, ni));
+		args[4] = PointerGetDatum(lm_timestamptz_array(at, ni));
+		args[5] = PointerGetDatum(lm_text_array(reasons, ni));
+		if (SPI_execute_plan(lm_plan(&plan_insert,
+									 "INSERT INTO lead_mgmt.assignments "
+									 "(lead_id, rep_id, rule_id, method, assigned_at, reason) "
+									 "SELECT u.lead, u.rep, NULLIF(u.rule, 0), u.method, u.at, u.reason "
+									 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+									 "                pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)) "
+									 "  AS u(lead, rep, rule, method, at, reason) "
+									 "WHERE EXISTS (SELECT 1 FROM lead_mgmt.leads l WHERE l.id OPERATOR(pg_catalog.=) u.lead) "
+									 "  AND (u.rule OPERATOR(pg_catalog.=) 0 OR EXISTS (SELECT 1 FROM lead_mgmt.assignment_rules r "
+									 "       WHERE r.id OPERATOR(pg_catalog.=) u.rule))",
+									 6, types), args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "lead_mgmt: writing assignments failed");
+	}
+	SPI_finish();
+}
+
+/* Forgets queued history (all at transaction end, or an aborted subxact's). */
+void
+lm_assign_reset(SubTransactionId aborted)
+{
+	List	   *keep = NIL;
+	ListCell   *lc;
+
+	if (aborted == InvalidSubTransactionId)
+	{
+		queued = NIL;
+		return;
+	}
+	foreach(lc, queued)
+	{
+		LmAssignItem *it = lfirst(lc);
+
+		if (it->subid < aborted)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+			keep = lappend(keep, it);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	queued = keep;
+}
+
+static void
+require_arg(FunctionCallInfo fcinfo, int argno, const char *name, const char *hint)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name),
+				 errhint("%s", hint)));
+}
+
+/* Errors unless the rep exists and is active. */
+static void
+check_rep(int64 rep_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1];
+	bool		found;
+	bool		active = false;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	args[0] = Int64GetDatum(rep_id);
+	if (SPI_execute_plan(lm_plan(&plan_rep,
+								 "SELECT active FROM lead_mgmt.reps WHERE id OPERATOR(pg_catalog.=) $1",
+								 1, types), args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: reading reps failed");
+	found = SPI_processed == 1;
+	if (found)
+	{
+		bool		isnull;
+
+		active = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("rep " INT64_FORMAT " does not exist", rep_id),
+				 errhint("Look the rep up in lead_mgmt.reps.")));
+	if (!active)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("rep " INT64_FORMAT " is not active", rep_id),
+				 errhint("Activate the rep first with UPDATE lead_mgmt.reps SET active = true, or choose another rep.")));
+}
+
+/*
+ * assign(lead_id, rep_id): assigns a lead by hand (reason manual), closing
+ * its current assignment.  Unavailable or away reps can be chosen by hand;
+ * inactive ones cannot.
+ */
+Datum
+lm_assign(PG_FUNCTION_ARGS)
+{
+	int64		lead_id;
+	int64		rep_id;
+	LmPending  *p;
+	LmPendingLead *e;
+	TupleDesc	desc;
+	HeapTuple	tup;
+	bool		isnull;
+	Datum		cur;
+
+	require_arg(fcinfo, 0, "lead_id", "Pass the id of the lead to assign.");
+	require_arg(fcinfo, 1, "rep_id", "Pass the id of a rep from lead_mgmt.reps.");
+	lead_id = PG_GETARG_INT64(0);
+	rep_id = PG_GETARG_INT64(1);
+	check_rep(rep_id);
+	tup = lm_fetch_lead(lead_id, &desc, true);
+	cur = heap_getattr(tup, lm_lead_cols(desc)->owner_id, desc, &isnull);
+	if (!isnull && DatumGetInt64(cur) == rep_id)
+		PG_RETURN_VOID();
+
+	p = lm_pending_begin(lm_cache_get(), lm_now());
+	e = lm_pending_lead(p, lead_id, LM_PENDING_DELTA);
+	e->owner_action = LM_OWNER_MANUAL;
+	e->owner_rep = rep_id;
+	lm_pending_apply(p, false);
+	lm_pending_end(p);
+	PG_RETURN_VOID();
+}
+
+/*
+ * redistribute(rep_id): moves the rep's open leads to other eligible reps
+ * by the assignment rules (reason reassigned).  Leads nobody else can take
+ * become unassigned (and are announced on lead_mgmt_unassigned).  Returns
+ * the number of leads moved or released.
+ */
+Datum
+lm_redistribute(PG_FUNCTION_ARGS)
+{
+	int64		rep_id;
+	Oid			types[1] = {INT8OID};
+	Datum		args[1];
+	LmPending  *p;
+	uint64		n;
+
+	require_arg(fcinfo, 0, "rep_id", "Pass the id of the rep whose leads to move.");
+	rep_id = PG_GETARG_INT64(0);
+
+	p = lm_pending_begin(lm_cache_get(), lm_now());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	args[0] = Int64GetDatum(rep_id);
+	if (SPI_execute_plan(lm_plan(&plan_rep_leads,
+								 "SELECT id FROM lead_mgmt.leads WHERE owner_id OPERATOR(pg_catalog.=) $1 "
+								 "AND converted_at IS NULL AND disqualified_at IS NULL ORDER BY id",
+								 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: reading the rep's leads failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		LmPendingLead *e = lm_pending_lead(p, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+																		   SPI_tuptable->tupdesc, 1, &isnull)),
+										   LM_PENDING_DELTA);
+
+		e->owner_action = LM_OWNER_REASSIGN;
+		e->owner_rep = rep_id;
+		e->owner_reason = "reassigned";
+	}
+	SPI_finish();
+	n = lm_pending_apply(p, false);
+	lm_pending_end(p);
+	PG_RETURN_INT64((int64) n);
+}
+
+/*
+ * SLA: owners who recorded no sales touch (an event of category
+ * sales_touch, by them if the event names a rep_id) within the rule's sla
+ * (else the setting default_sla) lose the lead to the next eligible rep.
+ * Only assignments made by rules (or earlier reassignments) are subject to
+ * it; a manual assignment is a deliberate choice.  Returns the number of
+ * leads reassigned or released.
+ */
+uint64
+lm_assign_sla_breaches(TimestampTz at)
+{
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		args[1];
+	LmPending  *p;
+	uint64		n;
+
+	p = lm_pending_begin(lm_cache_get(), at);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	args[0] = TimestampTzGetDatum(at);
+	if (SPI_execute_plan(lm_plan(&plan_breaches,
+								 "SELECT l.id, l.owner_id FROM lead_mgmt.assignments a "
+								 "JOIN lead_mgmt.leads l ON l.id OPERATOR(pg_catalog.=) a.lead_id "
+								 "                     AND l.owner_id OPERATOR(pg_catalog.=) a.rep_id "
+								 "LEFT JOIN lead_mgmt.assignment_rules r ON r.id OPERATOR(pg_catalog.=) a.rule_id "
+								 "WHERE a.ended_at IS NULL AND a.reason OPERATOR(pg_catalog.<>) 'manual' "
+								 "  AND l.converted_at IS NULL AND l.disqualified_at IS NULL "
+								 "  AND a.assigned_at OPERATOR(pg_catalog.+) COALESCE(r.sla, "
+								 "      (SELECT s.value::pg_catalog.interval FROM lead_mgmt.settings s "
+								 "        WHERE s.name OPERATOR(pg_catalog.=) 'default_sla'), '2 days'::pg_catalog.interval) "
+								 "      OPERATOR(pg_catalog.<=) $1 "
+								 "  AND NOT EXISTS (SELECT 1 FROM lead_mgmt.events e "
+								 "      JOIN lead_mgmt.event_types t ON t.name OPERATOR(pg_catalog.=) e.event_type "
+								 "       AND t.category OPERATOR(pg_catalog.=) 'sales_touch' "
+								 "      WHERE e.lead_id OPERATOR(pg_catalog.=) l.id "
+								 "        AND e.occurred_at OPERATOR(pg_catalog.>=) a.assigned_at "
+								 "        AND (NOT e.properties OPERATOR(pg_catalog.?) 'rep_id' "
+								 "             OR e.properties OPERATOR(pg_catalog.->>) 'rep_id' OPERATOR(pg_catalog.=) l.owner_id::pg_catalog.text)) "
+								 "ORDER BY l.id",
+								 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: finding SLA breaches failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		LmPendingLead *e = lm_pending_lead(p, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+																		   SPI_tuptable->tupdesc, 1, &isnull)),
+										   LM_PENDING_DELTA);
+
+		e->owner_action = LM_OWNER_REASSIGN;
+		e->owner_rep = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		e->owner_reason = "sla_breach";
+	}
+	SPI_finish();
+	n = lm_pending_apply(p, false);
+	lm_pending_end(p);
+	return n;
+}

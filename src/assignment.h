@@ -1,0 +1,31 @@
+/*-------------------------------------------------------------------------
+ * assignment.h
+ *	  Distribution of sales-ready leads to reps: rule evaluation, rep
+ *	  eligibility, the four methods, and the assignment history queue.
+ *-------------------------------------------------------------------------
+ */
+#ifndef LM_ASSIGNMENT_H
+#define LM_ASSIGNMENT_H
+
+#include "postgres.h"
+
+#include "rules_cache.h"
+
+typedef struct LmAssignChoice
+{
+	int64		rep_id;			/* 0: nobody eligible */
+	int64		rule_id;
+	const char *method;
+} LmAssignChoice;
+
+extern void lm_assign_choose(LmCache *cache, LmLeadView *view, int64 lead_id,
+							 const char *region, const char *industry,
+							 int64 exclude_rep, TimestampTz now, LmAssignChoice *out);
+extern void lm_assign_queue(int64 lead_id, int64 rep_id, int64 rule_id, const char *method,
+							TimestampTz at, const char *reason, bool end_previous);
+extern void lm_assign_notify_unassigned(int64 lead_id);
+extern void lm_assign_flush(void);
+extern void lm_assign_reset(SubTransactionId aborted);
+extern uint64 lm_assign_sla_breaches(TimestampTz at);
+
+#endif							/* LM_ASSIGNMENT_H */
