@@ -9,6 +9,7 @@
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -16,7 +17,9 @@
 
 /*
  * Returns the plan for sql, preparing and keeping it on first use.  Must be
- * called inside SPI_connect.
+ * called inside SPI_connect.  Plans are generic: our statements are short
+ * and their parameters (arrays of ids) say nothing the planner could use,
+ * so a custom plan per execution would only cost planning time.
  */
 SPIPlanPtr
 lm_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
@@ -25,7 +28,7 @@ lm_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
 
 	if (*cache != NULL)
 		return *cache;
-	plan = SPI_prepare(sql, nargs, argtypes);
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "lead_mgmt: SPI_prepare failed for \"%s\": %s",
 			 sql, SPI_result_code_string(SPI_result));
