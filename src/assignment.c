@@ -75,7 +75,6 @@ static SPIPlanPtr plan_end = NULL;
 static SPIPlanPtr plan_insert = NULL;
 static SPIPlanPtr plan_rep = NULL;
 static SPIPlanPtr plan_rep_leads = NULL;
-static SPIPlanPtr plan_breaches = NULL;
 
 /* Counts the lead's events for the assignment rules' own predicates. */
 static int32 *
@@ -699,8 +698,8 @@ lm_assign_sla_breaches(TimestampTz at)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	args[0] = TimestampTzGetDatum(at);
-	if (SPI_execute_plan(lm_plan(&plan_breaches,
-								 "SELECT l.id, l.owner_id FROM lead_mgmt.assignments a "
+	/* planned with the actual time, like the due-leads query of maintenance */
+	if (SPI_execute_with_args("SELECT l.id, l.owner_id FROM lead_mgmt.assignments a "
 								 "JOIN lead_mgmt.leads l ON l.id OPERATOR(pg_catalog.=) a.lead_id "
 								 "                     AND l.owner_id OPERATOR(pg_catalog.=) a.rep_id "
 								 "LEFT JOIN lead_mgmt.assignment_rules r ON r.id OPERATOR(pg_catalog.=) a.rule_id "
@@ -718,7 +717,7 @@ lm_assign_sla_breaches(TimestampTz at)
 								 "        AND (NOT e.properties OPERATOR(pg_catalog.?) 'rep_id' "
 								 "             OR e.properties OPERATOR(pg_catalog.->>) 'rep_id' OPERATOR(pg_catalog.=) l.owner_id::pg_catalog.text)) "
 								 "ORDER BY l.id",
-								 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
+								 1, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "lead_mgmt: finding SLA breaches failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

@@ -30,7 +30,7 @@
 PG_FUNCTION_INFO_V1(lm_rescore);
 PG_FUNCTION_INFO_V1(lm_run_maintenance);
 
-static SPIPlanPtr plan_due = NULL;
+static SPIPlanPtr plan_nurture = NULL;
 
 /* rescore(lead_id default null): one lead, or all; returns how many. */
 Datum
@@ -66,6 +66,7 @@ lm_run_maintenance(PG_FUNCTION_ARGS)
 	int			n;
 	volatile uint64 rechecked = 0;
 	volatile uint64 reassigned = 0;
+	char	   *nurture;
 	StringInfoData out;
 
 	if (PG_ARGISNULL(0))
@@ -78,10 +79,14 @@ lm_run_maintenance(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	args[0] = TimestampTzGetDatum(at);
-	if (SPI_execute_plan(lm_plan(&plan_due,
-								 "SELECT id FROM lead_mgmt.leads "
-								 "WHERE recheck_at OPERATOR(pg_catalog.<=) $1 ORDER BY id",
-								 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
+	/*
+	 * Planned with the actual time (not a kept generic plan): the planner
+	 * then sees how few leads are due and uses leads_recheck_idx, so the
+	 * cost follows what is due, not the size of the table.
+	 */
+	if (SPI_execute_with_args("SELECT id FROM lead_mgmt.leads "
+							  "WHERE recheck_at OPERATOR(pg_catalog.<=) $1",
+							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "lead_mgmt: finding due leads failed");
 	n = (int) SPI_processed;
 	ids = MemoryContextAlloc(TopTransactionContext, sizeof(int64) * Max(n, 1));
@@ -106,9 +111,35 @@ lm_run_maintenance(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 	pfree(ids);
 
+	/*
+	 * Nurture (install/parts/nurture_queue.sql): releases touch claims whose
+	 * lease ran out by `at` and counts the touches due; its keys
+	 * (touches_released, touches_due) are merged into the result.
+	 */
+	{
+		MemoryContext caller = CurrentMemoryContext;
+		char	   *obj;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "lead_mgmt: SPI_connect failed");
+		if (SPI_execute_plan(lm_plan(&plan_nurture,
+									 "SELECT lead_mgmt._nurture_maintenance($1)::pg_catalog.text",
+									 1, types), args, NULL, false, 0) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "lead_mgmt: nurture maintenance failed");
+		obj = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		nurture = MemoryContextStrdup(caller, obj ? obj : "{}");
+		SPI_finish();
+	}
+
 	initStringInfo(&out);
 	appendStringInfo(&out, "{\"at\": \"%s\", \"leads_rechecked\": " UINT64_FORMAT
-					 ", \"sla_reassigned\": " UINT64_FORMAT "}",
+					 ", \"sla_reassigned\": " UINT64_FORMAT,
 					 timestamptz_to_str(at), rechecked, reassigned);
+	/* nurture is a jsonb object: append its members */
+	if (nurture[0] == '{' && strcmp(nurture, "{}") != 0)
+		appendStringInfo(&out, ", %s", nurture + 1);
+	else
+		appendStringInfoChar(&out, '}');
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
 }

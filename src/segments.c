@@ -390,7 +390,7 @@ lm_refresh_segments(PG_FUNCTION_ARGS)
 			const LmLeadCols *cols = lm_lead_cols(desc);
 			Datum	   *values = palloc(sizeof(Datum) * desc->natts);
 			bool	   *isnull = palloc(sizeof(bool) * desc->natts);
-			LmLeadCounts c;
+			LmLeadCounts c = {0};
 			LmLeadView	view;
 			int64	   *old_ids;
 			int			n_old;

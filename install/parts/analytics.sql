@@ -11,7 +11,8 @@
 --   * a lead has "reached" a stage when the highest rank among the stages in
 --     its stage_history (and its current stage) is >= that stage's rank, so
 --     a lead that jumped from lead to sql counts as iql, mql and sql reached.
---     Stage ranks are read from lead_mgmt.stages when the view runs.
+--     Stage ranks are read from lead_mgmt.stages when the view runs (as
+--     scalar subqueries: evaluated once, and the plan may go parallel).
 -- Built-ins are schema-qualified; operators are written
 -- OPERATOR(pg_catalog.x) (CVE-2018-1058 class hardening).
 --------------------------------------------------------------------------
@@ -60,6 +61,8 @@ CREATE TABLE lead_mgmt.deals (
 );
 CREATE INDEX deals_lead_idx ON lead_mgmt.deals (lead_id);
 CREATE INDEX deals_status_closed_idx ON lead_mgmt.deals (status, closed_at);
+-- per rep, recent closes (rep_performance, the performance assignment method)
+CREATE INDEX deals_rep_idx ON lead_mgmt.deals (rep_id, closed_at) WHERE rep_id IS NOT NULL;
 COMMENT ON TABLE lead_mgmt.deals IS
     'sales opportunities; a deal that becomes won records a purchase event for its lead at closed_at';
 
@@ -235,13 +238,12 @@ SELECT DISTINCT e.lead_id
  WHERE e.event_type OPERATOR(pg_catalog.=) 'trial_started';
 COMMENT ON VIEW lead_mgmt._trial_leads IS 'internal: leads with a trial_started event';
 
--- One row per lead: what the funnel views count.  day is the creation
--- date in the session time zone (views group by day, then by month: cheaper
--- than truncating a million timestamps).
+-- One row per lead: the stage it reached and whether it started a trial.
+-- For looking a lead up ("why is she counted?"); the views below count the
+-- same thing faster, through _reach_rows.
 CREATE VIEW lead_mgmt._lead_reach WITH (security_invoker = true) AS
 SELECT l.id AS lead_id,
        l.created_at,
-       l.created_at::date AS day,
        l.channel,
        l.campaign,
        l.owner_id,
@@ -254,33 +256,69 @@ SELECT l.id AS lead_id,
 COMMENT ON VIEW lead_mgmt._lead_reach IS
     'internal: per lead, the highest stage rank reached and whether it started a trial';
 
--- The ranks of the funnel stages, read when a view runs.
-CREATE VIEW lead_mgmt._funnel_ranks WITH (security_invoker = true) AS
-SELECT pg_catalog.max(s.rank) FILTER (WHERE s.name OPERATOR(pg_catalog.=) 'iql') AS iql,
-       pg_catalog.max(s.rank) FILTER (WHERE s.name OPERATOR(pg_catalog.=) 'mql') AS mql,
-       pg_catalog.max(s.rank) FILTER (WHERE s.name OPERATOR(pg_catalog.=) 'sql') AS sql,
-       pg_catalog.max(s.rank) FILTER (WHERE s.name OPERATOR(pg_catalog.=) 'customer') AS customer
-  FROM lead_mgmt.stages s;
-COMMENT ON VIEW lead_mgmt._funnel_ranks IS 'internal: ranks of the stages iql, mql, sql and customer';
+-- What the funnel views count, pre-aggregated.  Rows of (day, channel,
+-- campaign, rank, leads, trials) whose sums give, for any grouping of day,
+-- channel and campaign, the number of leads (sum of leads), of leads that
+-- reached a stage (sum of leads where rank >= the stage's rank) and of
+-- trials (sum of trials):
+--   * every lead once, at its current stage -- counted per day, channel,
+--     campaign and stage in one pass over the covering index, before any
+--     other join (a million leads become a few thousand rows);
+--   * each lead moved by hand once more: -1 at its current stage, +1 at the
+--     highest stage in its history.
+-- day is the creation date in the session time zone; views group by day,
+-- then by month, which is cheaper than truncating every timestamp.
+CREATE VIEW lead_mgmt._reach_rows WITH (security_invoker = true) AS
+SELECT g.day, g.channel, g.campaign, cur.rank, g.leads, g.trials
+  FROM (SELECT l.created_at::date AS day, l.channel, l.campaign, l.stage,
+               pg_catalog.count(*) AS leads, pg_catalog.count(t.lead_id) AS trials
+          FROM lead_mgmt.leads l
+          LEFT JOIN lead_mgmt._trial_leads t ON t.lead_id OPERATOR(pg_catalog.=) l.id
+         GROUP BY 1, 2, 3, 4) g
+  LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) g.stage
+UNION ALL
+SELECT l.created_at::date, l.channel, l.campaign, v.rank, v.leads, 0
+  FROM lead_mgmt._manual_reach m
+  JOIN lead_mgmt.leads l ON l.id OPERATOR(pg_catalog.=) m.lead_id
+  LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) l.stage
+ CROSS JOIN LATERAL (VALUES (cur.rank, -1::bigint), (GREATEST(cur.rank, m.rank), 1::bigint)) AS v(rank, leads);
+COMMENT ON VIEW lead_mgmt._reach_rows IS
+    'internal: lead, reached-stage and trial counts per day, channel, campaign and stage rank, to be summed';
 
 --------------------------------------------------------------------------
 -- Views
 --------------------------------------------------------------------------
 CREATE VIEW lead_mgmt.funnel_summary WITH (security_invoker = true) AS
 SELECT v.visitors,
-       f.leads, f.iql, f.mql, f.sql, f.customers, f.trials,
+       f.leads, f.iql, f.mql, f.sql, f.customers, t.trials,
        lead_mgmt._pct(f.leads, v.visitors)     AS opt_in_rate,
        lead_mgmt._pct(f.customers, f.leads)    AS sales_conversion_rate,
        lead_mgmt._pct(f.mql, f.leads)          AS lead_to_mql_rate,
        lead_mgmt._pct(f.sql, f.mql)            AS mql_to_sql_rate,
        lead_mgmt._pct(f.customers, f.sql)      AS sql_to_customer_rate
-  FROM (SELECT pg_catalog.count(*) AS leads,
-               pg_catalog.count(*) FILTER (WHERE lr.reached_rank OPERATOR(pg_catalog.>=) r.iql) AS iql,
-               pg_catalog.count(*) FILTER (WHERE lr.reached_rank OPERATOR(pg_catalog.>=) r.mql) AS mql,
-               pg_catalog.count(*) FILTER (WHERE lr.reached_rank OPERATOR(pg_catalog.>=) r.sql) AS sql,
-               pg_catalog.count(*) FILTER (WHERE lr.reached_rank OPERATOR(pg_catalog.>=) r.customer) AS customers,
-               pg_catalog.count(*) FILTER (WHERE lr.trial) AS trials
-          FROM lead_mgmt._lead_reach lr CROSS JOIN lead_mgmt._funnel_ranks r) f
+  FROM (SELECT COALESCE(pg_catalog.sum(r.leads), 0)::bigint AS leads,
+               COALESCE(pg_catalog.sum(r.leads) FILTER (WHERE r.rank OPERATOR(pg_catalog.>=)
+                   (SELECT st.rank FROM lead_mgmt.stages st WHERE st.name OPERATOR(pg_catalog.=) 'iql')), 0)::bigint AS iql,
+               COALESCE(pg_catalog.sum(r.leads) FILTER (WHERE r.rank OPERATOR(pg_catalog.>=)
+                   (SELECT st.rank FROM lead_mgmt.stages st WHERE st.name OPERATOR(pg_catalog.=) 'mql')), 0)::bigint AS mql,
+               COALESCE(pg_catalog.sum(r.leads) FILTER (WHERE r.rank OPERATOR(pg_catalog.>=)
+                   (SELECT st.rank FROM lead_mgmt.stages st WHERE st.name OPERATOR(pg_catalog.=) 'sql')), 0)::bigint AS sql,
+               COALESCE(pg_catalog.sum(r.leads) FILTER (WHERE r.rank OPERATOR(pg_catalog.>=)
+                   (SELECT st.rank FROM lead_mgmt.stages st WHERE st.name OPERATOR(pg_catalog.=) 'customer')), 0)::bigint AS customers
+          FROM (-- as _reach_rows, without its keys: leads per current stage
+                -- (off the stage index), leads moved by hand moved up
+                SELECT cur.rank, g.leads
+                  FROM (SELECT l.stage, pg_catalog.count(*) AS leads
+                          FROM lead_mgmt.leads l GROUP BY l.stage) g
+                  LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) g.stage
+                UNION ALL
+                SELECT v.rank, v.leads
+                  FROM lead_mgmt._manual_reach m
+                  JOIN lead_mgmt.leads l ON l.id OPERATOR(pg_catalog.=) m.lead_id
+                  LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) l.stage
+                 CROSS JOIN LATERAL (VALUES (cur.rank, -1::bigint),
+                                            (GREATEST(cur.rank, m.rank), 1::bigint)) AS v(rank, leads)) r) f
+ CROSS JOIN (SELECT pg_catalog.count(*) AS trials FROM lead_mgmt._trial_leads) t
  CROSS JOIN (SELECT COALESCE(pg_catalog.sum(d.visitors), 0)::bigint AS visitors
                FROM lead_mgmt.campaign_daily d) v;
 COMMENT ON VIEW lead_mgmt.funnel_summary IS
@@ -288,15 +326,19 @@ COMMENT ON VIEW lead_mgmt.funnel_summary IS
 
 CREATE VIEW lead_mgmt.funnel_by_month WITH (security_invoker = true) AS
 WITH lf AS (
-    SELECT lr.month, lr.channel,
-           pg_catalog.count(*) AS leads,
-           pg_catalog.count(*) FILTER (WHERE lr.reached_rank OPERATOR(pg_catalog.>=) r.iql) AS iql,
-           pg_catalog.count(*) FILTER (WHERE lr.reached_rank OPERATOR(pg_catalog.>=) r.mql) AS mql,
-           pg_catalog.count(*) FILTER (WHERE lr.reached_rank OPERATOR(pg_catalog.>=) r.sql) AS sql,
-           pg_catalog.count(*) FILTER (WHERE lr.reached_rank OPERATOR(pg_catalog.>=) r.customer) AS customers,
-           pg_catalog.count(*) FILTER (WHERE lr.trial) AS trials
-      FROM lead_mgmt._lead_reach lr CROSS JOIN lead_mgmt._funnel_ranks r
-     GROUP BY lr.month, lr.channel
+    SELECT pg_catalog.date_trunc('month', r.day::timestamp)::date AS month, r.channel,
+           pg_catalog.sum(r.leads) AS leads,
+           COALESCE(pg_catalog.sum(r.leads) FILTER (WHERE r.rank OPERATOR(pg_catalog.>=)
+               (SELECT st.rank FROM lead_mgmt.stages st WHERE st.name OPERATOR(pg_catalog.=) 'iql')), 0) AS iql,
+           COALESCE(pg_catalog.sum(r.leads) FILTER (WHERE r.rank OPERATOR(pg_catalog.>=)
+               (SELECT st.rank FROM lead_mgmt.stages st WHERE st.name OPERATOR(pg_catalog.=) 'mql')), 0) AS mql,
+           COALESCE(pg_catalog.sum(r.leads) FILTER (WHERE r.rank OPERATOR(pg_catalog.>=)
+               (SELECT st.rank FROM lead_mgmt.stages st WHERE st.name OPERATOR(pg_catalog.=) 'sql')), 0) AS sql,
+           COALESCE(pg_catalog.sum(r.leads) FILTER (WHERE r.rank OPERATOR(pg_catalog.>=)
+               (SELECT st.rank FROM lead_mgmt.stages st WHERE st.name OPERATOR(pg_catalog.=) 'customer')), 0) AS customers,
+           pg_catalog.sum(r.trials) AS trials
+      FROM lead_mgmt._reach_rows r
+     GROUP BY 1, 2
 ), vis AS (
     SELECT pg_catalog.date_trunc('month', d.day::timestamp)::date AS month, c.channel,
            pg_catalog.sum(d.visitors) AS visitors
@@ -349,17 +391,35 @@ WITH sp AS (
      WHERE d.status OPERATOR(pg_catalog.=) 'won'
      GROUP BY d.lead_id
 ), ld AS (
-    SELECT lr.campaign, lr.month,
-           pg_catalog.count(*) AS leads,
-           pg_catalog.count(*) FILTER (WHERE lr.reached_rank OPERATOR(pg_catalog.>=) r.customer) AS customers,
-           COALESCE(pg_catalog.sum(w.deals_won), 0) AS deals_won,
-           COALESCE(pg_catalog.sum(w.revenue), 0.00) AS revenue
-      FROM lead_mgmt._lead_reach lr
-     CROSS JOIN lead_mgmt._funnel_ranks r
-      LEFT JOIN won w ON w.lead_id OPERATOR(pg_catalog.=) lr.lead_id
-     WHERE EXISTS (SELECT 1 FROM lead_mgmt.campaigns c
-                    WHERE c.code OPERATOR(pg_catalog.=) lr.campaign)
-     GROUP BY lr.campaign, lr.month
+    -- as _reach_rows, by campaign, with the won deals of the leads in the
+    -- same pass
+    SELECT r.campaign, pg_catalog.date_trunc('month', r.day::timestamp)::date AS month,
+           pg_catalog.sum(r.leads) AS leads,
+           COALESCE(pg_catalog.sum(r.leads) FILTER (WHERE r.rank OPERATOR(pg_catalog.>=)
+               (SELECT st.rank FROM lead_mgmt.stages st WHERE st.name OPERATOR(pg_catalog.=) 'customer')), 0) AS customers,
+           pg_catalog.sum(r.deals_won) AS deals_won,
+           pg_catalog.sum(r.revenue) AS revenue
+      FROM (SELECT g.day, g.campaign, cur.rank, g.leads, g.deals_won, g.revenue
+              FROM (SELECT l.created_at::date AS day, l.campaign, l.stage,
+                           pg_catalog.count(*) AS leads,
+                           COALESCE(pg_catalog.sum(w.deals_won), 0) AS deals_won,
+                           COALESCE(pg_catalog.sum(w.revenue), 0.00) AS revenue
+                      FROM lead_mgmt.leads l
+                      LEFT JOIN won w ON w.lead_id OPERATOR(pg_catalog.=) l.id
+                     WHERE EXISTS (SELECT 1 FROM lead_mgmt.campaigns c
+                                    WHERE c.code OPERATOR(pg_catalog.=) l.campaign)
+                     GROUP BY 1, 2, 3) g
+              LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) g.stage
+            UNION ALL
+            SELECT l.created_at::date, l.campaign, v.rank, v.leads, 0, 0.00
+              FROM lead_mgmt._manual_reach m
+              JOIN lead_mgmt.leads l ON l.id OPERATOR(pg_catalog.=) m.lead_id
+              LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) l.stage
+             CROSS JOIN LATERAL (VALUES (cur.rank, -1::bigint),
+                                        (GREATEST(cur.rank, m.rank), 1::bigint)) AS v(rank, leads)
+             WHERE EXISTS (SELECT 1 FROM lead_mgmt.campaigns c
+                            WHERE c.code OPERATOR(pg_catalog.=) l.campaign)) r
+     GROUP BY 1, 2
 ), k AS (
     SELECT sp.campaign, sp.month FROM sp
     UNION
@@ -368,8 +428,8 @@ WITH sp AS (
     SELECT k.month, k.campaign, c.channel,
            COALESCE(sp.spend, 0.00) AS spend,
            COALESCE(sp.visitors, 0)::bigint AS visitors,
-           COALESCE(ld.leads, 0) AS leads,
-           COALESCE(ld.customers, 0) AS customers,
+           COALESCE(ld.leads, 0)::bigint AS leads,
+           COALESCE(ld.customers, 0)::bigint AS customers,
            COALESCE(ld.revenue, 0.00) AS revenue,
            COALESCE(ld.deals_won, 0) AS deals_won
       FROM k
@@ -487,17 +547,38 @@ CREATE FUNCTION lead_mgmt.funnel(from_time timestamptz, to_time timestamptz,
                    sql_to_customer_rate numeric, sales_conversion_rate numeric)
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
+AS $fn$
 DECLARE
-    g     text := pg_catalog.lower(pg_catalog.btrim(group_by));
-    v_lo  timestamptz := COALESCE(from_time, '-infinity'::timestamptz);
-    v_hi  timestamptz := COALESCE(to_time, 'infinity'::timestamptz);
+    g       text := pg_catalog.lower(pg_catalog.btrim(group_by));
+    v_lo    timestamptz := COALESCE(from_time, '-infinity'::timestamptz);
+    v_hi    timestamptz := COALESCE(to_time, 'infinity'::timestamptz);
+    v_group text := '''(all)''::pg_catalog.text';  -- the group of a lead
+    v_join  text := '';                             -- what that needs joined
+    v_vis   text := '''(all)''::pg_catalog.text';  -- the group of a campaign's visitors
 BEGIN
     IF g OPERATOR(pg_catalog.=) ANY (ARRAY['', 'none']) THEN
         g := NULL;
     END IF;
-    IF g IS NOT NULL AND NOT g OPERATOR(pg_catalog.=) ANY (ARRAY['channel', 'campaign', 'segment', 'owner']) THEN
+    IF g IS NULL THEN
+        NULL;   -- the whole funnel
+    ELSIF g OPERATOR(pg_catalog.=) 'channel' THEN
+        v_group := 'l.channel';
+        v_vis := 'c.channel';
+    ELSIF g OPERATOR(pg_catalog.=) 'campaign' THEN
+        v_group := 'l.campaign';
+        v_vis := 'c.code';
+    ELSIF g OPERATOR(pg_catalog.=) 'owner' THEN
+        v_group := 'l.owner_id::pg_catalog.text';
+        v_vis := NULL;      -- visitors have no owner
+    ELSIF g OPERATOR(pg_catalog.=) 'segment' THEN
+        -- current membership: a lead in several segments counts in each,
+        -- a lead in none under NULL
+        v_group := 'sg.name';
+        v_join := 'LEFT JOIN (lead_mgmt.segment_members sm
+                              JOIN lead_mgmt.segments sg ON sg.id OPERATOR(pg_catalog.=) sm.segment_id)
+                          ON sm.lead_id OPERATOR(pg_catalog.=) l.id';
+        v_vis := NULL;      -- nor a segment
+    ELSE
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = pg_catalog.format('unknown funnel grouping "%s"', group_by),
             HINT = 'Group by channel, campaign, segment or owner, or pass NULL for the whole funnel.';
@@ -509,63 +590,51 @@ BEGIN
             HINT = 'The range is [from, to): leads created at or after from and before to.';
     END IF;
 
-    RETURN QUERY
-    WITH rl AS (    -- the leads of the range
-        SELECT l.id, l.channel, l.campaign, l.owner_id, l.stage
-          FROM lead_mgmt.leads l
-         WHERE l.created_at OPERATOR(pg_catalog.>=) v_lo
-           AND l.created_at OPERATOR(pg_catalog.<) v_hi
-    ), reach AS (
-        SELECT rl.*,
-               GREATEST(cur.rank, h.rank) AS reached_rank,
-               (t.lead_id IS NOT NULL) AS trial
-          FROM rl
-          LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) rl.stage
-          LEFT JOIN (SELECT sh.lead_id, pg_catalog.max(s.rank) AS rank
-                       FROM lead_mgmt.stage_history sh
-                       JOIN lead_mgmt.stages s ON s.name OPERATOR(pg_catalog.=) sh.to_stage
-                      WHERE sh.lead_id IN (SELECT rl2.id FROM rl rl2)
-                      GROUP BY sh.lead_id) h ON h.lead_id OPERATOR(pg_catalog.=) rl.id
-          LEFT JOIN (SELECT DISTINCT e.lead_id
-                       FROM lead_mgmt.events e
-                      WHERE e.event_type OPERATOR(pg_catalog.=) 'trial_started') t
-                 ON t.lead_id OPERATOR(pg_catalog.=) rl.id
-    ), grouped AS (
-        -- a lead in several segments counts in each; leads in none under NULL
-        SELECT CASE g WHEN 'channel'  THEN r.channel
-                      WHEN 'campaign' THEN r.campaign
-                      WHEN 'owner'    THEN r.owner_id::pg_catalog.text
-                      WHEN 'segment'  THEN seg.name
-                      ELSE '(all)' END AS grp,
-               r.reached_rank, r.trial
-          FROM reach r
-          LEFT JOIN LATERAL (SELECT s.name
-                               FROM lead_mgmt.segment_members m
-                               JOIN lead_mgmt.segments s ON s.id OPERATOR(pg_catalog.=) m.segment_id
-                              WHERE g OPERATOR(pg_catalog.=) 'segment'
-                                AND m.lead_id OPERATOR(pg_catalog.=) r.id) seg ON true
+    -- Only the fixed fragments above are spliced in; the range is passed
+    -- as parameters.  Counting as in _reach_rows: every lead at its current
+    -- stage, leads moved by hand moved to the highest stage of their
+    -- history, trials.
+    RETURN QUERY EXECUTE pg_catalog.format($q$
+    WITH r AS (
+        SELECT g.grp, cur.rank, g.leads, g.trials
+          FROM (SELECT %1$s AS grp, l.stage,
+                       pg_catalog.count(*) AS leads, pg_catalog.count(t.lead_id) AS trials
+                  FROM lead_mgmt.leads l
+                  %2$s
+                  LEFT JOIN lead_mgmt._trial_leads t ON t.lead_id OPERATOR(pg_catalog.=) l.id
+                 WHERE l.created_at OPERATOR(pg_catalog.>=) $1 AND l.created_at OPERATOR(pg_catalog.<) $2
+                 GROUP BY 1, 2) g
+          LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) g.stage
+        UNION ALL
+        SELECT %1$s, v.rank, v.leads, 0
+          FROM lead_mgmt._manual_reach m
+          JOIN lead_mgmt.leads l ON l.id OPERATOR(pg_catalog.=) m.lead_id
+          %2$s
+          LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) l.stage
+         CROSS JOIN LATERAL (VALUES (cur.rank, -1::bigint), (GREATEST(cur.rank, m.rank), 1::bigint)) AS v(rank, leads)
+         WHERE l.created_at OPERATOR(pg_catalog.>=) $1 AND l.created_at OPERATOR(pg_catalog.<) $2
     ), lf AS (
-        SELECT gr.grp,
-               pg_catalog.count(*) AS leads,
-               pg_catalog.count(*) FILTER (WHERE gr.reached_rank OPERATOR(pg_catalog.>=) k.iql) AS iql,
-               pg_catalog.count(*) FILTER (WHERE gr.reached_rank OPERATOR(pg_catalog.>=) k.mql) AS mql,
-               pg_catalog.count(*) FILTER (WHERE gr.reached_rank OPERATOR(pg_catalog.>=) k.sql) AS sql,
-               pg_catalog.count(*) FILTER (WHERE gr.reached_rank OPERATOR(pg_catalog.>=) k.customer) AS customers,
-               pg_catalog.count(*) FILTER (WHERE gr.trial) AS trials
-          FROM grouped gr CROSS JOIN lead_mgmt._funnel_ranks k
-         GROUP BY gr.grp
+        SELECT r.grp,
+               pg_catalog.sum(r.leads) AS leads,
+               COALESCE(pg_catalog.sum(r.leads) FILTER (WHERE r.rank OPERATOR(pg_catalog.>=)
+                   (SELECT st.rank FROM lead_mgmt.stages st WHERE st.name OPERATOR(pg_catalog.=) 'iql')), 0) AS iql,
+               COALESCE(pg_catalog.sum(r.leads) FILTER (WHERE r.rank OPERATOR(pg_catalog.>=)
+                   (SELECT st.rank FROM lead_mgmt.stages st WHERE st.name OPERATOR(pg_catalog.=) 'mql')), 0) AS mql,
+               COALESCE(pg_catalog.sum(r.leads) FILTER (WHERE r.rank OPERATOR(pg_catalog.>=)
+                   (SELECT st.rank FROM lead_mgmt.stages st WHERE st.name OPERATOR(pg_catalog.=) 'sql')), 0) AS sql,
+               COALESCE(pg_catalog.sum(r.leads) FILTER (WHERE r.rank OPERATOR(pg_catalog.>=)
+                   (SELECT st.rank FROM lead_mgmt.stages st WHERE st.name OPERATOR(pg_catalog.=) 'customer')), 0) AS customers,
+               pg_catalog.sum(r.trials) AS trials
+          FROM r
+         GROUP BY r.grp
     ), vis AS (
-        -- visitors of the days that start in the range, attributed through
-        -- the campaign (none for owner and segment groupings)
-        SELECT CASE g WHEN 'channel' THEN c.channel
-                      WHEN 'campaign' THEN c.code
-                      ELSE '(all)' END AS grp,
-               pg_catalog.sum(d.visitors) AS visitors
+        -- visitors of the days that start in the range, through their campaign
+        SELECT %3$s AS grp, pg_catalog.sum(d.visitors) AS visitors
           FROM lead_mgmt.campaign_daily d
           JOIN lead_mgmt.campaigns c ON c.code OPERATOR(pg_catalog.=) d.campaign
-         WHERE (g IS NULL OR g OPERATOR(pg_catalog.=) ANY (ARRAY['channel', 'campaign']))
-           AND d.day::timestamptz OPERATOR(pg_catalog.>=) v_lo
-           AND d.day::timestamptz OPERATOR(pg_catalog.<) v_hi
+         WHERE %4$s
+           AND d.day::pg_catalog.timestamptz OPERATOR(pg_catalog.>=) $1
+           AND d.day::pg_catalog.timestamptz OPERATOR(pg_catalog.<) $2
          GROUP BY 1
     ), u AS (
         SELECT vis.grp, vis.visitors, 0::bigint AS leads, 0::bigint AS iql, 0::bigint AS mql,
@@ -575,11 +644,10 @@ BEGIN
         SELECT lf.grp, NULL, lf.leads, lf.iql, lf.mql, lf.sql, lf.customers, lf.trials
           FROM lf
         UNION ALL   -- the whole funnel is one row even when the range is empty
-        SELECT '(all)', NULL, 0, 0, 0, 0, 0, 0 WHERE g IS NULL
-    ), t AS (
+        SELECT '(all)', NULL, 0, 0, 0, 0, 0, 0 WHERE %5$s
+    ), s AS (
         SELECT u.grp,
-               CASE WHEN g IS NULL OR g OPERATOR(pg_catalog.=) ANY (ARRAY['channel', 'campaign'])
-                    THEN COALESCE(pg_catalog.sum(u.visitors), 0) END::bigint AS visitors,
+               CASE WHEN %4$s THEN COALESCE(pg_catalog.sum(u.visitors), 0) END::bigint AS visitors,
                pg_catalog.sum(u.leads)::bigint AS leads,
                pg_catalog.sum(u.iql)::bigint AS iql,
                pg_catalog.sum(u.mql)::bigint AS mql,
@@ -589,16 +657,20 @@ BEGIN
           FROM u
          GROUP BY u.grp
     )
-    SELECT t.grp, t.visitors, t.leads, t.iql, t.mql, t.sql, t.customers, t.trials,
-           lead_mgmt._pct(t.leads, t.visitors),
-           lead_mgmt._pct(t.mql, t.leads),
-           lead_mgmt._pct(t.sql, t.mql),
-           lead_mgmt._pct(t.customers, t.sql),
-           lead_mgmt._pct(t.customers, t.leads)
-      FROM t
-     ORDER BY t.grp;
+    SELECT s.grp, s.visitors, s.leads, s.iql, s.mql, s.sql, s.customers, s.trials,
+           lead_mgmt._pct(s.leads, s.visitors),
+           lead_mgmt._pct(s.mql, s.leads),
+           lead_mgmt._pct(s.sql, s.mql),
+           lead_mgmt._pct(s.customers, s.sql),
+           lead_mgmt._pct(s.customers, s.leads)
+      FROM s
+     ORDER BY s.grp
+    $q$, v_group, v_join, COALESCE(v_vis, 'NULL::pg_catalog.text'),
+         CASE WHEN v_vis IS NULL THEN 'false' ELSE 'true' END,
+         CASE WHEN g IS NULL THEN 'true' ELSE 'false' END)
+    USING v_lo, v_hi;
 END;
-$$;
+$fn$;
 COMMENT ON FUNCTION lead_mgmt.funnel(timestamptz, timestamptz, text) IS
     'the funnel of the leads created in [from, to) (NULL: unbounded), grouped by channel, campaign, segment, owner, or not at all (NULL)';
 
