@@ -117,8 +117,9 @@ lm_leads_after_statement(PG_FUNCTION_ARGS)
 }
 
 /*
- * AFTER DELETE / TRUNCATE statement trigger on leads: their events go with
- * them (events carry no foreign key; see the install script).
+ * AFTER DELETE / TRUNCATE statement trigger on leads: their events and
+ * segment memberships go with them (those tables carry no foreign key; see
+ * the install script).
  */
 Datum
 lm_leads_after_delete(PG_FUNCTION_ARGS)
@@ -129,13 +130,20 @@ lm_leads_after_delete(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+	{
 		ret = SPI_execute("TRUNCATE lead_mgmt.events", false, 0);
+		if (ret >= 0)
+			ret = SPI_execute("TRUNCATE lead_mgmt.segment_members", false, 0);
+	}
 	else
 	{
 		if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
 			elog(ERROR, "lead_mgmt: registering transition tables failed");
 		ret = SPI_execute("DELETE FROM lead_mgmt.events e USING old_rows o "
 						  "WHERE e.lead_id OPERATOR(pg_catalog.=) o.id", false, 0);
+		if (ret >= 0)
+			ret = SPI_execute("DELETE FROM lead_mgmt.segment_members m USING old_rows o "
+							  "WHERE m.lead_id OPERATOR(pg_catalog.=) o.id", false, 0);
 	}
 	if (ret < 0)
 		elog(ERROR, "lead_mgmt: deleting the events of deleted leads failed");

@@ -16,9 +16,12 @@ CREATE TABLE lead_mgmt.segments (
 COMMENT ON TABLE lead_mgmt.segments IS
     'named conditions on lead fields, attributes, behaviour and geography; membership is live';
 
+-- No foreign keys, like events: rows are written only by lead_mgmt, in
+-- bulk, and a per-row RI check would dominate a rebuild.  Deleting a lead
+-- or a segment deletes its rows (triggers on leads and segments).
 CREATE TABLE lead_mgmt.segment_members (
-    segment_id bigint NOT NULL REFERENCES lead_mgmt.segments (id) ON DELETE CASCADE,
-    lead_id    bigint NOT NULL REFERENCES lead_mgmt.leads (id) ON DELETE CASCADE,
+    segment_id bigint NOT NULL,
+    lead_id    bigint NOT NULL,
     since      timestamptz NOT NULL,
     PRIMARY KEY (segment_id, lead_id)
 );
@@ -31,6 +34,22 @@ CREATE TRIGGER segments_validate BEFORE INSERT OR UPDATE ON lead_mgmt.segments
 CREATE TRIGGER segments_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
     ON lead_mgmt.segments
     FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._config_changed();
+
+-- members of deleted or deactivated segments go at once, even while a
+-- rescore is deferred
+CREATE FUNCTION lead_mgmt._segments_prune() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM lead_mgmt.segment_members m
+     WHERE NOT EXISTS (SELECT 1 FROM lead_mgmt.segments s
+                        WHERE s.id OPERATOR(pg_catalog.=) m.segment_id AND s.active);
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER segments_prune AFTER UPDATE OR DELETE OR TRUNCATE ON lead_mgmt.segments
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._segments_prune();
 
 CREATE VIEW lead_mgmt.lead_segments WITH (security_invoker = true) AS
 SELECT m.lead_id, s.name AS segment, m.since
