@@ -4,11 +4,16 @@
 --   psql -v ON_ERROR_STOP=1 -X -d lm_demo -f bench/demo.sql
 --
 -- (bash test/harness.sh demo does all of it against a throwaway cluster.)
--- Loads the guide's example scoring rules plus a few more, generates a
--- realistic, deterministic data set (bench/generate.sql) with one INSERT for
--- the leads and one for the events -- the extension scores and stages them
--- as they commit -- follows a few named leads through capture() and track(),
--- and prints the funnel.  Runs in a few seconds on a fresh database.
+-- Loads the guide's example scoring rules plus a few more, sets up a sales
+-- team (reps and assignment rules), segments and a nurture sequence,
+-- generates a realistic, deterministic data set (bench/generate.sql) with one
+-- INSERT for the leads and one for the events -- the extension scores,
+-- stages, assigns, segments and enrols them as they commit -- follows a few
+-- named leads through capture() and track(), records the marketing and sales
+-- side (campaigns, their daily visitors and spend, deals), and prints the
+-- funnel analytics.  Every draw is a hash (lm_bench.u), never random(): the
+-- same seed, size and day give the same output.  Runs in a few seconds on a
+-- fresh database.
 --
 -- Variables (psql -v NAME=VALUE): seed (42), n_leads (5000).
 
@@ -39,11 +44,19 @@ SELECT pg_catalog.clock_timestamp() AS t_begin,
 \echo ' lead_mgmt demo: a company''s lead process inside PostgreSQL'
 \echo '=================================================================='
 \echo ' 1. load the guide''s example scoring rules and a few more'
-\echo ' 2. generate' :n_leads 'leads over 9 months and their events, seed' :seed
-\echo '    with one INSERT each: scores and stages are correct at commit'
-\echo ' 3. follow named leads through lead_mgmt.capture() and track()'
-\echo ' 4. report: stages, funnel by channel, top leads, score explanations,'
-\echo '    rescore check, maintenance'
+\echo ' 2. set up the sales team (6 reps, 3 assignment rules), 5 segments and'
+\echo '    a nurture sequence'
+\echo ' 3. generate' :n_leads 'leads over 9 months and their events, seed' :seed
+\echo '    with one INSERT each: scores, stages, owners, segments and nurture'
+\echo '    enrolments are correct at commit'
+\echo ' 4. follow named leads through lead_mgmt.capture() and track()'
+\echo ' 5. record the marketing and sales side: campaigns, their daily visitors'
+\echo '    and spend, deals won, lost and open'
+\echo ' 6. report: stages, funnel by channel, top leads, score explanations'
+\echo ' 7. funnel analytics: summary, by month and channel, acquisition costs,'
+\echo '    sales by month, lifetime value, sales cycle'
+\echo ' 8. sales team, segments, follow-ups and nurture'
+\echo ' 9. rescore check, maintenance'
 \echo
 
 \ir generate.sql
@@ -94,7 +107,87 @@ SELECT s.name AS stage, s.rank, s.min_score AS "score >=",
  ORDER BY s.rank;
 
 --------------------------------------------------------------------------
-\echo '--- 2. Generated data set ----------------------------------------'
+\echo '--- 2. Sales team, segments and nurture ---------------------------'
+--------------------------------------------------------------------------
+-- Set up before the data arrives, so that every lead that becomes sales-ready
+-- gets an owner, joins its segments and is enrolled in the same transaction.
+-- Regions and industries are those of bench/generate.sql.
+INSERT INTO lead_mgmt.reps (name, email, regions, industries, seniority, weight, capacity) VALUES
+    ('Dana Whitfield', 'dana.whitfield@leadco.example', '{NA}',        '{Software,"Financial Services"}',           'enterprise', 1, NULL),
+    ('Henrik Larsen',  'henrik.larsen@leadco.example',  '{EMEA}',      '{Manufacturing,Logistics}',                 'enterprise', 1, NULL),
+    ('Mei Tanaka',     'mei.tanaka@leadco.example',     '{APAC,NA}',   '{Healthcare,Education}',                    'senior',     1, NULL),
+    ('Lucia Ferreira', 'lucia.ferreira@leadco.example', '{LATAM,EMEA}', '{Retail,"Real Estate"}',                   'senior',     1, NULL),
+    ('Sam Okoro',      'sam.okoro@leadco.example',      '{NA,EMEA}',   '{Software,"Marketing & Advertising"}',      'junior',     2, NULL),
+    ('Ruth Alvarez',   'ruth.alvarez@leadco.example',   '{NA,LATAM}',  '{"Professional Services",Healthcare}',      'junior',     1, 40);
+
+INSERT INTO lead_mgmt.assignment_rules
+       (name, priority, condition, method, match_region, match_industry, min_seniority, sla) VALUES
+    -- experience: big companies to the senior reps of their territory, in turn
+    ('enterprise accounts', 10, '{"field": "company_size", "op": ">=", "value": 1000}',
+     'round_robin', true, false, 'senior', '2 days'),
+    -- expertise: industry specialists; of the Software leads, Sam (weight 2)
+    -- gets two for each one of Dana's
+    ('industry experts', 20,
+     '{"field": "industry", "op": "in", "value": ["Software", "Financial Services", "Healthcare", "Manufacturing", "Logistics"]}',
+     'weighted', false, true, NULL, NULL),
+    -- everyone else: the rep with the fewest open leads (Ruth takes at most 40)
+    ('everyone else', 100, NULL, 'least_loaded', false, false, NULL, NULL);
+
+INSERT INTO lead_mgmt.segments (name, description, condition) VALUES
+    ('decision makers', 'demographic (attributes)',
+     '{"field": "attributes.seniority", "op": "in", "value": ["c_level", "vp", "director"]}'),
+    ('EMEA', 'geographic',
+     '{"field": "region", "op": "=", "value": "EMEA"}'),
+    ('pricing visitors, last 30 days', 'behavioural, windowed',
+     '{"event": "pricing_page_visited", "within": "30 days"}'),
+    ('ebook readers who never bought', 'lead magnet + absence',
+     '{"all": [{"field": "lead_magnet", "op": "=", "value": "ebook-lead-scoring-101"},
+               {"event": "purchase", "max_count": 0}]}'),
+    ('hot, not yet customers', 'score + stage',
+     '{"all": [{"field": "score", "op": ">=", "value": 50},
+               {"not": {"field": "stage", "op": ">=", "value": "customer"}}]}');
+
+INSERT INTO lead_mgmt.sequences (name, enroll_condition, exit_condition) VALUES
+    ('lead magnet follow-up', '{"field": "lead_magnet", "op": "exists"}',
+                              '{"field": "stage", "op": ">=", "value": "sql"}');
+INSERT INTO lead_mgmt.sequence_steps (sequence_id, step, delay, action, channel)
+SELECT s.id, v.step, v.delay::interval, v.action, v.channel
+  FROM (VALUES (1, '0',      'deliver the asset, say hello',      'email'),
+               (2, '3 days', 'FAQ: how teams put it to work',     'email'),
+               (3, '1 week', 'invite to a 30-minute consultation', 'email'))
+       AS v(step, delay, action, channel)
+  JOIN lead_mgmt.sequences s ON s.name = 'lead magnet follow-up';
+
+\echo 'Reps:'
+SELECT r.name AS rep, r.seniority, pg_catalog.array_to_string(r.regions, ' ') AS regions,
+       pg_catalog.array_to_string(r.industries, ', ') AS industries, r.weight, r.capacity
+  FROM lead_mgmt.reps AS r
+ ORDER BY r.id;
+\echo 'Assignment rules (tried by priority when a lead enters sql without an owner):'
+SELECT a.priority, a.name AS rule, a.method,
+       CASE WHEN length(a.condition::text) > 60 THEN left(a.condition::text, 58) || '..'
+            ELSE COALESCE(a.condition::text, '(always)') END AS "condition",
+       pg_catalog.concat_ws(', ', CASE WHEN a.match_region THEN 'region' END,
+                            CASE WHEN a.match_industry THEN 'industry' END,
+                            CASE WHEN a.min_seniority IS NOT NULL THEN a.min_seniority || '+' END) AS "rep must match",
+       a.sla
+  FROM lead_mgmt.assignment_rules AS a
+ ORDER BY a.priority;
+\echo 'Segments (membership is live) and the nurture sequence:'
+SELECT g.name AS segment, g.description AS kind,
+       CASE WHEN length(g.condition::text) > 78 THEN left(g.condition::text, 76) || '..'
+            ELSE g.condition::text END AS "condition"
+  FROM lead_mgmt.segments AS g
+ ORDER BY g.id;
+SELECT q.name AS sequence, st.step, st.delay, st.action, st.channel,
+       CASE WHEN st.step = 1 THEN 'enrol: ' || q.enroll_condition::text
+            WHEN st.step = 2 THEN 'exit:  ' || q.exit_condition::text END AS "enrol / exit"
+  FROM lead_mgmt.sequences AS q
+  JOIN lead_mgmt.sequence_steps AS st ON st.sequence_id = q.id
+ ORDER BY q.id, st.step;
+
+--------------------------------------------------------------------------
+\echo '--- 3. Generated data set ----------------------------------------'
 --------------------------------------------------------------------------
 SELECT pg_catalog.clock_timestamp() AS t0 \gset
 INSERT INTO lead_mgmt.leads
@@ -121,6 +214,12 @@ SELECT pg_catalog.count(*) AS n,
        pg_catalog.round(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() - :'t0'::timestamptz)::numeric, 2) AS secs
   FROM lead_mgmt.events \gset
 \echo 'events:' :n 'inserted in' :secs 's (one INSERT ... SELECT; scored and staged at commit)'
+SELECT pg_catalog.count(*) FILTER (WHERE l.stage = 'sql') AS n_sql,
+       pg_catalog.count(l.owner_id) FILTER (WHERE l.stage = 'sql') AS n_sql_owned,
+       (SELECT pg_catalog.count(*) FROM lead_mgmt.segment_members) AS n_members,
+       (SELECT pg_catalog.count(*) FROM lead_mgmt.enrollments) AS n_enrolled
+  FROM lead_mgmt.leads AS l \gset
+\echo 'at commit:' :n_sql_owned 'of' :n_sql 'sales-ready (sql) leads got an owner;' :n_members 'segment memberships;' :n_enrolled 'nurture enrolments'
 \echo
 
 \echo 'Leads by channel (the campaigns, and how many came through a lead magnet):'
@@ -146,7 +245,7 @@ SELECT e.event_type AS event,
  ORDER BY events DESC, event;
 
 --------------------------------------------------------------------------
-\echo '--- 3. Named leads: capture() and track() -------------------------'
+\echo '--- 4. Named leads: capture() and track() -------------------------'
 --------------------------------------------------------------------------
 \echo 'The guide''s example: Lena subscribes, opens and clicks an email, visits'
 \echo 'the pricing page, replies, schedules a consultation, cancels it and'
@@ -269,7 +368,207 @@ SELECT pg_catalog.count(*) AS n_badge_events FROM lead_mgmt.events
 \echo
 
 --------------------------------------------------------------------------
-\echo '--- 4. Reports ----------------------------------------------------'
+\echo '--- 5. Marketing and sales records: campaigns, visitors, spend, deals'
+--------------------------------------------------------------------------
+-- What a nightly load from the ad platforms and the CRM would bring.  All
+-- derived from the generated leads and hashes of (seed, key, salt).
+--
+-- Campaigns: every code found on leads, with its channel (from the leads),
+-- position in the funnel and lead magnet (the one most of its leads came
+-- through, if at least a fifth did).  The plan below gives each known code a
+-- name, a target opt-in rate (visitors -> leads) and its cost: per visitor
+-- (ads), a fixed cost spread over the days of an event, or per event day.
+CREATE TEMP TABLE demo_campaign_plan (code, name, funnel_position, opt_in_pct,
+                                      cost_per_visitor, event_cost, event_day_cost) AS
+VALUES ('org-blog',              'Blog',                          'top',    2.0,  0.00,     0,    0),
+       ('org-seo-guides',        'SEO guides',                    'top',    2.6,  0.00,     0,    0),
+       ('org-youtube',           'YouTube channel',               'top',    1.8,  0.00,     0,    0),
+       ('ppc-brand',             'Search ads: brand',             'bottom', 5.5,  2.40,     0,    0),
+       ('ppc-generic-crm',       'Search ads: CRM software',      'middle', 3.0,  9.50,     0,    0),
+       ('ppc-competitor',        'Search ads: competitors',       'bottom', 2.5, 12.00,     0,    0),
+       ('ppc-roi-calculator',    'Search ads: ROI calculator',    'middle', 4.5,  7.50,     0,    0),
+       ('soc-linkedin-ebook',    'LinkedIn: lead scoring ebook',  'top',    3.5,  8.50,     0,    0),
+       ('soc-linkedin-webinar',  'LinkedIn: webinar invitation',  'middle', 3.0,  7.50,     0,    0),
+       ('soc-facebook-retarget', 'Facebook retargeting',          'middle', 2.2,  1.80,     0,    0),
+       ('soc-x-launch',          'X: launch posts',               'top',    1.5,  1.20,     0,    0),
+       ('em-newsletter',         'Newsletter',                    'middle', 5.5,  0.05,     0,    0),
+       ('em-partner-list',       'Partner list mailing',          'top',    4.0,  1.50,     0,    0),
+       ('em-reactivation',       'Reactivation mailing',          'bottom', 5.0,  0.10,     0,    0),
+       ('ref-customer-program',  'Customer referral program',     'bottom', 6.0,  0.00,     0,    0),
+       ('ref-partners',          'Partner referrals',             'bottom', 5.5,  0.00,     0,    0),
+       ('ref-g2-reviews',        'G2 reviews',                    'middle', 4.0,  0.00,     0,    0),
+       ('evt-saas-summit',       'SaaS Summit booth',             'bottom', 6.0,  0.00, 90000,    0),
+       ('evt-roadshow-eu',       'EU roadshow',                   'bottom', 6.0,  0.00, 60000,    0),
+       ('evt-webinar-scoring',   'Webinar: lead scoring',         'middle', 6.0,  1.50,     0,    0),
+       ('evt-meetup-nyc',        'NYC meetup',                    'middle', 6.0,  0.00,     0, 2500);
+
+INSERT INTO lead_mgmt.campaigns (code, name, channel, funnel_position, lead_magnet)
+SELECT l.campaign,
+       COALESCE(pg_catalog.max(p.name), l.campaign),
+       pg_catalog.mode() WITHIN GROUP (ORDER BY l.channel),
+       COALESCE(pg_catalog.max(p.funnel_position), 'middle'),
+       CASE WHEN pg_catalog.count(l.lead_magnet) >= 0.2 * pg_catalog.count(*)
+            THEN pg_catalog.mode() WITHIN GROUP (ORDER BY l.lead_magnet) END
+  FROM lead_mgmt.leads AS l
+  LEFT JOIN demo_campaign_plan AS p ON p.code = l.campaign
+ WHERE l.campaign IS NOT NULL
+ GROUP BY l.campaign
+ ORDER BY l.campaign;
+
+-- Visitors and spend for every day of the 9 months and every campaign.
+-- Visitors follow the campaign's leads (a 15-day moving average, so that
+-- event days draw traffic before and after), divided by its opt-in rate,
+-- with weekday and daily noise (leads without a campaign -- organic ones --
+-- are spread over their channel's campaigns); a few stray visitors a day
+-- besides, except for events.  Spend: visitors x cost per visitor (+-10%),
+-- or an event's fixed cost shared by its days with leads, or a flat cost per
+-- event day.  Organic and referral campaigns cost nothing.
+INSERT INTO lead_mgmt.campaign_daily (campaign, day, visitors, spend)
+WITH days AS (
+    SELECT d::date AS day
+      FROM pg_catalog.generate_series((:'anchor'::timestamptz - interval '9 months')::date::timestamp,
+                                      (:'anchor'::timestamptz)::date::timestamp, interval '1 day') AS d
+), per_day AS (
+    SELECT l.campaign, l.created_at::date AS day, pg_catalog.count(*) AS n
+      FROM lead_mgmt.leads AS l
+     WHERE l.campaign IS NOT NULL
+     GROUP BY 1, 2
+), channel_factor AS (
+    -- leads of the channel / leads of the channel with a campaign
+    SELECT l.channel, pg_catalog.count(*)::numeric / NULLIF(pg_catalog.count(l.campaign), 0) AS f
+      FROM lead_mgmt.leads AS l
+     GROUP BY l.channel
+), grid AS (
+    SELECT c.code, d.day, COALESCE(pd.n, 0) AS n,
+           pg_catalog.avg(COALESCE(pd.n, 0)) OVER (PARTITION BY c.code ORDER BY d.day
+                                                   ROWS BETWEEN 7 PRECEDING AND 7 FOLLOWING) AS avg_n,
+           pg_catalog.sum(COALESCE(pd.n, 0)) OVER (PARTITION BY c.code) AS n_total,
+           COALESCE(cf.f, 1) AS f,
+           COALESCE(p.opt_in_pct, 3.0) AS opt_in_pct,
+           COALESCE(p.cost_per_visitor, 0) AS cpv,
+           COALESCE(p.event_cost, 0) AS event_cost,
+           COALESCE(p.event_day_cost, 0) AS event_day_cost,
+           c.code LIKE 'evt-%' AS is_event,
+           pg_catalog.hashtextextended(c.code || '|' || d.day::text, 0) AS k
+      FROM lead_mgmt.campaigns AS c
+     CROSS JOIN days AS d
+      LEFT JOIN per_day AS pd ON pd.campaign = c.code AND pd.day = d.day
+      LEFT JOIN channel_factor AS cf ON cf.channel = c.channel
+      LEFT JOIN demo_campaign_plan AS p ON p.code = c.code
+), vis AS (
+    SELECT g.*,
+           (pg_catalog.round(g.avg_n * g.f * 100 / g.opt_in_pct
+                             * CASE WHEN pg_catalog.date_part('isodow', g.day) >= 6 THEN 0.6 ELSE 1.15 END
+                             * (0.8 + 0.4 * lm_bench.u(:seed, g.k, 9101))::numeric)
+            + CASE WHEN g.is_event THEN 0 ELSE pg_catalog.floor(6 * lm_bench.u(:seed, g.k, 9102)) END)::integer AS visitors
+      FROM grid AS g
+)
+SELECT v.code, v.day, v.visitors,
+       pg_catalog.round(CASE WHEN v.event_cost > 0 THEN v.event_cost * v.n / NULLIF(v.n_total, 0)
+                             WHEN v.event_day_cost > 0 THEN CASE WHEN v.n > 0 THEN v.event_day_cost ELSE 0 END
+                             ELSE v.visitors * v.cpv * (0.9 + 0.2 * lm_bench.u(:seed, v.k, 9103))::numeric
+                        END, 2)
+  FROM vis AS v
+ ORDER BY v.code, v.day;
+
+SELECT pg_catalog.format('campaigns: %s, from the codes on leads; campaign_daily: %s rows (every day of the 9 months), %s visitors, spend %s',
+                         (SELECT pg_catalog.count(*) FROM lead_mgmt.campaigns),
+                         pg_catalog.count(*), pg_catalog.sum(d.visitors), pg_catalog.sum(d.spend)) AS msg
+  FROM lead_mgmt.campaign_daily AS d \gset
+\echo :msg
+SELECT c.channel, pg_catalog.count(*) AS campaigns,
+       pg_catalog.string_agg(c.code || ' (' || c.funnel_position || ')', ', ' ORDER BY c.code) AS "campaigns (funnel position)",
+       pg_catalog.string_agg(DISTINCT c.lead_magnet, ', ') AS "lead magnets"
+  FROM lead_mgmt.campaigns AS c
+ GROUP BY c.channel
+ ORDER BY c.channel;
+
+-- Deals.  Customers whose events arrived in one batch jumped to customer
+-- without passing through sql, the stage that assigns on entry, so they have
+-- no owner yet: the CRM says who closed them (here the reps of their region
+-- in turn, by date of purchase), recorded with lead_mgmt.assign() (reason
+-- manual).
+SELECT pg_catalog.count(*) AS n_assigned_by_hand
+  FROM (SELECT lead_mgmt.assign(c.id, r.id)
+          FROM (SELECT l.id, l.region,
+                       pg_catalog.row_number() OVER (PARTITION BY l.region ORDER BY l.converted_at, l.id) AS seq
+                  FROM lead_mgmt.leads AS l
+                 WHERE l.converted_at IS NOT NULL AND l.owner_id IS NULL) AS c
+         CROSS JOIN LATERAL (
+                SELECT x.id
+                  FROM (SELECT rp.id, pg_catalog.row_number() OVER (ORDER BY rp.id) AS rn,
+                               pg_catalog.count(*) OVER () AS n
+                          FROM lead_mgmt.reps AS rp
+                         WHERE c.region = ANY (rp.regions)) AS x
+                 WHERE x.rn = 1 + (c.seq - 1) % x.n) AS r
+         ORDER BY c.id
+        OFFSET 0) AS a \gset
+
+-- A won deal for every customer: closed when it bought (converted_at), by
+-- its owner, for the amount of its (first) purchase; opened some way into
+-- the sales cycle.  Winning it records a purchase event for the deal (its
+-- dedupe_key deal:<id>); converted_at stays the first purchase, the same.
+INSERT INTO lead_mgmt.deals (lead_id, rep_id, amount, status, created_at, closed_at)
+SELECT l.id, l.owner_id,
+       COALESCE(p.amount,
+                CASE WHEN COALESCE(l.company_size, 10) >= 500 THEN 24000 + 20 * least(l.company_size, 10000)
+                     WHEN l.company_size >= 50 THEN 4800 + 120 * least(l.company_size, 200)
+                     ELSE 1188 END),
+       'won',
+       l.created_at + (l.converted_at - l.created_at)
+                      * (0.3 + 0.4 * lm_bench.u(:seed, pg_catalog.hashtextextended(COALESCE(l.external_id, l.email), 0), 9202)),
+       l.converted_at
+  FROM lead_mgmt.leads AS l
+  LEFT JOIN LATERAL (
+        SELECT (e.properties ->> 'amount')::numeric AS amount
+          FROM lead_mgmt.events AS e
+         WHERE e.lead_id = l.id AND e.event_type = 'purchase' AND e.properties ? 'amount'
+         ORDER BY e.occurred_at, e.id
+         LIMIT 1) AS p ON true
+ WHERE l.converted_at IS NOT NULL
+ ORDER BY l.converted_at, l.id;
+
+-- Lost deals: about half of the sales-qualified leads older than 40 days
+-- that did not buy; open deals: about half of the rest of the last 60 days.
+-- Amounts by company size (the generator's plans), +-20%.
+INSERT INTO lead_mgmt.deals (lead_id, rep_id, amount, status, created_at, closed_at)
+SELECT x.id, x.owner_id,
+       pg_catalog.round(x.list_price * (0.8 + 0.4 * lm_bench.u(:seed, x.k, 9203))::numeric, -2),
+       x.status, x.opened,
+       CASE WHEN x.status = 'lost'
+            THEN least(x.opened + (10 + 40 * lm_bench.u(:seed, x.k, 9204)) * interval '1 day',
+                       :'anchor'::timestamptz - interval '1 day') END
+  FROM (SELECT l.id, l.owner_id, k.k,
+               CASE WHEN COALESCE(l.company_size, 10) >= 500 THEN 24000 + 20 * least(l.company_size, 10000)
+                    WHEN l.company_size >= 50 THEN 4800 + 120 * least(l.company_size, 200)
+                    ELSE 1188 END AS list_price,
+               CASE WHEN l.created_at < :'anchor'::timestamptz - interval '40 days'
+                         AND lm_bench.u(:seed, k.k, 9205) < 0.55 THEN 'lost'
+                    WHEN l.created_at >= :'anchor'::timestamptz - interval '60 days'
+                         AND lm_bench.u(:seed, k.k, 9206) < 0.5 THEN 'open' END AS status,
+               least(l.created_at + (2 + 18 * lm_bench.u(:seed, k.k, 9207)) * interval '1 day',
+                     :'anchor'::timestamptz) AS opened
+          FROM lead_mgmt.leads AS l
+         CROSS JOIN LATERAL (SELECT pg_catalog.hashtextextended(COALESCE(l.external_id, l.email), 0) AS k) AS k
+         WHERE l.stage = 'sql' AND l.converted_at IS NULL) AS x
+ WHERE x.status IS NOT NULL
+ ORDER BY x.opened, x.id;
+
+SELECT pg_catalog.count(*) FILTER (WHERE d.status = 'won')  AS n_won,
+       pg_catalog.count(*) FILTER (WHERE d.status = 'lost') AS n_lost,
+       pg_catalog.count(*) FILTER (WHERE d.status = 'open') AS n_open,
+       (SELECT pg_catalog.count(*) FROM lead_mgmt.events WHERE dedupe_key LIKE 'deal:%') AS n_deal_purchases,
+       (SELECT pg_catalog.count(*) FROM lead_mgmt.leads AS l
+         WHERE l.converted_at IS DISTINCT FROM
+               (SELECT pg_catalog.min(e.occurred_at) FROM lead_mgmt.events AS e
+                 WHERE e.lead_id = l.id AND e.event_type = 'purchase')) AS n_conv_off
+  FROM lead_mgmt.deals AS d \gset
+\echo 'deals:' :n_won 'won (one per customer;' :n_assigned_by_hand 'customers got their closing rep by hand),' :n_lost 'lost,' :n_open 'open'
+\echo 'the won deals recorded' :n_deal_purchases 'purchase events (deal:<id>); leads whose converted_at is not their first purchase:' :n_conv_off
+\echo
+
+--------------------------------------------------------------------------
+\echo '--- 6. Reports ----------------------------------------------------'
 --------------------------------------------------------------------------
 SELECT (SELECT pg_catalog.count(*) FROM lead_mgmt.leads) AS n_leads_total,
        (SELECT pg_catalog.count(*) FROM lead_mgmt.events) AS n_events_total,
@@ -341,6 +640,160 @@ SELECT x.rule, x.kind, x.occurrences, x.points
   FROM lead_mgmt.explain_score(:lena) AS x
  ORDER BY x.points DESC, x.rule;
 
+--------------------------------------------------------------------------
+\echo '--- 7. Funnel analytics -------------------------------------------'
+--------------------------------------------------------------------------
+SELECT pg_catalog.date_trunc('month', :'anchor'::timestamptz)::date AS this_month \gset
+\echo 'The whole funnel (lead_mgmt.funnel_summary; rates in %):'
+\x on
+SELECT * FROM lead_mgmt.funnel_summary;
+\x off
+
+\echo 'By month, all channels, the last 6 months (lead_mgmt.funnel_by_month summed;'
+\echo 'leads by month of creation, and the stages they reached since; the current month is partial):'
+SELECT f.month,
+       pg_catalog.sum(f.visitors) AS visitors, pg_catalog.sum(f.leads) AS leads,
+       pg_catalog.sum(f.iql) AS iql, pg_catalog.sum(f.mql) AS mql, pg_catalog.sum(f.sql) AS sql,
+       pg_catalog.sum(f.customers) AS customers, pg_catalog.sum(f.trials) AS trials,
+       pg_catalog.round(100.0 * pg_catalog.sum(f.leads) / NULLIF(pg_catalog.sum(f.visitors), 0), 2) AS "opt-in %",
+       pg_catalog.round(100.0 * pg_catalog.sum(f.mql) / NULLIF(pg_catalog.sum(f.leads), 0), 2) AS "lead>mql %",
+       pg_catalog.round(100.0 * pg_catalog.sum(f.customers) / NULLIF(pg_catalog.sum(f.leads), 0), 2) AS "lead>cust %"
+  FROM lead_mgmt.funnel_by_month AS f
+ WHERE f.month >= :'this_month'::date - interval '5 months'
+ GROUP BY f.month
+ ORDER BY f.month;
+
+\echo 'By month and channel, the last 3 months (lead_mgmt.funnel_by_month as it is):'
+SELECT f.month, f.channel, f.visitors, f.leads, f.iql, f.mql, f.sql, f.customers, f.trials,
+       f.opt_in_rate AS "opt-in %", f.sales_conversion_rate AS "lead>cust %"
+  FROM lead_mgmt.funnel_by_month AS f
+ WHERE f.month >= :'this_month'::date - interval '2 months'
+ ORDER BY f.month, f.leads DESC, f.channel;
+
+\echo 'Leads created in the last 90 days, by channel:'
+\echo '  lead_mgmt.funnel(now() - interval ''90 days'', now(), ''channel'')'
+SELECT f.group_value AS channel, f.visitors, f.leads, f.iql, f.mql, f.sql, f.customers, f.trials,
+       f.opt_in_rate AS "opt-in %", f.lead_to_mql_rate AS "lead>mql %", f.mql_to_sql_rate AS "mql>sql %",
+       f.sql_to_customer_rate AS "sql>cust %", f.sales_conversion_rate AS "lead>cust %"
+  FROM lead_mgmt.funnel(pg_catalog.now() - interval '90 days', pg_catalog.now(), 'channel') AS f
+ ORDER BY f.leads DESC, f.group_value;
+
+\echo 'Acquisition costs: the 12 campaigns that spent most over the 9 months'
+\echo '(lead_mgmt.acquisition_costs summed over months; CPL = spend / leads,'
+\echo 'CAC = spend / customers, ROI % = (revenue - spend) / spend; revenue = won deals of the campaign''s leads):'
+SELECT a.campaign, a.channel,
+       pg_catalog.sum(a.spend) AS spend, pg_catalog.sum(a.visitors) AS visitors,
+       pg_catalog.sum(a.leads) AS leads, pg_catalog.sum(a.customers) AS customers,
+       pg_catalog.sum(a.revenue) AS revenue,
+       pg_catalog.round(pg_catalog.sum(a.spend) / NULLIF(pg_catalog.sum(a.leads), 0), 2) AS cpl,
+       pg_catalog.round(pg_catalog.sum(a.spend) / NULLIF(pg_catalog.sum(a.customers), 0), 2) AS cac,
+       pg_catalog.round(100 * (pg_catalog.sum(a.revenue) - pg_catalog.sum(a.spend))
+                        / NULLIF(pg_catalog.sum(a.spend), 0), 1) AS "roi %"
+  FROM lead_mgmt.acquisition_costs AS a
+ GROUP BY a.campaign, a.channel
+ ORDER BY spend DESC, a.campaign
+ LIMIT 12;
+SELECT pg_catalog.format('All %s campaigns: spend %s, leads %s, customers %s, revenue %s; CPL %s, CAC %s, ROI %s %%',
+           pg_catalog.count(DISTINCT a.campaign), pg_catalog.sum(a.spend), pg_catalog.sum(a.leads),
+           pg_catalog.sum(a.customers), pg_catalog.sum(a.revenue),
+           pg_catalog.round(pg_catalog.sum(a.spend) / NULLIF(pg_catalog.sum(a.leads), 0), 2),
+           pg_catalog.round(pg_catalog.sum(a.spend) / NULLIF(pg_catalog.sum(a.customers), 0), 2),
+           pg_catalog.round(100 * (pg_catalog.sum(a.revenue) - pg_catalog.sum(a.spend))
+                            / NULLIF(pg_catalog.sum(a.spend), 0), 1)) AS msg
+  FROM lead_mgmt.acquisition_costs AS a \gset
+\echo :msg
+\echo '(leads without a campaign, about 30% of the organic ones, are not in acquisition_costs)'
+\echo
+
+\echo 'Sales by month (lead_mgmt.sales_by_month: won deals by month of closing):'
+SELECT s.month, s.deals_won, s.revenue, s.avg_deal_size, s.mom_growth_pct AS "growth %"
+  FROM lead_mgmt.sales_by_month AS s
+ ORDER BY s.month;
+
+\echo 'Customer lifetime value (lead_mgmt.ltv_summary):'
+SELECT * FROM lead_mgmt.ltv_summary;
+
+\echo 'Sales cycle, days from lead to first purchase (lead_mgmt.sales_cycle):'
+SELECT * FROM lead_mgmt.sales_cycle;
+
+--------------------------------------------------------------------------
+\echo '--- 8. Sales team, segments, follow-ups and nurture ---------------'
+--------------------------------------------------------------------------
+\echo 'Per rep (lead_mgmt.rep_performance; hours to first touch count only sales'
+\echo 'touches after the assignment, and every assignment here was made today):'
+SELECT p.name AS rep, r.seniority, pg_catalog.array_to_string(r.regions, ' ') AS regions,
+       p.open_leads, p.leads_assigned, p.deals_won, p.deals_lost, p.win_rate AS "win %",
+       p.revenue, p.median_hours_to_first_touch AS "h to 1st touch"
+  FROM lead_mgmt.rep_performance AS p
+  JOIN lead_mgmt.reps AS r ON r.id = p.rep_id
+ ORDER BY p.rep_id;
+
+\echo 'Assignments by rule (lead_mgmt.assignments):'
+SELECT COALESCE(ar.name, '(by hand)') AS rule, a.method, a.reason,
+       pg_catalog.sum(a.n) AS assignments,
+       pg_catalog.string_agg(rp.name || ' ' || a.n, ', ' ORDER BY rp.id) AS "per rep"
+  FROM (SELECT x.rule_id, x.method, x.reason, x.rep_id, pg_catalog.count(*) AS n
+          FROM lead_mgmt.assignments AS x
+         GROUP BY 1, 2, 3, 4) AS a
+  JOIN lead_mgmt.reps AS rp ON rp.id = a.rep_id
+  LEFT JOIN lead_mgmt.assignment_rules AS ar ON ar.id = a.rule_id
+ GROUP BY ar.priority, ar.name, a.method, a.reason
+ ORDER BY ar.priority NULLS LAST, a.reason;
+SELECT pg_catalog.count(*) AS n_unassigned FROM lead_mgmt.unassigned \gset
+\echo 'Sales-ready leads waiting for an owner (lead_mgmt.unassigned):' :n_unassigned
+\echo
+
+\echo 'Segments: members and the stages they are in (lead_mgmt.lead_segments):'
+SELECT g.name AS segment, pg_catalog.count(m.lead_id) AS members,
+       pg_catalog.count(*) FILTER (WHERE l.stage = 'lead')     AS lead,
+       pg_catalog.count(*) FILTER (WHERE l.stage = 'iql')      AS iql,
+       pg_catalog.count(*) FILTER (WHERE l.stage = 'mql')      AS mql,
+       pg_catalog.count(*) FILTER (WHERE l.stage = 'sql')      AS sql,
+       pg_catalog.count(*) FILTER (WHERE l.stage = 'customer') AS customer
+  FROM lead_mgmt.segments AS g
+  LEFT JOIN lead_mgmt.lead_segments AS m ON m.segment = g.name
+  LEFT JOIN lead_mgmt.leads AS l ON l.id = m.lead_id
+ GROUP BY g.id, g.name
+ ORDER BY g.id;
+
+\echo 'Follow-ups (lead_mgmt.followups: leads that did not buy, by reason).  The batch'
+\echo 'staged and assigned every lead today, so mql_stalled (14 days in mql) and'
+\echo 'sql_not_contacted (no sales touch within the SLA) appear as the days pass:'
+SELECT f.reason, f.action, pg_catalog.count(*) AS leads,
+       pg_catalog.min(f.since)::date AS "oldest since", pg_catalog.max(f.since)::date AS "newest since"
+  FROM lead_mgmt.followups AS f
+ GROUP BY f.reason, f.action
+ ORDER BY f.reason;
+
+\echo 'Nurture: enrolments in the sequence, by status:'
+SELECT q.name AS sequence, e.status, COALESCE(e.exit_reason, '') AS "exit reason",
+       pg_catalog.count(*) AS enrolments
+  FROM lead_mgmt.enrollments AS e
+  JOIN lead_mgmt.sequences AS q ON q.id = e.sequence_id
+ GROUP BY q.name, e.status, e.exit_reason
+ ORDER BY q.name, e.status, enrolments DESC;
+
+-- A sender claims a batch of due touches and reports them sent (each one
+-- records an email_sent event and queues the next step, due in 3 days).
+SELECT pg_catalog.count(*) AS n_claimed,
+       pg_catalog.count(lead_mgmt.complete_touch(c.touch_id, 'sent')) AS n_next
+  FROM (SELECT t.touch_id FROM lead_mgmt.claim_touches('demo-mailer', 25) AS t
+         ORDER BY t.touch_id OFFSET 0) AS c \gset
+\echo 'A sender claimed' :n_claimed 'due touches (lead_mgmt.claim_touches) and reported them sent'
+\echo '(lead_mgmt.complete_touch):' :n_next 'next steps queued.  The touch queue now:'
+SELECT t.step, t.action,
+       pg_catalog.count(*) FILTER (WHERE t.done_at IS NULL AND t.due_at <= pg_catalog.now()) AS "due now",
+       pg_catalog.count(*) FILTER (WHERE t.done_at IS NULL AND t.due_at > pg_catalog.now())  AS "due later",
+       pg_catalog.count(*) FILTER (WHERE t.outcome = 'sent')      AS sent,
+       pg_catalog.count(*) FILTER (WHERE t.outcome = 'cancelled') AS cancelled
+  FROM lead_mgmt.touches AS t
+ GROUP BY t.step, t.action
+ ORDER BY t.step;
+\echo
+
+--------------------------------------------------------------------------
+\echo '--- 9. Checks and maintenance -------------------------------------'
+--------------------------------------------------------------------------
 \echo 'Incremental == from scratch: every lead recomputed by lead_mgmt.rescore():'
 CREATE TEMP TABLE demo_before AS
 SELECT id, score, engagement_score, fit_score, stage FROM lead_mgmt.leads;

@@ -731,9 +731,19 @@ decide_owner(LmCache *cache, LmLeadView *view, const LmLeadCols *cols,
 	else if (!owned && !disqualified && to_stage != NULL &&
 			 (from_stage == NULL || strcmp(from_stage, to_stage) != 0))
 	{
-		const LmStage *st = lm_cache_stage(cache, to_stage);
+		/*
+		 * Entering a stage that assigns on entry, or passing over one (a lead
+		 * that jumps from iql to customer has reached sql on the way).
+		 */
+		int32		from_rank = from_stage ? lm_cache_stage_rank(cache, from_stage) : -1;
+		int32		to_rank = lm_cache_stage_rank(cache, to_stage);
+		bool		crosses = false;
 
-		if (st == NULL || !st->assign_on_entry)
+		for (int i = 0; i < cache->n_stages; i++)
+			if (cache->stages[i].assign_on_entry &&
+				cache->stages[i].rank > from_rank && cache->stages[i].rank <= to_rank)
+				crosses = true;
+		if (!crosses)
 			return;
 		lm_assign_choose(cache, view, lead_id,
 						 text_col(values, isnull, cols->region),
