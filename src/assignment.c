@@ -511,8 +511,13 @@ lm_assign_flush(void)
 		args[5] = PointerGetDatum(lm_text_array(reasons, ni));
 		if (SPI_execute_plan(lm_plan(&plan_insert,
 									 "INSERT INTO lead_mgmt.assignments "
-									 "(lead_id, rep_id, rule_id, method, assigned_at, reason) "
-									 "SELECT u.lead, u.rep, NULLIF(u.rule, 0), u.method, u.at, u.reason "
+									 "(lead_id, rep_id, rule_id, method, assigned_at, reason, sla_due_at) "
+									 "SELECT u.lead, u.rep, NULLIF(u.rule, 0), u.method, u.at, u.reason, "
+									 "       CASE WHEN u.reason OPERATOR(pg_catalog.<>) 'manual' THEN u.at OPERATOR(pg_catalog.+) "
+									 "         COALESCE((SELECT r.sla FROM lead_mgmt.assignment_rules r WHERE r.id OPERATOR(pg_catalog.=) u.rule), "
+									 "                  (SELECT s.value::pg_catalog.interval FROM lead_mgmt.settings s "
+									 "                    WHERE s.name OPERATOR(pg_catalog.=) 'default_sla'), "
+									 "                  '2 days'::pg_catalog.interval) END "
 									 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
 									 "                pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)) "
 									 "  AS u(lead, rep, rule, method, at, reason) "
@@ -680,11 +685,12 @@ lm_redistribute(PG_FUNCTION_ARGS)
 
 /*
  * SLA: owners who recorded no sales touch (an event of category
- * sales_touch, by them if the event names a rep_id) within the rule's sla
- * (else the setting default_sla) lose the lead to the next eligible rep.
- * Only assignments made by rules (or earlier reassignments) are subject to
- * it; a manual assignment is a deliberate choice.  Returns the number of
- * leads reassigned or released.
+ * sales_touch, by them if the event names a rep_id) by the assignment's
+ * sla_due_at (assigned_at + the rule's sla, else the setting default_sla,
+ * fixed at assignment) lose the lead to the next eligible rep.  Manual
+ * assignments have none: a deliberate choice.  An index range scan of
+ * open assignments past due keeps the cost proportional to what is due.
+ * Returns the number of leads reassigned or released.
  */
 uint64
 lm_assign_sla_breaches(TimestampTz at)
@@ -700,23 +706,18 @@ lm_assign_sla_breaches(TimestampTz at)
 	args[0] = TimestampTzGetDatum(at);
 	/* planned with the actual time, like the due-leads query of maintenance */
 	if (SPI_execute_with_args("SELECT l.id, l.owner_id FROM lead_mgmt.assignments a "
-								 "JOIN lead_mgmt.leads l ON l.id OPERATOR(pg_catalog.=) a.lead_id "
-								 "                     AND l.owner_id OPERATOR(pg_catalog.=) a.rep_id "
-								 "LEFT JOIN lead_mgmt.assignment_rules r ON r.id OPERATOR(pg_catalog.=) a.rule_id "
-								 "WHERE a.ended_at IS NULL AND a.reason OPERATOR(pg_catalog.<>) 'manual' "
-								 "  AND l.converted_at IS NULL AND l.disqualified_at IS NULL "
-								 "  AND a.assigned_at OPERATOR(pg_catalog.+) COALESCE(r.sla, "
-								 "      (SELECT s.value::pg_catalog.interval FROM lead_mgmt.settings s "
-								 "        WHERE s.name OPERATOR(pg_catalog.=) 'default_sla'), '2 days'::pg_catalog.interval) "
-								 "      OPERATOR(pg_catalog.<=) $1 "
-								 "  AND NOT EXISTS (SELECT 1 FROM lead_mgmt.events e "
-								 "      JOIN lead_mgmt.event_types t ON t.name OPERATOR(pg_catalog.=) e.event_type "
-								 "       AND t.category OPERATOR(pg_catalog.=) 'sales_touch' "
-								 "      WHERE e.lead_id OPERATOR(pg_catalog.=) l.id "
-								 "        AND e.occurred_at OPERATOR(pg_catalog.>=) a.assigned_at "
-								 "        AND (NOT e.properties OPERATOR(pg_catalog.?) 'rep_id' "
-								 "             OR e.properties OPERATOR(pg_catalog.->>) 'rep_id' OPERATOR(pg_catalog.=) l.owner_id::pg_catalog.text)) "
-								 "ORDER BY l.id",
+							  "JOIN lead_mgmt.leads l ON l.id OPERATOR(pg_catalog.=) a.lead_id "
+							  "                     AND l.owner_id OPERATOR(pg_catalog.=) a.rep_id "
+							  "WHERE a.ended_at IS NULL AND a.sla_due_at OPERATOR(pg_catalog.<=) $1 "
+							  "  AND l.converted_at IS NULL AND l.disqualified_at IS NULL "
+							  "  AND NOT EXISTS (SELECT 1 FROM lead_mgmt.events e "
+							  "      JOIN lead_mgmt.event_types t ON t.name OPERATOR(pg_catalog.=) e.event_type "
+							  "       AND t.category OPERATOR(pg_catalog.=) 'sales_touch' "
+							  "      WHERE e.lead_id OPERATOR(pg_catalog.=) l.id "
+							  "        AND e.occurred_at OPERATOR(pg_catalog.>=) a.assigned_at "
+							  "        AND (NOT e.properties OPERATOR(pg_catalog.?) 'rep_id' "
+							  "             OR e.properties OPERATOR(pg_catalog.->>) 'rep_id' OPERATOR(pg_catalog.=) l.owner_id::pg_catalog.text)) "
+							  "ORDER BY l.id",
 								 1, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "lead_mgmt: finding SLA breaches failed");
 	for (uint64 i = 0; i < SPI_processed; i++)

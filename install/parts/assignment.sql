@@ -50,11 +50,15 @@ CREATE TABLE lead_mgmt.assignments (
     method      text NOT NULL,
     assigned_at timestamptz NOT NULL,
     ended_at    timestamptz,
-    reason      text NOT NULL CHECK (reason IN ('rule', 'manual', 'sla_breach', 'reassigned'))
+    reason      text NOT NULL CHECK (reason IN ('rule', 'manual', 'sla_breach', 'reassigned')),
+    -- when the owner must have made a sales touch (assigned_at + the rule's
+    -- sla, else default_sla, as they were at assignment); NULL for manual
+    sla_due_at  timestamptz
 );
 CREATE INDEX assignments_lead_idx ON lead_mgmt.assignments (lead_id, assigned_at);
 CREATE INDEX assignments_rep_idx ON lead_mgmt.assignments (rep_id, assigned_at);
-CREATE INDEX assignments_open_idx ON lead_mgmt.assignments (assigned_at) WHERE ended_at IS NULL;
+CREATE INDEX assignments_sla_idx ON lead_mgmt.assignments (sla_due_at)
+    WHERE ended_at IS NULL AND sla_due_at IS NOT NULL;
 COMMENT ON TABLE lead_mgmt.assignments IS
     'every assignment of a lead to a rep, never overwritten; ended_at closes it';
 
