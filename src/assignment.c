@@ -107,7 +107,39 @@ assign_counts(LmCache *cache, int64 lead_id, TimestampTz now)
 	return counts;
 }
 
-/* Locks the rule's rotation state; returns cursor and SWRR state. */
+/*
+ * Rotation state is read (and locked) once per transaction and kept in
+ * memory until the statement trigger on leads writes it back: updating the
+ * same row once per assignment would make a bulk statement that assigns
+ * many leads quadratic (every update walks the row's version chain).
+ */
+typedef struct RotationEntry
+{
+	int64		rule_id;
+	int64		cursor;
+	ArrayType  *reps;			/* in TopTransactionContext */
+	ArrayType  *current;
+	bool		dirty;
+} RotationEntry;
+
+static List *rotations = NIL;	/* of RotationEntry, TopTransactionContext */
+
+static RotationEntry *
+find_rotation(int64 rule_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, rotations)
+	{
+		RotationEntry *r = lfirst(lc);
+
+		if (r->rule_id == rule_id)
+			return r;
+	}
+	return NULL;
+}
+
+/* Locks the rule's rotation state (once per transaction); returns it. */
 static void
 lock_rotation(int64 rule_id, int64 *cursor, ArrayType **reps, ArrayType **current)
 {
@@ -115,42 +147,86 @@ lock_rotation(int64 rule_id, int64 *cursor, ArrayType **reps, ArrayType **curren
 	Datum		args[1];
 	bool		isnull;
 	Datum		d;
+	RotationEntry *r = find_rotation(rule_id);
+	MemoryContext old;
 
-	args[0] = Int64GetDatum(rule_id);
-	if (SPI_execute_plan(lm_plan(&plan_rotation_ensure,
-								 "INSERT INTO lead_mgmt.rotation_state (rule_id) VALUES ($1) "
-								 "ON CONFLICT DO NOTHING",
-								 1, types), args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "lead_mgmt: creating rotation state failed");
-	if (SPI_execute_plan(lm_plan(&plan_rotation_lock,
-								 "SELECT cursor, wrr_reps, wrr_current FROM lead_mgmt.rotation_state "
-								 "WHERE rule_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-								 1, types), args, NULL, false, 0) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "lead_mgmt: locking rotation state failed");
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	*cursor = isnull ? 0 : DatumGetInt64(d);
-	*reps = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	*current = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	if (r == NULL)
+	{
+		args[0] = Int64GetDatum(rule_id);
+		if (SPI_execute_plan(lm_plan(&plan_rotation_ensure,
+									 "INSERT INTO lead_mgmt.rotation_state (rule_id) VALUES ($1) "
+									 "ON CONFLICT DO NOTHING",
+									 1, types), args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "lead_mgmt: creating rotation state failed");
+		if (SPI_execute_plan(lm_plan(&plan_rotation_lock,
+									 "SELECT cursor, wrr_reps, wrr_current FROM lead_mgmt.rotation_state "
+									 "WHERE rule_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+									 1, types), args, NULL, false, 0) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "lead_mgmt: locking rotation state failed");
+		old = MemoryContextSwitchTo(TopTransactionContext);
+		r = palloc0(sizeof(RotationEntry));
+		r->rule_id = rule_id;
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		r->cursor = isnull ? 0 : DatumGetInt64(d);
+		r->reps = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		r->current = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		rotations = lappend(rotations, r);
+		MemoryContextSwitchTo(old);
+	}
+	*cursor = r->cursor;
+	*reps = r->reps;
+	*current = r->current;
 }
 
+/* Records new rotation state; written back by lm_assign_flush(). */
 static void
 save_rotation(int64 rule_id, int64 cursor, const int64 *reps, const int64 *current, int n)
 {
-	Oid			types[3] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID};
-	Oid			types4[4] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID};
-	Datum		args[4];
+	RotationEntry *r = find_rotation(rule_id);
+	MemoryContext old;
+	ArrayType  *new_reps;
+	ArrayType  *new_current;
 
-	(void) types;
-	args[0] = Int64GetDatum(rule_id);
-	args[1] = Int64GetDatum(cursor);
-	args[2] = PointerGetDatum(lm_int8_array(reps, n));
-	args[3] = PointerGetDatum(lm_int8_array(current, n));
-	if (SPI_execute_plan(lm_plan(&plan_rotation_save,
-								 "UPDATE lead_mgmt.rotation_state SET cursor = $2, wrr_reps = $3, wrr_current = $4 "
-								 "WHERE rule_id OPERATOR(pg_catalog.=) $1",
-								 4, types4), args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "lead_mgmt: saving rotation state failed");
+	if (r == NULL)
+		elog(ERROR, "lead_mgmt: rotation state of rule " INT64_FORMAT " is not locked", rule_id);
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	new_reps = lm_int8_array(reps, n);
+	new_current = lm_int8_array(current, n);
+	MemoryContextSwitchTo(old);
+	pfree(r->reps);
+	pfree(r->current);
+	r->reps = new_reps;
+	r->current = new_current;
+	r->cursor = cursor;
+	r->dirty = true;
+}
+
+/* Writes back the rotation state changed by this transaction. */
+static void
+write_rotations(void)
+{
+	Oid			types[4] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		args[4];
+	ListCell   *lc;
+
+	foreach(lc, rotations)
+	{
+		RotationEntry *r = lfirst(lc);
+
+		if (!r->dirty)
+			continue;
+		args[0] = Int64GetDatum(r->rule_id);
+		args[1] = Int64GetDatum(r->cursor);
+		args[2] = PointerGetDatum(r->reps);
+		args[3] = PointerGetDatum(r->current);
+		if (SPI_execute_plan(lm_plan(&plan_rotation_save,
+									 "UPDATE lead_mgmt.rotation_state SET cursor = $2, wrr_reps = $3, wrr_current = $4 "
+									 "WHERE rule_id OPERATOR(pg_catalog.=) $1",
+									 4, types), args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "lead_mgmt: saving rotation state failed");
+		r->dirty = false;
+	}
 }
 
 /* The eligible reps of a rule's pool for this lead, ascending id. */
@@ -452,7 +528,16 @@ lm_assign_flush(void)
 	ListCell   *lc;
 
 	if (n == 0)
+	{
+		if (rotations != NIL)
+		{
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "lead_mgmt: SPI_connect failed");
+			write_rotations();
+			SPI_finish();
+		}
 		return;
+	}
 	queued = NIL;
 	end_leads = palloc(sizeof(int64) * n);
 	end_at = palloc(sizeof(TimestampTz) * n);
@@ -527,6 +612,7 @@ lm_assign_flush(void)
 									 6, types), args, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "lead_mgmt: writing assignments failed");
 	}
+	write_rotations();
 	SPI_finish();
 }
 
@@ -537,6 +623,11 @@ lm_assign_reset(SubTransactionId aborted)
 	List	   *keep = NIL;
 	ListCell   *lc;
 
+	/*
+	 * Rotation locks taken in an aborted subtransaction are released with
+	 * it: forget every kept state and read it again when next needed.
+	 */
+	rotations = NIL;
 	if (aborted == InvalidSubTransactionId)
 	{
 		queued = NIL;
