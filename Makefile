@@ -13,7 +13,7 @@ OBJS = $(SRCS:.c=.o)
 HEADERS = $(wildcard src/*.h)
 
 # The install script is assembled from one part per concern, in this order.
-INSTALL_PARTS = install/parts/core.sql install/parts/segments.sql install/parts/analytics.sql install/parts/assignment.sql install/parts/nurture.sql install/parts/nurture_queue.sql
+INSTALL_PARTS = install/parts/core.sql install/parts/segments.sql install/parts/analytics.sql install/parts/assignment.sql install/parts/nurture.sql install/parts/nurture_queue.sql install/parts/security.sql
 DATA_built = install/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built),$(wildcard install/$(EXTENSION)--*.sql))
 

@@ -668,7 +668,7 @@ validate_rep(TriggerData *td, TupleDesc desc)
 			elog(ERROR, "lead_mgmt: SPI_connect failed");
 		args[0] = d;
 		SPI_execute_with_args("SELECT (SELECT pg_catalog.count(*) FROM lead_mgmt.leads WHERE owner_id OPERATOR(pg_catalog.=) $1) "
-							  "     + (SELECT pg_catalog.count(*) FROM lead_mgmt.assignments WHERE rep_id OPERATOR(pg_catalog.=) $1)",
+							  "     OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM lead_mgmt.assignments WHERE rep_id OPERATOR(pg_catalog.=) $1)",
 							  1, types, args, NULL, false, 1);
 		n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		SPI_finish();

@@ -11,6 +11,11 @@
 #   bash test/harness.sh psql [ARGS]   start a cluster, open psql on database lm_dev, stop on exit
 #   bash test/harness.sh suite-{regress,isolation,pgtap,tap,cppcheck}
 #                                 one suite against a running throwaway cluster
+#   bash test/harness.sh suite-sqlsmith
+#                                 optional, not in the default LM_SUITES: fuzz with
+#                                 sqlsmith for LM_SQLSMITH_SECONDS (default 120) on a
+#                                 cluster of its own (test/sqlsmith.sh); fails on a crash.
+#                                 In a run: LM_SUITES="sqlsmith" bash test/harness.sh test
 #
 # Environment (all optional):
 #   LM_TMP       cluster directory: data dir, unix socket, server log
@@ -22,6 +27,8 @@
 #   LM_LOGDIR    where logs are kept after a run (default <repo>/tmp_check/harness)
 #   LM_SUITES    suites run by `test`, in order (default "regress isolation pgtap tap cppcheck")
 #   LM_SUITE_TIMEOUT  seconds per suite before it is killed and counted failed (default 300)
+#   LM_SQLSMITH_SECONDS  how long the optional sqlsmith suite fuzzes (default 120; keep it
+#                below LM_SUITE_TIMEOUT minus a minute of setup)
 #   LM_EXTRA_CONF     extra postgresql.conf lines for the throwaway cluster (e.g. for pg_cron)
 #   LM_KEEP=1    leave the cluster (and the TAP work dir) in place at the end of test/demo/psql
 #   PG_CONFIG    pg_config to build and test with (default /usr/lib/postgresql/15/bin/pg_config)
@@ -472,6 +479,16 @@ suite_cppcheck() {
 		"${files[@]}"
 }
 
+# Optional (not in the default LM_SUITES): sqlsmith against a cluster of its
+# own (test/sqlsmith.sh starts and stops it), for a bounded time.
+suite_sqlsmith() {
+	local secs=${LM_SQLSMITH_SECONDS:-120}
+	if ((secs + 60 > LM_SUITE_TIMEOUT)); then
+		warn "LM_SQLSMITH_SECONDS=$secs does not fit in LM_SUITE_TIMEOUT=$LM_SUITE_TIMEOUT (setup takes up to a minute)"
+	fi
+	LM_SQLSMITH_LOGDIR="$LM_LOGDIR/sqlsmith" bash "$REPO/test/sqlsmith.sh" "$secs"
+}
+
 # Run one suite in a child process under a timeout; record the result.
 RESULTS=()
 NPASS=0
@@ -507,7 +524,7 @@ cmd_test() {
 		print_env
 	fi
 	for s in $LM_SUITES; do
-		case $s in regress | isolation | pgtap | tap | cppcheck) ;; *) die "unknown suite: $s" ;; esac
+		case $s in regress | isolation | pgtap | tap | cppcheck | sqlsmith) ;; *) die "unknown suite: $s" ;; esac
 		if [[ -z $build_ok && $s != cppcheck ]]; then
 			RESULTS+=("$(printf '%-10s %s' "$s" "FAIL (not run: build failed)")")
 			NFAIL=$((NFAIL + 1))
@@ -569,6 +586,7 @@ case $cmd in
 	suite-pgtap) suite_pgtap ;;
 	suite-tap) suite_tap ;;
 	suite-cppcheck) suite_cppcheck ;;
+	suite-sqlsmith) suite_sqlsmith ;;
 	help | -h | --help) usage ;;
 	*) usage >&2; exit 2 ;;
 esac

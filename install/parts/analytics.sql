@@ -35,7 +35,9 @@ CREATE TABLE lead_mgmt.campaign_daily (
     campaign text NOT NULL REFERENCES lead_mgmt.campaigns (code) ON UPDATE CASCADE,
     day      date NOT NULL,
     visitors integer NOT NULL DEFAULT 0 CHECK (visitors OPERATOR(pg_catalog.>=) 0),
-    spend    numeric(14,2) NOT NULL DEFAULT 0 CHECK (spend OPERATOR(pg_catalog.>=) 0),
+    -- (NaN passes ">= 0": it sorts above every number)
+    spend    numeric(14,2) NOT NULL DEFAULT 0
+             CHECK (spend OPERATOR(pg_catalog.>=) 0 AND spend OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
     PRIMARY KEY (campaign, day)
 );
 CREATE INDEX campaign_daily_day_idx ON lead_mgmt.campaign_daily (day);
@@ -115,6 +117,13 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'not_null_violation',
             MESSAGE = 'deal amount must not be null',
             HINT = 'Give the value of the deal; use 0 when it is not known yet.';
+    END IF;
+    -- NaN passes "amount >= 0" (it sorts above every number) and would make
+    -- every revenue figure NaN
+    IF NEW.amount OPERATOR(pg_catalog.=) 'NaN'::pg_catalog.numeric THEN
+        RAISE EXCEPTION USING ERRCODE = 'check_violation',
+            MESSAGE = 'deal amount must be a number, not NaN',
+            HINT = 'Give the value of the deal as zero or more; use 0 when it is not known yet.';
     END IF;
     IF NEW.amount OPERATOR(pg_catalog.<) 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'check_violation',

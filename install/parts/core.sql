@@ -415,9 +415,9 @@ BEGIN
                     'UPDATE lead_mgmt.leads l SET (%1$s) = (SELECT %2$s FROM pg_catalog.jsonb_populate_record(NULL::lead_mgmt.leads, $1) r) WHERE l.id OPERATOR(pg_catalog.=) $2',
                     (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(v_cols) c),
                     (SELECT pg_catalog.string_agg('r.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(v_cols) c));
-                IF pg_catalog.array_length(v_cols, 1) OPERATOR(pg_catalog.=) 1 THEN
-                    v_sql := pg_catalog.replace(v_sql, 'SET (', 'SET ROW(');
-                END IF;
+                -- (a one-column list takes the sub-SELECT as is: "SET ROW(c)"
+                -- is not SQL, and a payload with one field, such as an email
+                -- alone, is the common repeat capture)
                 EXECUTE v_sql USING lead, v_id;
             END IF;
             IF lead ? 'attributes' AND pg_catalog.jsonb_typeof(lead OPERATOR(pg_catalog.->) 'attributes') OPERATOR(pg_catalog.=) 'object' THEN

@@ -82,12 +82,14 @@ AS $$
                AS u(lead_id, sequence_id, at)
          WHERE EXISTS (SELECT 1 FROM lead_mgmt.leads l WHERE l.id OPERATOR(pg_catalog.=) u.lead_id)
            AND EXISTS (SELECT 1 FROM lead_mgmt.sequences s WHERE s.id OPERATOR(pg_catalog.=) u.sequence_id)
+         ORDER BY u.lead_id, u.sequence_id      -- ids in a stable order, whatever the plan
         ON CONFLICT (lead_id, sequence_id) DO NOTHING
         RETURNING id, lead_id, sequence_id, enrolled_at)
     INSERT INTO lead_mgmt.touches (enrollment_id, lead_id, step, action, channel, due_at)
     SELECT e.id, e.lead_id, st.step, st.action, st.channel, e.enrolled_at OPERATOR(pg_catalog.+) st.delay
       FROM e JOIN lead_mgmt.sequence_steps st
-        ON st.sequence_id OPERATOR(pg_catalog.=) e.sequence_id AND st.step OPERATOR(pg_catalog.=) 1;
+        ON st.sequence_id OPERATOR(pg_catalog.=) e.sequence_id AND st.step OPERATOR(pg_catalog.=) 1
+     ORDER BY e.id;
     -- a sequence without steps is completed at once
     UPDATE lead_mgmt.enrollments en SET status = 'completed', ended_at = en.enrolled_at
      WHERE en.status OPERATOR(pg_catalog.=) 'active'

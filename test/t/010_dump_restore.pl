@@ -10,11 +10,19 @@
 # as dumped (the ENABLE ALWAYS _replace_on_restore triggers make a dumped
 # shipped row replace the one CREATE EXTENSION made).
 #
-# Checked: pg_restore succeeds without errors; every extension table has
-# the same content in both databases; identity columns continue past the
-# restored ids; the restored database behaves (tracking scores, and its
-# state equals a rescore from scratch); edited shipped rows keep their
-# edits and shipped rows are there exactly once.
+# Also loaded: custom segments (with members), reps, assignment rules and
+# the assignments they made (leads reaching sql), a manual assignment,
+# nurture sequences with steps, enrolments and touches (claimed, and
+# completed), campaigns with daily figures, and deals won, lost and open.
+#
+# Checked: pg_restore succeeds without errors; EVERY table of schema
+# lead_mgmt (listed from pg_tables) has the same content in both databases;
+# every sequence of the schema has the same state and every identity
+# column continues past the restored ids; the restored database behaves
+# (tracking scores, its state equals a rescore from scratch, segment
+# membership equals a rebuild, round robin continues where it stopped);
+# edited shipped rows keep their edits and shipped rows are there exactly
+# once.
 use strict;
 use warnings;
 
@@ -57,6 +65,45 @@ INSERT INTO lead_mgmt.stages (name, rank, condition)
 VALUES ('trial', 25, '{"event": "trial_started"}');
 
 UPDATE lead_mgmt.settings SET value = '3 days' WHERE name = 'default_sla';
+
+-- segments
+INSERT INTO lead_mgmt.segments (name, description, condition) VALUES
+  ('big fintech', 'firmographic',
+   '{"all": [{"field": "industry", "op": "=", "value": "fintech"},
+             {"field": "company_size", "op": ">=", "value": 100}]}'),
+  ('pricing readers', 'behavioural', '{"event": "pricing_page_visited", "min_count": 2}'),
+  ('europe', 'geography', '{"field": "country", "op": "in", "value": ["DE", "FR", "GB"]}');
+INSERT INTO lead_mgmt.segments (name, condition, active)
+VALUES ('inactive one', '{"field": "channel", "op": "=", "value": "paid"}', false);
+
+-- the sales team and how leads reach it
+INSERT INTO lead_mgmt.reps (name, email, regions, industries, seniority, capacity, weight) VALUES
+  ('Rita', 'rita@example.com', '{EMEA}', '{fintech,banking}', 'senior', 40, 2),
+  ('Sam',  'sam@example.com',  '{AMER}', '{retail}',          'junior', NULL, 1),
+  ('Ola',  'ola@example.com',  '{EMEA,AMER}', '{saas}',       'enterprise', NULL, 3),
+  ('Kim',  'kim@example.com',  '{}', '{}',                    'junior', 5, 1);
+INSERT INTO lead_mgmt.reps (name, email, available) VALUES ('Away', 'away@example.com', false);
+INSERT INTO lead_mgmt.assignment_rules (name, priority, condition, method, min_seniority, sla)
+VALUES ('fintech to seniors', 1, '{"field": "industry", "op": "in", "value": ["fintech", "banking"]}',
+        'weighted', 'senior', '1 day');
+INSERT INTO lead_mgmt.assignment_rules (name, priority, method)
+VALUES ('everyone else', 10, 'round_robin');
+
+-- nurture
+INSERT INTO lead_mgmt.sequences (name, enroll_condition, exit_condition) VALUES
+  ('welcome', '{"event": "email_subscribed"}', '{"event": "demo_requested"}'),
+  ('pricing follow-up', '{"event": "pricing_page_visited"}', NULL);
+INSERT INTO lead_mgmt.sequence_steps (sequence_id, step, delay, action, channel)
+SELECT s.id, g, make_interval(days => g - 1), 'step ' || g, CASE WHEN g = 3 THEN 'phone' ELSE 'email' END
+  FROM lead_mgmt.sequences s, generate_series(1, 3) g;
+
+-- campaigns and their daily figures
+INSERT INTO lead_mgmt.campaigns (code, name, channel, funnel_position, lead_magnet) VALUES
+  ('spring', 'Spring launch', 'paid', 'top', 'guide.pdf'),
+  ('webinar', 'Monthly webinar', 'organic', 'middle', NULL);
+INSERT INTO lead_mgmt.campaign_daily (campaign, day, visitors, spend)
+SELECT c, current_date - g, 100 + g * 3, round((20 + g * 1.5)::numeric, 2)
+  FROM unnest(ARRAY['spring', 'webinar']) c, generate_series(1, 30) g;
 });
 
 # ~200 leads and ~2000 events through plain SQL, as applications write them
@@ -115,6 +162,42 @@ SELECT lead_mgmt.set_stage($manual_lead, 'sql', 'called by a rep');
 SELECT lead_mgmt.disqualify($disq_lead, 'competitor');
 });
 
+# sales side: deals won, lost and open; a manual assignment; nurture
+# touches claimed by a sender, two of them completed
+$node->safe_psql(
+	'src', qq{
+SET client_min_messages = warning;
+INSERT INTO lead_mgmt.deals (lead_id, rep_id, amount, status, created_at, closed_at)
+SELECT l.id, (SELECT min(id) FROM lead_mgmt.reps), 1000 + l.id * 10,
+       (ARRAY['won', 'lost', 'open'])[1 + l.id % 3],
+       now() - interval '20 days 12 hours',
+       CASE WHEN l.id % 3 <> 2 THEN now() - interval '5 days 12 hours' END
+  FROM lead_mgmt.leads l WHERE l.id % 7 = 1 AND l.id <> $disq_lead;
+SELECT lead_mgmt.assign($manual_lead, (SELECT max(id) FROM lead_mgmt.reps WHERE available));
+CREATE TEMP TABLE claimed AS SELECT * FROM lead_mgmt.claim_touches('sender-1', 6);
+SELECT lead_mgmt.complete_touch(touch_id) FROM (SELECT touch_id FROM claimed ORDER BY touch_id LIMIT 1) t;
+SELECT lead_mgmt.complete_touch(touch_id, 'bounced') FROM (SELECT touch_id FROM claimed ORDER BY touch_id OFFSET 1 LIMIT 1) t;
+});
+for my $check (
+	[ q{SELECT count(*) FROM lead_mgmt.segment_members}, 'segment members' ],
+	[ q{SELECT count(*) FROM lead_mgmt.assignments WHERE reason = 'rule'}, 'assignments by rule' ],
+	[ q{SELECT count(*) FROM lead_mgmt.assignments WHERE reason = 'manual'}, 'manual assignments' ],
+	[ q{SELECT count(*) FROM lead_mgmt.assignments WHERE ended_at IS NOT NULL}, 'ended assignments' ],
+	[ q{SELECT count(DISTINCT rule_id) FROM lead_mgmt.rotation_state}, 'rotation states' ],
+	[ q{SELECT count(*) FROM lead_mgmt.enrollments}, 'enrolments' ],
+	[ q{SELECT count(*) FROM lead_mgmt.touches WHERE claimed_at IS NOT NULL AND done_at IS NULL}, 'claimed touches' ],
+	[ q{SELECT count(*) FROM lead_mgmt.touches WHERE done_at IS NOT NULL AND outcome IN ('sent', 'bounced')}, 'completed touches' ],
+	[ q{SELECT count(*) FROM lead_mgmt.deals WHERE status = 'won'}, 'won deals' ],
+	[ q{SELECT count(*) FROM lead_mgmt.deals WHERE status = 'lost'}, 'lost deals' ],
+	[ q{SELECT count(*) FROM lead_mgmt.deals WHERE status = 'open'}, 'open deals' ],
+	[ q{SELECT count(*) FROM lead_mgmt.campaign_daily}, 'campaign days' ])
+{
+	cmp_ok($node->safe_psql('src', $check->[0]), '>', 0, "src has $check->[1]");
+}
+is( $node->safe_psql(
+		'src', q{SELECT count(*) FROM lead_mgmt.touches WHERE done_at IS NOT NULL AND outcome IN ('sent', 'bounced')}),
+	'2', 'src: two touches completed');
+
 is( $node->safe_psql(
 		'src',
 		qq{SELECT stage || ',' || (disqualified_at IS NOT NULL) FROM lead_mgmt.leads WHERE id = $manual_lead}),
@@ -171,15 +254,74 @@ unlike($err, qr/error/i, 'pg_restore reports no error')
   or diag("pg_restore stderr:\n$err");
 
 # ------------------------------------------------------------ same content
-for my $t (
-	qw(event_types scoring_rules stages settings engine_state
-	leads events stage_history))
+# every table of the schema, as the catalog lists them
+my $list_tables =
+  q{SELECT string_agg(tablename, ' ' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'lead_mgmt'};
+my @tables = split / /, $node->safe_psql('src', $list_tables);
+is($node->safe_psql('dst', $list_tables), join(' ', @tables),
+	'dst has the same tables as src (' . scalar(@tables) . ')');
+cmp_ok(scalar(@tables), '>=', 21, 'every table of lead_mgmt is compared');
+# tables pg_dump would leave out: not registered with pg_extension_config_dump
+is( $node->safe_psql(
+		'src', q{
+SELECT coalesce(string_agg(c.relname, ', ' ORDER BY c.relname), '')
+  FROM pg_class c, pg_extension e
+ WHERE e.extname = 'lead_mgmt' AND c.relnamespace = 'lead_mgmt'::regnamespace
+   AND c.relkind IN ('r', 'S') AND NOT c.oid = ANY (e.extconfig)}),
+	'', 'every table and sequence of lead_mgmt is registered for pg_dump');
+for my $t (@tables)
 {
 	my $q =
 	  "SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), 'empty') FROM lead_mgmt.$t t";
 	my $s = $node->safe_psql('src', $q);
 	my $d = $node->safe_psql('dst', $q);
 	is($d, $s, "lead_mgmt.$t: same content in dst as in src (rows, md5)");
+}
+
+# every sequence in the same state, before anything is written in dst
+my $seq_state = q{
+SELECT string_agg(sequencename || '=' || coalesce(last_value::text, 'unused'), ' ' ORDER BY sequencename)
+  FROM pg_sequences WHERE schemaname = 'lead_mgmt'};
+is($node->safe_psql('dst', $seq_state), $node->safe_psql('src', $seq_state),
+	'every sequence of lead_mgmt has the same state in dst as in src');
+# distribution continues where it stopped (checked before anything else is
+# written in dst): the same new sales-ready leads go to the same reps in src
+# and in dst (round-robin and weighted cursors restored), and no lead has
+# two open assignments
+my $next_owners = q{
+SET client_min_messages = warning;
+CREATE TEMP TABLE after_leads AS
+SELECT g, lead_mgmt.capture(jsonb_build_object(
+              'external_id', 'after-' || g, 'industry', CASE WHEN g % 2 = 0 THEN 'fintech' END)) AS id
+  FROM generate_series(1, 6) g;
+CREATE TEMP TABLE tracked AS SELECT lead_mgmt.track(id, 'demo_requested') FROM (SELECT id FROM after_leads ORDER BY g) a;
+SELECT string_agg(coalesce(r.name, '-'), ',' ORDER BY a.g)
+  FROM after_leads a JOIN lead_mgmt.leads l ON l.id = a.id
+  LEFT JOIN lead_mgmt.reps r ON r.id = l.owner_id;
+};
+my $src_owners = $node->safe_psql('src', $next_owners);
+is($node->safe_psql('dst', $next_owners), $src_owners,
+	"dst: new sales-ready leads go to the same reps as in src ($src_owners)");
+is( $node->safe_psql(
+		'dst', q{
+SELECT count(*) FROM (SELECT lead_id FROM lead_mgmt.assignments WHERE ended_at IS NULL
+                       GROUP BY lead_id HAVING count(*) > 1) x}),
+	'0', 'dst: no lead has two open assignments');
+# and every identity column continues past the restored ids
+my @identity = split /\n/, $node->safe_psql(
+	'dst', q{
+SELECT c.relname || ' ' || a.attname
+  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+ WHERE c.relnamespace = 'lead_mgmt'::regnamespace AND c.relkind = 'r' AND a.attidentity <> ''
+ ORDER BY 1});
+cmp_ok(scalar(@identity), '>=', 12, 'identity columns found (' . scalar(@identity) . ')');
+for my $ic (@identity)
+{
+	my ($t, $col) = split / /, $ic;
+	is( $node->safe_psql(
+			'dst',
+			"SELECT nextval(pg_get_serial_sequence('lead_mgmt.$t', '$col')) > coalesce((SELECT max($col) FROM lead_mgmt.$t), 0)"),
+		't', "dst: the identity of lead_mgmt.$t.$col continues past the restored ids");
 }
 
 # shipped rows exactly once, edits kept
@@ -223,14 +365,16 @@ sub differences_from_rescore
 SET client_min_messages = warning;
 CREATE TEMP TABLE maintained AS
 SELECT id, score, engagement_score, fit_score, stage, event_counts,
-       recheck_at, last_event_at, converted_at, rules_version
+       recheck_at, last_event_at, converted_at, rules_version,
+       segment_ids, sequence_ids, owner_id
   FROM lead_mgmt.leads;
 SELECT lead_mgmt.rescore() >= 200;
 SELECT count(*) FROM (
     SELECT * FROM maintained
     EXCEPT
     SELECT id, score, engagement_score, fit_score, stage, event_counts,
-           recheck_at, last_event_at, converted_at, rules_version
+           recheck_at, last_event_at, converted_at, rules_version,
+           segment_ids, sequence_ids, owner_id
       FROM lead_mgmt.leads) d;
 });
 }
@@ -239,6 +383,8 @@ is(differences_from_rescore('dst'), "t\n0",
 # the same holds in src (the check itself is meaningful)
 is(differences_from_rescore('src'), "t\n0",
 	'src: lead state equals lead_mgmt.rescore() from scratch');
+is($node->safe_psql('dst', 'SELECT lead_mgmt.refresh_segments()'), '0',
+	'dst: segment membership equals a rebuild (refresh_segments() changes nothing)');
 
 # ------------------------------------------------------------ identity sequences
 for my $case (
@@ -297,6 +443,12 @@ cmp_ok($node->safe_psql('dst', "SELECT score FROM lead_mgmt.leads WHERE id = $le
 # what the triggers maintained in dst since the restore equals a rescore too
 is(differences_from_rescore('dst'), "t\n0",
 	'dst: after new rows, events and a rule edit, state equals lead_mgmt.rescore()');
+
+# the nurture queue continues: the claimed touches are still the sender's
+is( $node->safe_psql(
+		'dst', q{SELECT count(*) FROM lead_mgmt.claim_touches('sender-2', 10000) c
+		          JOIN lead_mgmt.touches t ON t.id = c.touch_id WHERE t.claimed_by = 'sender-1'}),
+	'0', 'dst: touches claimed before the dump stay with their sender');
 
 $node->stop;
 
