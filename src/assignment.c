@@ -45,6 +45,7 @@ PG_FUNCTION_INFO_V1(lm_redistribute);
 
 typedef struct LmAssignItem
 {
+	SubTransactionId subid;	/* first: see LmQueuedItem */
 	int64		lead_id;
 	int64		rep_id;			/* 0: only close the previous assignment */
 	int64		rule_id;		/* 0: none */
@@ -52,7 +53,6 @@ typedef struct LmAssignItem
 	TimestampTz at;
 	char	   *reason;
 	bool		end_previous;
-	SubTransactionId subid;
 } LmAssignItem;
 
 typedef struct Candidate
@@ -65,7 +65,6 @@ typedef struct Candidate
 
 static List *queued = NIL;		/* of LmAssignItem, TopTransactionContext */
 
-static SPIPlanPtr plan_events = NULL;
 static SPIPlanPtr plan_rotation_ensure = NULL;
 static SPIPlanPtr plan_rotation_lock = NULL;
 static SPIPlanPtr plan_rotation_save = NULL;
@@ -75,37 +74,6 @@ static SPIPlanPtr plan_end = NULL;
 static SPIPlanPtr plan_insert = NULL;
 static SPIPlanPtr plan_rep = NULL;
 static SPIPlanPtr plan_rep_leads = NULL;
-
-/* Counts the lead's events for the assignment rules' own predicates. */
-static int32 *
-assign_counts(LmCache *cache, int64 lead_id, TimestampTz now)
-{
-	int32	   *counts = palloc0(sizeof(int32) * Max(cache->assign_preds.n, 1));
-	Oid			types[1] = {INT8OID};
-	Datum		args[1];
-
-	if (cache->assign_preds.n == 0)
-		return counts;
-	args[0] = Int64GetDatum(lead_id);
-	if (SPI_execute_plan(lm_plan(&plan_events,
-								 "SELECT event_type, occurred_at, properties FROM lead_mgmt.events "
-								 "WHERE lead_id OPERATOR(pg_catalog.=) $1",
-								 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "lead_mgmt: reading events failed");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		n;
-		char	   *etype = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &n));
-		TimestampTz at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &n));
-		Jsonb	   *props = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &n));
-
-		for (int p = 0; p < cache->assign_preds.n; p++)
-			if (strcmp(cache->assign_preds.items[p].event_type, etype) == 0 &&
-				lm_predicate_matches(&cache->assign_preds.items[p], props, at, now))
-				counts[p]++;
-	}
-	return counts;
-}
 
 /*
  * Rotation state is read (and locked) once per transaction and kept in
@@ -421,7 +389,7 @@ lm_assign_choose(LmCache *cache, LmLeadView *view, int64 lead_id,
 		{
 			if (!counted)
 			{
-				v.counts = assign_counts(cache, lead_id, now);
+				v.counts = lm_count_for_predicates(&cache->assign_preds, lead_id, now);
 				v.ncounts = cache->assign_preds.n;
 				counted = true;
 			}
@@ -622,43 +590,14 @@ lm_assign_flush(void)
 void
 lm_assign_reset(SubTransactionId aborted)
 {
-	List	   *keep = NIL;
-	ListCell   *lc;
-
 	/*
 	 * Rotation locks taken in an aborted subtransaction are released with
 	 * it: forget every kept state and read it again when next needed.
 	 */
 	rotations = NIL;
-	if (aborted == InvalidSubTransactionId)
-	{
-		queued = NIL;
-		return;
-	}
-	foreach(lc, queued)
-	{
-		LmAssignItem *it = lfirst(lc);
-
-		if (it->subid < aborted)
-		{
-			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
-			keep = lappend(keep, it);
-			MemoryContextSwitchTo(old);
-		}
-	}
-	queued = keep;
+	queued = lm_drop_aborted(queued, aborted);
 }
 
-static void
-require_arg(FunctionCallInfo fcinfo, int argno, const char *name, const char *hint)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name),
-				 errhint("%s", hint)));
-}
 
 /* Errors unless the rep exists and is active. */
 static void
@@ -713,8 +652,8 @@ lm_assign(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Datum		cur;
 
-	require_arg(fcinfo, 0, "lead_id", "Pass the id of the lead to assign.");
-	require_arg(fcinfo, 1, "rep_id", "Pass the id of a rep from lead_mgmt.reps.");
+	lm_require_arg(fcinfo, 0, "lead_id", "Pass the id of the lead to assign.");
+	lm_require_arg(fcinfo, 1, "rep_id", "Pass the id of a rep from lead_mgmt.reps.");
 	lead_id = PG_GETARG_INT64(0);
 	rep_id = PG_GETARG_INT64(1);
 	check_rep(rep_id);
@@ -747,7 +686,7 @@ lm_redistribute(PG_FUNCTION_ARGS)
 	LmPending  *p;
 	uint64		n;
 
-	require_arg(fcinfo, 0, "rep_id", "Pass the id of the rep whose leads to move.");
+	lm_require_arg(fcinfo, 0, "rep_id", "Pass the id of the rep whose leads to move.");
 	rep_id = PG_GETARG_INT64(0);
 
 	p = lm_pending_begin(lm_cache_get(), lm_now());

@@ -33,7 +33,6 @@ PG_FUNCTION_INFO_V1(lm_evaluate);
 
 static SPIPlanPtr plan_fetch = NULL;
 static SPIPlanPtr plan_fetch_lock = NULL;
-static SPIPlanPtr plan_events = NULL;
 
 /*
  * Returns a copy of the lead's row (in the caller's context) and its
@@ -184,8 +183,6 @@ lm_evaluate(PG_FUNCTION_ARGS)
 	int32	   *counts;
 	LmLeadView	view;
 	TimestampTz now = lm_now();
-	Oid			types[1] = {INT8OID};
-	Datum		args[1];
 	LmCache    *cache;
 	bool		result;
 
@@ -196,34 +193,7 @@ lm_evaluate(PG_FUNCTION_ARGS)
 	values = palloc(sizeof(Datum) * desc->natts);
 	isnull = palloc(sizeof(bool) * desc->natts);
 	heap_deform_tuple(tup, desc, values, isnull);
-	counts = palloc0(sizeof(int32) * Max(preds.n, 1));
-
-	if (preds.n > 0)
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "lead_mgmt: SPI_connect failed");
-		args[0] = Int64GetDatum(lead_id);
-		if (SPI_execute_plan(lm_plan(&plan_events,
-									 "SELECT event_type, occurred_at, properties FROM lead_mgmt.events "
-									 "WHERE lead_id OPERATOR(pg_catalog.=) $1",
-									 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "lead_mgmt: reading events failed");
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	et = SPI_tuptable->vals[i];
-			TupleDesc	ed = SPI_tuptable->tupdesc;
-			bool		n;
-			char	   *etype = TextDatumGetCString(SPI_getbinval(et, ed, 1, &n));
-			TimestampTz at = DatumGetTimestampTz(SPI_getbinval(et, ed, 2, &n));
-			Jsonb	   *props = DatumGetJsonbP(SPI_getbinval(et, ed, 3, &n));
-
-			for (int p = 0; p < preds.n; p++)
-				if (strcmp(preds.items[p].event_type, etype) == 0 &&
-					lm_predicate_matches(&preds.items[p], props, at, now))
-					counts[p]++;
-		}
-		SPI_finish();
-	}
+	counts = lm_count_for_predicates(&preds, lead_id, now);
 
 	cache = lm_cache_get();
 	memset(&view, 0, sizeof(view));

@@ -45,13 +45,13 @@
 
 typedef struct LmHistoryItem
 {
+	SubTransactionId subid;	/* first: see LmQueuedItem */
 	int64		lead_id;
 	char	   *from_stage;
 	char	   *to_stage;
 	TimestampTz changed_at;
 	char	   *reason;
 	char	   *note;
-	SubTransactionId subid;
 } LmHistoryItem;
 
 static LmPending *pending_top = NULL;
@@ -105,9 +105,6 @@ lm_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
-		List	   *keep = NIL;
-		ListCell   *lc;
-
 		/* pending registries of the aborted statement are gone with it */
 		pending_top = NULL;
 		pending_applying = false;
@@ -116,19 +113,7 @@ lm_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 		lm_segments_reset(mySubid);
 		lm_assign_reset(mySubid);
 		lm_nurture_reset(mySubid);
-		foreach(lc, history)
-		{
-			LmHistoryItem *h = lfirst(lc);
-
-			if (h->subid < mySubid)
-			{
-				MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
-				keep = lappend(keep, h);
-				MemoryContextSwitchTo(old);
-			}
-		}
-		history = keep;
+		history = lm_drop_aborted(history, mySubid);
 	}
 }
 
@@ -429,6 +414,47 @@ lm_compute_counts_for_lead(LmCache *cache, int64 lead_id, TimestampTz now, LmLea
 							now);
 	}
 	SPI_finish();
+}
+
+/*
+ * Counts one lead's events for an ad-hoc predicate set (not the cache's):
+ * evaluate() and assignment-rule conditions, which are counted on demand.
+ * Returns a palloc'd array of preds->n counts.
+ */
+int32 *
+lm_count_for_predicates(const LmPredicateSet *preds, int64 lead_id, TimestampTz now)
+{
+	int32	   *counts;
+	Oid			types[1] = {INT8OID};
+	Datum		args[1];
+
+	counts = palloc0(sizeof(int32) * Max(preds->n, 1));
+	if (preds->n == 0)
+		return counts;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	args[0] = Int64GetDatum(lead_id);
+	if (SPI_execute_plan(lm_plan(&plan_events_one,
+								 "SELECT event_type, occurred_at, properties FROM lead_mgmt.events "
+								 "WHERE lead_id OPERATOR(pg_catalog.=) $1",
+								 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: reading events failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *etype = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
+		TimestampTz at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull));
+		Jsonb	   *props = DatumGetJsonbP(SPI_getbinval(tup, desc, 3, &isnull));
+
+		for (int p = 0; p < preds->n; p++)
+			if (strcmp(preds->items[p].event_type, etype) == 0 &&
+				lm_predicate_matches(&preds->items[p], props, at, now))
+				counts[p]++;
+	}
+	SPI_finish();
+	return counts;
 }
 
 /*

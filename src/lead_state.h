@@ -68,6 +68,8 @@ extern uint64 lm_recompute_all(void);
 extern void lm_compute_counts_for_lead(LmCache *cache, int64 lead_id, TimestampTz now,
 									   LmLeadCounts *out);
 
+extern int32 *lm_count_for_predicates(const LmPredicateSet *preds, int64 lead_id,
+									  TimestampTz now);
 extern HeapTuple lm_leads_trigger_row(TriggerData *trigdata);
 extern void lm_history_flush(void);
 extern bool lm_internal_write(void);

@@ -26,12 +26,12 @@
 
 typedef struct LmNurtureItem
 {
+	SubTransactionId subid;	/* first: see LmQueuedItem */
 	bool		enroll;			/* else exit */
 	int64		lead_id;
 	int64		sequence_id;	/* exit: 0 means every enrolment */
 	const char *reason;
 	TimestampTz at;
-	SubTransactionId subid;
 } LmNurtureItem;
 
 static List *queued = NIL;
@@ -190,25 +190,5 @@ lm_nurture_flush(void)
 void
 lm_nurture_reset(SubTransactionId aborted)
 {
-	List	   *keep = NIL;
-	ListCell   *lc;
-
-	if (aborted == InvalidSubTransactionId)
-	{
-		queued = NIL;
-		return;
-	}
-	foreach(lc, queued)
-	{
-		LmNurtureItem *it = lfirst(lc);
-
-		if (it->subid < aborted)
-		{
-			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
-			keep = lappend(keep, it);
-			MemoryContextSwitchTo(old);
-		}
-	}
-	queued = keep;
+	queued = lm_drop_aborted(queued, aborted);
 }

@@ -34,11 +34,11 @@ PG_FUNCTION_INFO_V1(lm_refresh_segments);
 
 typedef struct LmMembership
 {
+	SubTransactionId subid;	/* first: see LmQueuedItem */
 	int64		segment_id;
 	int64		lead_id;
 	bool		enter;
 	TimestampTz at;
-	SubTransactionId subid;
 } LmMembership;
 
 static List *queued = NIL;		/* of LmMembership, TopTransactionContext */
@@ -259,27 +259,7 @@ lm_segments_flush(void)
 void
 lm_segments_reset(SubTransactionId aborted)
 {
-	List	   *keep = NIL;
-	ListCell   *lc;
-
-	if (aborted == InvalidSubTransactionId)
-	{
-		queued = NIL;
-		return;
-	}
-	foreach(lc, queued)
-	{
-		LmMembership *m = lfirst(lc);
-
-		if (m->subid < aborted)
-		{
-			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
-			keep = lappend(keep, m);
-			MemoryContextSwitchTo(old);
-		}
-	}
-	queued = keep;
+	queued = lm_drop_aborted(queued, aborted);
 }
 
 /*

@@ -27,15 +27,6 @@ PG_FUNCTION_INFO_V1(lm_record_deal_won);
 static SPIPlanPtr plan_disqualify = NULL;
 static SPIPlanPtr plan_purchase = NULL;
 
-static void
-require_arg(FunctionCallInfo fcinfo, int argno, const char *name, const char *hint)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name),
-				 errhint("%s", hint)));
-}
 
 /* A comma-separated list of the stages, for hints. */
 static char *
@@ -66,8 +57,8 @@ lm_set_stage(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Datum		cur;
 
-	require_arg(fcinfo, 0, "lead_id", "Pass the id of the lead to move.");
-	require_arg(fcinfo, 1, "stage", "Pass the name of a stage from lead_mgmt.stages.");
+	lm_require_arg(fcinfo, 0, "lead_id", "Pass the id of the lead to move.");
+	lm_require_arg(fcinfo, 1, "stage", "Pass the name of a stage from lead_mgmt.stages.");
 	lead_id = PG_GETARG_INT64(0);
 	stage = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
@@ -107,7 +98,7 @@ lm_disqualify(PG_FUNCTION_ARGS)
 	char		nulls[2] = {' ', ' '};
 	int64		lead_id;
 
-	require_arg(fcinfo, 0, "lead_id", "Pass the id of the lead to disqualify.");
+	lm_require_arg(fcinfo, 0, "lead_id", "Pass the id of the lead to disqualify.");
 	lead_id = PG_GETARG_INT64(0);
 	args[0] = Int64GetDatum(lead_id);
 	if (PG_ARGISNULL(1))
@@ -148,9 +139,9 @@ lm_record_deal_won(PG_FUNCTION_ARGS)
 	volatile int64 id = 0;
 	volatile bool found = false;
 
-	require_arg(fcinfo, 0, "lead_id", "Pass the lead of the deal.");
-	require_arg(fcinfo, 1, "deal_id", "Pass the id of the won deal.");
-	require_arg(fcinfo, 2, "closed_at", "A won deal needs closed_at.");
+	lm_require_arg(fcinfo, 0, "lead_id", "Pass the lead of the deal.");
+	lm_require_arg(fcinfo, 1, "deal_id", "Pass the id of the won deal.");
+	lm_require_arg(fcinfo, 2, "closed_at", "A won deal needs closed_at.");
 	for (int i = 0; i < 4; i++)
 	{
 		if (PG_ARGISNULL(i))

@@ -12,6 +12,7 @@
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "util.h"
 
@@ -36,6 +37,43 @@ lm_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
 		elog(ERROR, "lead_mgmt: SPI_keepplan failed");
 	*cache = plan;
 	return plan;
+}
+
+/*
+ * The items of a queue (TopTransactionContext) that survive the abort of
+ * subtransaction `aborted`: those queued before it.  InvalidSubTransactionId
+ * (transaction end) drops them all.
+ */
+List *
+lm_drop_aborted(List *items, SubTransactionId aborted)
+{
+	List	   *keep = NIL;
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (aborted == InvalidSubTransactionId)
+		return NIL;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	foreach(lc, items)
+	{
+		LmQueuedItem *it = lfirst(lc);
+
+		if (it->subid < aborted)
+			keep = lappend(keep, it);
+	}
+	MemoryContextSwitchTo(old);
+	return keep;
+}
+
+/* Errors clearly when a required argument is NULL. */
+void
+lm_require_arg(FunctionCallInfo fcinfo, int argno, const char *name, const char *hint)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name),
+				 errhint("%s", hint)));
 }
 
 /* OID of the lead_mgmt schema; a clear error if the extension is missing. */

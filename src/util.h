@@ -10,12 +10,26 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "fmgr.h"
+#include "nodes/pg_list.h"
 #include "utils/array.h"
 #include "datatype/timestamp.h"
 
 /* "no time" in timestamp fields we carry around (maps to SQL NULL) */
 #define LM_NO_TIME DT_NOBEGIN
 
+/*
+ * Items queued for the statement trigger on leads start with the
+ * subtransaction that queued them, so one helper can drop those of an
+ * aborted subtransaction.
+ */
+typedef struct LmQueuedItem
+{
+	SubTransactionId subid;
+} LmQueuedItem;
+
+extern List *lm_drop_aborted(List *items, SubTransactionId aborted);
+extern void lm_require_arg(FunctionCallInfo fcinfo, int argno, const char *name, const char *hint);
 extern SPIPlanPtr lm_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes);
 extern Oid	lm_schema_oid(void);
 extern Oid	lm_relid(const char *relname);
