@@ -599,9 +599,9 @@ lm_assign_reset(SubTransactionId aborted)
 }
 
 
-/* Errors unless the rep exists and is active. */
+/* Errors unless the rep exists (and, with must_be_active, is active). */
 static void
-check_rep(int64 rep_id)
+check_rep(int64 rep_id, bool must_be_active)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		args[1];
@@ -628,7 +628,7 @@ check_rep(int64 rep_id)
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("rep " INT64_FORMAT " does not exist", rep_id),
 				 errhint("Look the rep up in lead_mgmt.reps.")));
-	if (!active)
+	if (must_be_active && !active)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("rep " INT64_FORMAT " is not active", rep_id),
@@ -656,7 +656,7 @@ lm_assign(PG_FUNCTION_ARGS)
 	lm_require_arg(fcinfo, 1, "rep_id", "Pass the id of a rep from lead_mgmt.reps.");
 	lead_id = PG_GETARG_INT64(0);
 	rep_id = PG_GETARG_INT64(1);
-	check_rep(rep_id);
+	check_rep(rep_id, true);
 	tup = lm_fetch_lead(lead_id, &desc, true);
 	cur = heap_getattr(tup, lm_lead_cols(desc)->owner_id, desc, &isnull);
 	if (!isnull && DatumGetInt64(cur) == rep_id)
@@ -688,6 +688,7 @@ lm_redistribute(PG_FUNCTION_ARGS)
 
 	lm_require_arg(fcinfo, 0, "rep_id", "Pass the id of the rep whose leads to move.");
 	rep_id = PG_GETARG_INT64(0);
+	check_rep(rep_id, false);
 
 	p = lm_pending_begin(lm_cache_get(), lm_now());
 	if (SPI_connect() != SPI_OK_CONNECT)

@@ -47,6 +47,8 @@ lm_fetch_lead(int64 lead_id, TupleDesc *desc, bool for_update)
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext old;
 
+	if (for_update)
+		lm_lock_leads_for_write();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	args[0] = Int64GetDatum(lead_id);

@@ -248,6 +248,7 @@ lm_pending_apply(LmPending *p, bool all_leads)
 		qsort(ids, n, sizeof(int64), cmp_int64);
 	}
 
+	lm_lock_leads_for_write();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	pending_top = p;
@@ -473,6 +474,7 @@ lm_recompute_leads(const int64 *ids, int n)
 
 	if (n == 0)
 		return 0;
+	lm_lock_leads_for_write();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	args[0] = PointerGetDatum(lm_int8_array(ids, n));
@@ -700,6 +702,12 @@ check_lead_fields(TupleDesc desc, Datum *values, bool *isnull, const LmLeadCols 
 						 errhint("An email needs one \"@\" with text on both sides and no spaces; leave it NULL if unknown.")));
 		}
 	}
+	if (!isnull[cols->created_at - 1] &&
+		TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(values[cols->created_at - 1])))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("lead creation time must be finite"),
+				 errhint("Leave created_at out for now(), or give when the lead was really captured.")));
 	if (cols->attributes != 0 && !isnull[cols->attributes - 1])
 	{
 		Jsonb	   *attrs = DatumGetJsonbP(values[cols->attributes - 1]);

@@ -253,6 +253,13 @@ lm_events_before_row(PG_FUNCTION_ARGS)
 							 etype)));
 	}
 
+	d = heap_getattr(newtup, cols->occurred_at, desc, &isnull);
+	if (!isnull && TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(d)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("event time must be finite"),
+				 errhint("Record when the event happened; leave occurred_at out for now().")));
+
 	d = heap_getattr(newtup, cols->properties, desc, &isnull);
 	if (!isnull)
 	{
@@ -515,7 +522,7 @@ validate_scoring_rule(HeapTuple tup, TupleDesc desc)
 	Datum		within;
 	Datum		d;
 
-	if (name != NULL && name[0] == '\0')
+	if (name == NULL || name[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("scoring rule name must not be empty"),
@@ -722,6 +729,11 @@ validate_setting(HeapTuple tup, TupleDesc desc)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("unknown lead_mgmt setting \"%s\"", name ? name : ""),
 				 errhint("The settings are mql_stall_after, winback_after, default_sla and touch_lease.")));
+	if (value == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("setting \"%s\" must have a value", name),
+				 errhint("Write an interval such as '14 days'; delete the row to use the documented default.")));
 	{
 		ErrorContextCallback cb;
 

@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "storage/lmgr.h"
 #include "catalog/pg_type.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
@@ -102,6 +103,17 @@ lm_relid(const char *relname)
 				 errmsg("relation \"lead_mgmt.%s\" does not exist", relname),
 				 errhint("Reinstall the extension with DROP EXTENSION lead_mgmt; CREATE EXTENSION lead_mgmt.")));
 	return relid;
+}
+
+/*
+ * Takes ROW EXCLUSIVE on leads before rows are locked FOR UPDATE: the row
+ * locks only need ROW SHARE, and a rule change (SHARE ROW EXCLUSIVE) could
+ * slip in between and wait for our rows while we wait for the table.
+ */
+void
+lm_lock_leads_for_write(void)
+{
+	LockRelationOid(lm_relid("leads"), RowExclusiveLock);
 }
 
 /* A one-dimensional bigint[] of n values. */
