@@ -157,7 +157,6 @@ CREATE TABLE lead_mgmt.leads (
 ) WITH (fillfactor = 70);   -- room for HOT updates: every event updates its lead
 CREATE UNIQUE INDEX leads_email_key ON lead_mgmt.leads (pg_catalog.lower(email));
 CREATE INDEX leads_stage_idx ON lead_mgmt.leads (stage);
-CREATE INDEX leads_created_at_idx ON lead_mgmt.leads (created_at);
 CREATE INDEX leads_owner_idx ON lead_mgmt.leads (owner_id) WHERE owner_id IS NOT NULL;
 CREATE INDEX leads_recheck_idx ON lead_mgmt.leads (recheck_at) WHERE recheck_at IS NOT NULL;
 COMMENT ON TABLE lead_mgmt.leads IS
