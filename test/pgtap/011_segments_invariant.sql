@@ -12,16 +12,14 @@ SELECT plan(9);
 SET LOCAL client_min_messages = warning;
 SELECT setseed(0.1717);
 
-DO $$ BEGIN PERFORM lead_mgmt.load_example_rules(); END $$;
-INSERT INTO lead_mgmt.scoring_rules (name, event_type, properties, points, max_occurrences, within) VALUES
-    ('enterprise form', 'form_submitted', '{"tier": "enterprise"}', 12, 2, NULL),
-    ('recent chat', 'chat_started', NULL, 4, NULL, '10 days'),
-    ('recent demo', 'demo_requested', NULL, 30, 1, '20 days');
-INSERT INTO lead_mgmt.scoring_rules (name, condition, points) VALUES
-    ('large company', '{"field": "company_size", "op": ">=", "value": 200}', 10),
-    ('fintech', '{"field": "industry", "op": "in", "value": ["fintech", "banking"]}', 8),
-    ('engaged', '{"all": [{"event": "email_opened", "min_count": 2}, {"not": {"event": "email_unsubscribed"}}]}', 6);
-
+CREATE FUNCTION pg_temp.round_extra(r int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    -- segment edits
+    UPDATE lead_mgmt.segments SET condition = jsonb_set(condition, '{value}', to_jsonb(150 + (random() * 200)::int))
+     WHERE name = 'big';
+    UPDATE lead_mgmt.segments SET active = NOT active WHERE name = 'unsubscribed';
+END $$;
+\ir lib/stream.psql
 INSERT INTO lead_mgmt.segments (name, condition) VALUES
     ('fintech', '{"field": "industry", "op": "=", "value": "FINTECH"}'),
     ('big', '{"field": "company_size", "op": ">=", "value": 250}'),
@@ -34,64 +32,6 @@ INSERT INTO lead_mgmt.segments (name, condition) VALUES
     ('veterans', '{"field": "age", "op": ">=", "value": "30 days"}'),
     ('not banking', '{"not": {"field": "industry", "op": "in", "value": ["banking"]}}'),
     ('unsubscribed', '{"event": "email_unsubscribed"}');
-
-CREATE TEMP TABLE types AS
-SELECT array_agg(name ORDER BY name) AS names FROM lead_mgmt.event_types;
-
-CREATE FUNCTION pg_temp.random_type() RETURNS text LANGUAGE sql VOLATILE AS
-$$ SELECT names[1 + floor(random() * cardinality(names))::int] FROM types $$;
-
--- one round of random activity
-CREATE FUNCTION pg_temp.round(r int) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-    i int;
-BEGIN
-    INSERT INTO lead_mgmt.leads (email, company_size, industry, created_at, lead_magnet)
-    SELECT 'inv' || r || '-' || g || '@example.com',
-           (random() * 400)::int,
-           (ARRAY['fintech', 'retail', 'banking', NULL])[1 + floor(random() * 4)::int],
-           now() - (random() * 60) * interval '1 day',
-           CASE WHEN random() < 0.2 THEN 'guide.pdf' END
-      FROM generate_series(1, 20) g;
-    -- bulk events, some late, some in windows
-    INSERT INTO lead_mgmt.events (lead_id, event_type, occurred_at, properties)
-    SELECT (SELECT id FROM lead_mgmt.leads ORDER BY random() + g * 0 LIMIT 1),
-           pg_temp.random_type(),
-           now() - (random() * 45) * interval '1 day',
-           CASE WHEN random() < 0.3 THEN '{"tier": "enterprise"}'::jsonb ELSE '{}'::jsonb END
-      FROM generate_series(1, 150) g;
-    -- single events through track()
-    FOR i IN 1..20 LOOP
-        PERFORM lead_mgmt.track((SELECT id FROM lead_mgmt.leads ORDER BY random() LIMIT 1),
-                                pg_temp.random_type(), '{}', now() - random() * interval '15 days');
-    END LOOP;
-    -- moved and removed events
-    UPDATE lead_mgmt.events SET occurred_at = occurred_at - interval '9 days'
-     WHERE id IN (SELECT id FROM lead_mgmt.events ORDER BY random() LIMIT 5);
-    DELETE FROM lead_mgmt.events WHERE id IN (SELECT id FROM lead_mgmt.events ORDER BY random() LIMIT 5);
-    -- field changes
-    UPDATE lead_mgmt.leads SET company_size = (random() * 400)::int
-     WHERE id IN (SELECT id FROM lead_mgmt.leads ORDER BY random() LIMIT 5);
-    -- rule edits and threshold moves, sometimes deferred
-    IF r % 2 = 0 THEN
-        PERFORM set_config('lead_mgmt.defer_rescore', 'on', true);
-    END IF;
-    UPDATE lead_mgmt.scoring_rules SET points = points + (random() * 6)::int - 3
-     WHERE id IN (SELECT id FROM lead_mgmt.scoring_rules ORDER BY random() LIMIT 2);
-    UPDATE lead_mgmt.stages SET min_score = 30 + (random() * 40)::int WHERE name IN ('mql', 'sql');
-    UPDATE lead_mgmt.scoring_rules SET active = NOT active
-     WHERE id = (SELECT id FROM lead_mgmt.scoring_rules ORDER BY random() LIMIT 1);
-    -- activity while a rescore may be pending
-    INSERT INTO lead_mgmt.events (lead_id, event_type, occurred_at)
-    SELECT (SELECT id FROM lead_mgmt.leads ORDER BY random() + g * 0 LIMIT 1),
-           pg_temp.random_type(), now() - (random() * 30) * interval '1 day'
-      FROM generate_series(1, 30) g;
-    -- segment edits
-    UPDATE lead_mgmt.segments SET condition = jsonb_set(condition, '{value}', to_jsonb(150 + (random() * 200)::int))
-     WHERE name = 'big';
-    UPDATE lead_mgmt.segments SET active = NOT active WHERE name = 'unsubscribed';
-    PERFORM set_config('lead_mgmt.defer_rescore', 'off', true);
-END $$;
 
 -- membership rows that differ from evaluate() of the segment's condition
 CREATE FUNCTION pg_temp.membership_differences() RETURNS bigint LANGUAGE sql AS $$
