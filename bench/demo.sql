@@ -811,7 +811,8 @@ SELECT m.key, m.value
  ORDER BY m.key;
 
 SELECT pg_catalog.round(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() - :'t_begin'::timestamptz)::numeric, 1) AS total_secs \gset
-\echo 'Demo finished in' :total_secs 's.  Explore: psql, then e.g.'
+\echo 'Demo finished in' :total_secs 's.  To explore, keep the cluster'
+\echo '(LM_KEEP=1 bash test/harness.sh demo), connect with psql -d lm_demo, then e.g.'
 \echo '  SELECT * FROM lead_mgmt.explain_score(<lead id>);'
 \echo '  SELECT stage, count(*) FROM lead_mgmt.leads GROUP BY stage;'
 \echo
