@@ -628,44 +628,47 @@ counts_datum(const LmLeadCounts *c)
 	return PointerGetDatum(construct_array(d, c->n, INT4OID, 4, true, TYPALIGN_INT));
 }
 
-/* the columns only lead_mgmt may write */
-static const char *const computed_columns[] = {
-	"score", "engagement_score", "fit_score", "stage", "stage_changed_at",
-	"owner_id", "assigned_at", "last_event_at", "converted_at",
-	"event_counts", "recheck_at", "rules_version", "segment_ids", "sequence_ids", NULL
-};
-
-/* Refuses an application's write to a computed column. */
+/*
+ * Refuses an application's write to a computed column: the columns only
+ * lead_mgmt writes, by their cached attribute numbers (no name lookups on
+ * the hot path).
+ */
 static void
-check_computed_unchanged(TupleDesc desc, HeapTuple oldtup, HeapTuple newtup)
+check_computed_unchanged(TupleDesc desc, const LmLeadCols *cols, HeapTuple oldtup,
+						 Datum *values, bool *isnull)
 {
-	for (int i = 0; computed_columns[i] != NULL; i++)
+	const AttrNumber computed[] = {
+		cols->score, cols->engagement_score, cols->fit_score, cols->stage,
+		cols->stage_changed_at, cols->owner_id, cols->assigned_at, cols->last_event_at,
+		cols->converted_at, cols->event_counts, cols->recheck_at, cols->rules_version,
+		cols->segment_ids, cols->sequence_ids
+	};
+
+	for (int i = 0; i < lengthof(computed); i++)
 	{
-		int			attno = SPI_fnumber(desc, computed_columns[i]);
+		AttrNumber	attno = computed[i];
 		Form_pg_attribute att;
-		bool		newnull;
 		bool		oldnull = true;
-		Datum		newval;
 		Datum		oldval = (Datum) 0;
 		bool		changed;
 
 		if (attno <= 0)
 			continue;
 		att = TupleDescAttr(desc, attno - 1);
-		newval = heap_getattr(newtup, attno, desc, &newnull);
 		if (oldtup != NULL)
 			oldval = heap_getattr(oldtup, attno, desc, &oldnull);
 		if (oldtup == NULL)
-			changed = !newnull;
-		else if (newnull != oldnull)
+			changed = !isnull[attno - 1];
+		else if (isnull[attno - 1] != oldnull)
 			changed = true;
 		else
-			changed = !newnull && !datum_image_eq(newval, oldval, att->attbyval, att->attlen);
+			changed = !oldnull &&
+				!datum_image_eq(values[attno - 1], oldval, att->attbyval, att->attlen);
 		if (changed)
 			ereport(ERROR,
 					(errcode(ERRCODE_GENERATED_ALWAYS),
 					 errmsg("column \"%s\" of lead_mgmt.leads is computed by lead_mgmt",
-							computed_columns[i]),
+							NameStr(att->attname)),
 					 errdetail("Scores, stage, ownership and event bookkeeping follow from events and rules."),
 					 errhint("Leave the column out; use lead_mgmt.set_stage() or lead_mgmt.rescore() to change what it shows.")));
 	}
@@ -846,12 +849,11 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	Datum		segd;
 	bool		segnull;
 
-	if (!lm_internal_write())
-		check_computed_unchanged(desc, oldtup, newtup);
-
 	values = palloc(sizeof(Datum) * desc->natts);
 	isnull = palloc(sizeof(bool) * desc->natts);
 	heap_deform_tuple(newtup, desc, values, isnull);
+	if (!lm_internal_write())
+		check_computed_unchanged(desc, cols, oldtup, values, isnull);
 	check_lead_fields(desc, values, isnull, cols, oldtup);
 
 	cache = lm_cache_get();
@@ -931,18 +933,20 @@ lm_leads_trigger_row(TriggerData *trigdata)
 		}
 		if (!lm_internal_write())
 		{
-			/* which columns did the application change? */
+			/* which columns did the application change? (one deform, not
+			 * one heap_getattr per column) */
+			Datum	   *ovalues = palloc(sizeof(Datum) * desc->natts);
+			bool	   *onulls = palloc(sizeof(bool) * desc->natts);
+
+			heap_deform_tuple(oldtup, desc, ovalues, onulls);
 			for (int i = 0; i < desc->natts; i++)
 			{
 				Form_pg_attribute att = TupleDescAttr(desc, i);
-				bool		onull;
-				Datum		o;
 
 				if (att->attisdropped)
 					continue;
-				o = heap_getattr(oldtup, i + 1, desc, &onull);
-				if (onull != isnull[i] ||
-					(!onull && !datum_image_eq(o, values[i], att->attbyval, att->attlen)))
+				if (onulls[i] != isnull[i] ||
+					(!onulls[i] && !datum_image_eq(ovalues[i], values[i], att->attbyval, att->attlen)))
 					changed_cols = bms_add_member(changed_cols, i + 1);
 			}
 		}
