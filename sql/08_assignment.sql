@@ -117,6 +117,8 @@ SELECT lead_mgmt.assign(-1, 1);
 SELECT lead_mgmt.assign((SELECT min(id) FROM lead_mgmt.leads), -1);
 SELECT lead_mgmt.assign((SELECT min(id) FROM lead_mgmt.leads), (SELECT id FROM lead_mgmt.reps WHERE name = 'Di'));
 SELECT lead_mgmt.assign(NULL, 1);
+SELECT lead_mgmt.redistribute(-1);
+SELECT lead_mgmt.redistribute(NULL);
 INSERT INTO lead_mgmt.assignment_rules (name, priority, method) VALUES ('bad', 1, 'random');
 INSERT INTO lead_mgmt.assignment_rules (name, priority, condition) VALUES ('bad', 1, '{"field": "regio", "op": "=", "value": "x"}');
 INSERT INTO lead_mgmt.assignment_rules (name, priority, sla) VALUES ('bad', 1, '0 hours');
