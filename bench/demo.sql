@@ -60,6 +60,7 @@ SELECT pg_catalog.clock_timestamp() AS t_begin,
 \echo
 
 \ir generate.sql
+\ir sales.sql
 
 --------------------------------------------------------------------------
 \echo '--- 1. Scoring rules ---------------------------------------------'
@@ -370,106 +371,11 @@ SELECT pg_catalog.count(*) AS n_badge_events FROM lead_mgmt.events
 --------------------------------------------------------------------------
 \echo '--- 5. Marketing and sales records: campaigns, visitors, spend, deals'
 --------------------------------------------------------------------------
--- What a nightly load from the ad platforms and the CRM would bring.  All
--- derived from the generated leads and hashes of (seed, key, salt).
---
--- Campaigns: every code found on leads, with its channel (from the leads),
--- position in the funnel and lead magnet (the one most of its leads came
--- through, if at least a fifth did).  The plan below gives each known code a
--- name, a target opt-in rate (visitors -> leads) and its cost: per visitor
--- (ads), a fixed cost spread over the days of an event, or per event day.
-CREATE TEMP TABLE demo_campaign_plan (code, name, funnel_position, opt_in_pct,
-                                      cost_per_visitor, event_cost, event_day_cost) AS
-VALUES ('org-blog',              'Blog',                          'top',    2.0,  0.00,     0,    0),
-       ('org-seo-guides',        'SEO guides',                    'top',    2.6,  0.00,     0,    0),
-       ('org-youtube',           'YouTube channel',               'top',    1.8,  0.00,     0,    0),
-       ('ppc-brand',             'Search ads: brand',             'bottom', 5.5,  2.40,     0,    0),
-       ('ppc-generic-crm',       'Search ads: CRM software',      'middle', 3.0,  9.50,     0,    0),
-       ('ppc-competitor',        'Search ads: competitors',       'bottom', 2.5, 12.00,     0,    0),
-       ('ppc-roi-calculator',    'Search ads: ROI calculator',    'middle', 4.5,  7.50,     0,    0),
-       ('soc-linkedin-ebook',    'LinkedIn: lead scoring ebook',  'top',    3.5,  8.50,     0,    0),
-       ('soc-linkedin-webinar',  'LinkedIn: webinar invitation',  'middle', 3.0,  7.50,     0,    0),
-       ('soc-facebook-retarget', 'Facebook retargeting',          'middle', 2.2,  1.80,     0,    0),
-       ('soc-x-launch',          'X: launch posts',               'top',    1.5,  1.20,     0,    0),
-       ('em-newsletter',         'Newsletter',                    'middle', 5.5,  0.05,     0,    0),
-       ('em-partner-list',       'Partner list mailing',          'top',    4.0,  1.50,     0,    0),
-       ('em-reactivation',       'Reactivation mailing',          'bottom', 5.0,  0.10,     0,    0),
-       ('ref-customer-program',  'Customer referral program',     'bottom', 6.0,  0.00,     0,    0),
-       ('ref-partners',          'Partner referrals',             'bottom', 5.5,  0.00,     0,    0),
-       ('ref-g2-reviews',        'G2 reviews',                    'middle', 4.0,  0.00,     0,    0),
-       ('evt-saas-summit',       'SaaS Summit booth',             'bottom', 6.0,  0.00, 90000,    0),
-       ('evt-roadshow-eu',       'EU roadshow',                   'bottom', 6.0,  0.00, 60000,    0),
-       ('evt-webinar-scoring',   'Webinar: lead scoring',         'middle', 6.0,  1.50,     0,    0),
-       ('evt-meetup-nyc',        'NYC meetup',                    'middle', 6.0,  0.00,     0, 2500);
-
-INSERT INTO lead_mgmt.campaigns (code, name, channel, funnel_position, lead_magnet)
-SELECT l.campaign,
-       COALESCE(pg_catalog.max(p.name), l.campaign),
-       pg_catalog.mode() WITHIN GROUP (ORDER BY l.channel),
-       COALESCE(pg_catalog.max(p.funnel_position), 'middle'),
-       CASE WHEN pg_catalog.count(l.lead_magnet) >= 0.2 * pg_catalog.count(*)
-            THEN pg_catalog.mode() WITHIN GROUP (ORDER BY l.lead_magnet) END
-  FROM lead_mgmt.leads AS l
-  LEFT JOIN demo_campaign_plan AS p ON p.code = l.campaign
- WHERE l.campaign IS NOT NULL
- GROUP BY l.campaign
- ORDER BY l.campaign;
-
--- Visitors and spend for every day of the 9 months and every campaign.
--- Visitors follow the campaign's leads (a 15-day moving average, so that
--- event days draw traffic before and after), divided by its opt-in rate,
--- with weekday and daily noise (leads without a campaign -- organic ones --
--- are spread over their channel's campaigns); a few stray visitors a day
--- besides, except for events.  Spend: visitors x cost per visitor (+-10%),
--- or an event's fixed cost shared by its days with leads, or a flat cost per
--- event day.  Organic and referral campaigns cost nothing.
-INSERT INTO lead_mgmt.campaign_daily (campaign, day, visitors, spend)
-WITH days AS (
-    SELECT d::date AS day
-      FROM pg_catalog.generate_series((:'anchor'::timestamptz - interval '9 months')::date::timestamp,
-                                      (:'anchor'::timestamptz)::date::timestamp, interval '1 day') AS d
-), per_day AS (
-    SELECT l.campaign, l.created_at::date AS day, pg_catalog.count(*) AS n
-      FROM lead_mgmt.leads AS l
-     WHERE l.campaign IS NOT NULL
-     GROUP BY 1, 2
-), channel_factor AS (
-    -- leads of the channel / leads of the channel with a campaign
-    SELECT l.channel, pg_catalog.count(*)::numeric / NULLIF(pg_catalog.count(l.campaign), 0) AS f
-      FROM lead_mgmt.leads AS l
-     GROUP BY l.channel
-), grid AS (
-    SELECT c.code, d.day, COALESCE(pd.n, 0) AS n,
-           pg_catalog.avg(COALESCE(pd.n, 0)) OVER (PARTITION BY c.code ORDER BY d.day
-                                                   ROWS BETWEEN 7 PRECEDING AND 7 FOLLOWING) AS avg_n,
-           pg_catalog.sum(COALESCE(pd.n, 0)) OVER (PARTITION BY c.code) AS n_total,
-           COALESCE(cf.f, 1) AS f,
-           COALESCE(p.opt_in_pct, 3.0) AS opt_in_pct,
-           COALESCE(p.cost_per_visitor, 0) AS cpv,
-           COALESCE(p.event_cost, 0) AS event_cost,
-           COALESCE(p.event_day_cost, 0) AS event_day_cost,
-           c.code LIKE 'evt-%' AS is_event,
-           pg_catalog.hashtextextended(c.code || '|' || d.day::text, 0) AS k
-      FROM lead_mgmt.campaigns AS c
-     CROSS JOIN days AS d
-      LEFT JOIN per_day AS pd ON pd.campaign = c.code AND pd.day = d.day
-      LEFT JOIN channel_factor AS cf ON cf.channel = c.channel
-      LEFT JOIN demo_campaign_plan AS p ON p.code = c.code
-), vis AS (
-    SELECT g.*,
-           (pg_catalog.round(g.avg_n * g.f * 100 / g.opt_in_pct
-                             * CASE WHEN pg_catalog.date_part('isodow', g.day) >= 6 THEN 0.6 ELSE 1.15 END
-                             * (0.8 + 0.4 * lm_bench.u(:seed, g.k, 9101))::numeric)
-            + CASE WHEN g.is_event THEN 0 ELSE pg_catalog.floor(6 * lm_bench.u(:seed, g.k, 9102)) END)::integer AS visitors
-      FROM grid AS g
-)
-SELECT v.code, v.day, v.visitors,
-       pg_catalog.round(CASE WHEN v.event_cost > 0 THEN v.event_cost * v.n / NULLIF(v.n_total, 0)
-                             WHEN v.event_day_cost > 0 THEN CASE WHEN v.n > 0 THEN v.event_day_cost ELSE 0 END
-                             ELSE v.visitors * v.cpv * (0.9 + 0.2 * lm_bench.u(:seed, v.k, 9103))::numeric
-                        END, 2)
-  FROM vis AS v
- ORDER BY v.code, v.day;
+-- What a nightly load from the ad platforms and the CRM would bring, all
+-- derived from the generated leads and hashes of (seed, key, salt)
+-- (bench/sales.sql): campaigns, every code found on leads, and their
+-- visitors and spend for every day of the 9 months.
+SELECT lm_bench.load_campaigns(:seed, :'anchor') AS n_campaign_days \gset
 
 SELECT pg_catalog.format('campaigns: %s, from the codes on leads; campaign_daily: %s rows (every day of the 9 months), %s visitors, spend %s',
                          (SELECT pg_catalog.count(*) FROM lead_mgmt.campaigns),
@@ -505,54 +411,12 @@ SELECT pg_catalog.count(*) AS n_assigned_by_hand
         OFFSET 0) AS a \gset
 
 -- A won deal for every customer: closed when it bought (converted_at), by
--- its owner, for the amount of its (first) purchase; opened some way into
--- the sales cycle.  Winning it records a purchase event for the deal (its
--- dedupe_key deal:<id>); converted_at stays the first purchase, the same.
-INSERT INTO lead_mgmt.deals (lead_id, rep_id, amount, status, created_at, closed_at)
-SELECT l.id, l.owner_id,
-       COALESCE(p.amount,
-                CASE WHEN COALESCE(l.company_size, 10) >= 500 THEN 24000 + 20 * least(l.company_size, 10000)
-                     WHEN l.company_size >= 50 THEN 4800 + 120 * least(l.company_size, 200)
-                     ELSE 1188 END),
-       'won',
-       l.created_at + (l.converted_at - l.created_at)
-                      * (0.3 + 0.4 * lm_bench.u(:seed, pg_catalog.hashtextextended(COALESCE(l.external_id, l.email), 0), 9202)),
-       l.converted_at
-  FROM lead_mgmt.leads AS l
-  LEFT JOIN LATERAL (
-        SELECT (e.properties ->> 'amount')::numeric AS amount
-          FROM lead_mgmt.events AS e
-         WHERE e.lead_id = l.id AND e.event_type = 'purchase' AND e.properties ? 'amount'
-         ORDER BY e.occurred_at, e.id
-         LIMIT 1) AS p ON true
- WHERE l.converted_at IS NOT NULL
- ORDER BY l.converted_at, l.id;
-
--- Lost deals: about half of the sales-qualified leads older than 40 days
--- that did not buy; open deals: about half of the rest of the last 60 days.
--- Amounts by company size (the generator's plans), +-20%.
-INSERT INTO lead_mgmt.deals (lead_id, rep_id, amount, status, created_at, closed_at)
-SELECT x.id, x.owner_id,
-       pg_catalog.round(x.list_price * (0.8 + 0.4 * lm_bench.u(:seed, x.k, 9203))::numeric, -2),
-       x.status, x.opened,
-       CASE WHEN x.status = 'lost'
-            THEN least(x.opened + (10 + 40 * lm_bench.u(:seed, x.k, 9204)) * interval '1 day',
-                       :'anchor'::timestamptz - interval '1 day') END
-  FROM (SELECT l.id, l.owner_id, k.k,
-               CASE WHEN COALESCE(l.company_size, 10) >= 500 THEN 24000 + 20 * least(l.company_size, 10000)
-                    WHEN l.company_size >= 50 THEN 4800 + 120 * least(l.company_size, 200)
-                    ELSE 1188 END AS list_price,
-               CASE WHEN l.created_at < :'anchor'::timestamptz - interval '40 days'
-                         AND lm_bench.u(:seed, k.k, 9205) < 0.55 THEN 'lost'
-                    WHEN l.created_at >= :'anchor'::timestamptz - interval '60 days'
-                         AND lm_bench.u(:seed, k.k, 9206) < 0.5 THEN 'open' END AS status,
-               least(l.created_at + (2 + 18 * lm_bench.u(:seed, k.k, 9207)) * interval '1 day',
-                     :'anchor'::timestamptz) AS opened
-          FROM lead_mgmt.leads AS l
-         CROSS JOIN LATERAL (SELECT pg_catalog.hashtextextended(COALESCE(l.external_id, l.email), 0) AS k) AS k
-         WHERE l.stage = 'sql' AND l.converted_at IS NULL) AS x
- WHERE x.status IS NOT NULL
- ORDER BY x.opened, x.id;
+-- its owner, for the amount of its (first) purchase.  Winning it records a
+-- purchase event for the deal (its dedupe_key deal:<id>); converted_at stays
+-- the first purchase, the same.  Lost deals for about half of the
+-- sales-qualified leads older than 40 days that did not buy, open ones for
+-- about half of the rest of the last 60 days (bench/sales.sql).
+SELECT lm_bench.load_deals(:seed, :'anchor') AS n_deals \gset
 
 SELECT pg_catalog.count(*) FILTER (WHERE d.status = 'won')  AS n_won,
        pg_catalog.count(*) FILTER (WHERE d.status = 'lost') AS n_lost,

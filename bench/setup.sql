@@ -19,6 +19,7 @@
 SET client_min_messages = warning;
 
 \ir generate.sql
+\ir sales.sql
 \ir plpgsql_reference.sql
 
 SELECT lead_mgmt.load_example_rules() AS n_example_rules \gset
