@@ -5,16 +5,25 @@
 #   bash test/harness.sh test   every suite against a throwaway cluster
 #   bash test/harness.sh demo   the demo
 EXTENSION = lead_mgmt
-EXTVERSION = 0.1
+# The version being built.  Its install script is generated from
+# install/parts/; every released version's install script is frozen and
+# committed (install/lead_mgmt--0.1.sql), like every upgrade script
+# (install/lead_mgmt--X--Y.sql).  Releasing: commit the generated script
+# of this version as it is, bump EXTVERSION (and default_version in
+# lead_mgmt.control and the ignored file in .gitignore), and start
+# install/lead_mgmt--OLD--NEW.sql.  A released script is never edited.
+EXTVERSION = 0.2
 
 MODULE_big = lead_mgmt
 SRCS = $(wildcard src/*.c)
 OBJS = $(SRCS:.c=.o)
 HEADERS = $(wildcard src/*.h)
 
-# The install script is assembled from one part per concern, in this order.
+# The install script of EXTVERSION is assembled from one part per concern,
+# in this order.
 INSTALL_PARTS = install/parts/core.sql install/parts/segments.sql install/parts/analytics.sql install/parts/assignment.sql install/parts/nurture.sql install/parts/nurture_queue.sql install/parts/security.sql
 DATA_built = install/$(EXTENSION)--$(EXTVERSION).sql
+# the frozen install scripts of released versions and every upgrade script
 DATA = $(filter-out $(DATA_built),$(wildcard install/$(EXTENSION)--*.sql))
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
