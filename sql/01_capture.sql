@@ -84,10 +84,50 @@ UPDATE lead_mgmt.events SET points = 50 WHERE lead_id = :ada;
 INSERT INTO lead_mgmt.event_types (name) VALUES ('has space');
 SELECT count(*) AS events FROM lead_mgmt.events WHERE lead_id = :ada;
 
+-- An event type in use cannot be deleted or renamed (0.2): not while
+-- events were recorded with it, nor while a scoring rule or a condition
+-- (of a stage, segment, assignment rule or sequence) names it.
+\set SHOW_CONTEXT never
+DELETE FROM lead_mgmt.event_types WHERE name = 'webinar_attended';
+UPDATE lead_mgmt.event_types SET name = 'webinar_watched' WHERE name = 'webinar_attended';
+DELETE FROM lead_mgmt.event_types WHERE name IN ('lead_magnet_downloaded', 'form_submitted');
+INSERT INTO lead_mgmt.scoring_rules (name, event_type, points) VALUES ('chatted', 'chat_started', 3);
+INSERT INTO lead_mgmt.segments (name, condition)
+VALUES ('quiet', '{"all": [{"field": "channel", "op": "=", "value": "organic"},
+                           {"not": {"any": [{"event": "chat_started"}, {"event": "demo_requested"}]}}]}');
+DELETE FROM lead_mgmt.event_types WHERE name = 'chat_started';
+DELETE FROM lead_mgmt.event_types WHERE name = 'demo_requested';
+INSERT INTO lead_mgmt.assignment_rules (name, priority, condition)
+VALUES ('repliers first', 1, '{"event": "email_replied"}');
+INSERT INTO lead_mgmt.sequences (name, enroll_condition, exit_condition)
+VALUES ('paid welcome', '{"field": "channel", "op": "=", "value": "paid"}', '{"event": "email_replied"}');
+DELETE FROM lead_mgmt.event_types WHERE name = 'email_replied';
+TRUNCATE lead_mgmt.event_types;
+\set SHOW_CONTEXT errors
+-- Description and category may change; a type nothing uses may be renamed
+-- or deleted (a properties filter with a key "event" does not name a
+-- type); once the rules, segment and sequence are gone, so may theirs.
+UPDATE lead_mgmt.event_types SET description = 'attended a webinar', category = 'web'
+ WHERE name = 'webinar_attended';
+INSERT INTO lead_mgmt.event_types (name) VALUES ('fax_received');
+INSERT INTO lead_mgmt.scoring_rules (name, condition, points)
+VALUES ('fax fan', '{"event": "email_opened", "properties": {"event": "fax_received"}}', 1);
+UPDATE lead_mgmt.event_types SET name = 'fax_sent' WHERE name = 'fax_received';
+DELETE FROM lead_mgmt.event_types WHERE name = 'fax_sent';
+DELETE FROM lead_mgmt.scoring_rules WHERE name IN ('chatted', 'fax fan');
+DELETE FROM lead_mgmt.segments WHERE name = 'quiet';
+DELETE FROM lead_mgmt.assignment_rules WHERE name = 'repliers first';
+DELETE FROM lead_mgmt.sequences WHERE name = 'paid welcome';
+DELETE FROM lead_mgmt.event_types WHERE name IN ('chat_started', 'email_replied');
+SELECT count(*) AS event_types FROM lead_mgmt.event_types;
+
 -- Deleting a lead deletes its events and history (e.g. an erasure request).
 DELETE FROM lead_mgmt.leads WHERE id = :ada;
 SELECT count(*) AS events_left FROM lead_mgmt.events WHERE lead_id = :ada;
 SELECT count(*) AS history_left FROM lead_mgmt.stage_history WHERE lead_id = :ada;
+-- ... and a type only its events used may go now.
+DELETE FROM lead_mgmt.event_types WHERE name = 'webinar_attended';
+SELECT count(*) AS webinar_type_left FROM lead_mgmt.event_types WHERE name = 'webinar_attended';
 
 -- A misspelt setting of ours is an error, not silently ignored.
 SET lead_mgmt.defer_rescorr = on;

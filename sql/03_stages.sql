@@ -81,3 +81,8 @@ INSERT INTO lead_mgmt.stages (name, rank) VALUES ('dup', 40);
 -- An empty stage can go.
 INSERT INTO lead_mgmt.stages (name, rank, min_score) VALUES ('vip', 50, 1000);
 DELETE FROM lead_mgmt.stages WHERE name = 'vip';
+-- TRUNCATE would skip the checks of each row: refused (0.2).
+\set SHOW_CONTEXT never
+TRUNCATE lead_mgmt.stages;
+\set SHOW_CONTEXT errors
+SELECT string_agg(name, ',' ORDER BY rank) AS stages FROM lead_mgmt.stages;

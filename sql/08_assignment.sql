@@ -126,3 +126,13 @@ INSERT INTO lead_mgmt.reps (name, seniority) VALUES ('Eve', 'guru');
 INSERT INTO lead_mgmt.reps (name, weight) VALUES ('Eve', 0);
 UPDATE lead_mgmt.leads SET owner_id = 1;
 DELETE FROM lead_mgmt.reps WHERE name = 'Ana';
+-- TRUNCATE would skip that check (and, with CASCADE, empty leads and
+-- assignments too): refused (0.2).  A rep without leads or history can go.
+\set SHOW_CONTEXT never
+TRUNCATE lead_mgmt.reps CASCADE;
+\set SHOW_CONTEXT errors
+INSERT INTO lead_mgmt.reps (name) VALUES ('Temp');
+DELETE FROM lead_mgmt.reps WHERE name = 'Temp';
+SELECT string_agg(name, ',' ORDER BY id) AS reps,
+       (SELECT count(*) FROM lead_mgmt.assignments) AS assignments_kept
+  FROM lead_mgmt.reps;

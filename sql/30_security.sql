@@ -416,6 +416,23 @@ SELECT rep_isolation, (SELECT count(*) FROM pg_class
          WHERE c.relnamespace = 'lead_mgmt'::regnamespace) AS policies
   FROM lead_mgmt.security_state;
 
+-- The one-row tables lead_mgmt runs on cannot be emptied by TRUNCATE, not
+-- even by the superuser (0.2); their row is still there.
+TRUNCATE lead_mgmt.security_state;
+TRUNCATE lead_mgmt.engine_state;
+TRUNCATE lead_mgmt.engine_state, lead_mgmt.security_state, lead_mgmt.settings;
+SELECT (SELECT count(*) FROM lead_mgmt.security_state) AS security_state_rows,
+       (SELECT count(*) FROM lead_mgmt.engine_state) AS engine_state_rows,
+       (SELECT count(*) FROM lead_mgmt.settings) AS settings_rows;
+-- Tables whose rows are not checked one by one may be truncated: settings
+-- then fall back to their documented defaults.
+TRUNCATE lead_mgmt.settings;
+SELECT count(*) AS settings_rows, lead_mgmt._setting_interval('touch_lease') AS touch_lease
+  FROM lead_mgmt.settings;
+INSERT INTO lead_mgmt.settings (name, value) VALUES
+    ('mql_stall_after', '14 days'), ('winback_after', '30 days'),
+    ('default_sla', '2 days'), ('touch_lease', '5 minutes');
+
 -- With every kind of user granted: no role but the owner may write
 -- lead_mgmt's internal state -- internal tables, computed columns of
 -- leads, points of events.  Expected: none.

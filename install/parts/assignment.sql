@@ -76,6 +76,9 @@ ALTER TABLE lead_mgmt.leads
 
 CREATE TRIGGER reps_validate BEFORE INSERT OR UPDATE OR DELETE ON lead_mgmt.reps
     FOR EACH ROW EXECUTE FUNCTION lead_mgmt._config_validate();
+-- (0.2) TRUNCATE would skip the row check above (see _refuse_truncate)
+CREATE TRIGGER reps_refuse_truncate BEFORE TRUNCATE ON lead_mgmt.reps
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._refuse_truncate();
 CREATE TRIGGER assignment_rules_validate BEFORE INSERT OR UPDATE ON lead_mgmt.assignment_rules
     FOR EACH ROW EXECUTE FUNCTION lead_mgmt._config_validate();
 CREATE TRIGGER assignment_rules_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE

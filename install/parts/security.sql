@@ -285,6 +285,9 @@ CREATE TRIGGER security_state_restore BEFORE INSERT ON lead_mgmt.security_state
     FOR EACH ROW EXECUTE FUNCTION lead_mgmt._replace_on_restore('singleton');
 CREATE TRIGGER security_state_apply AFTER INSERT OR UPDATE ON lead_mgmt.security_state
     FOR EACH ROW EXECUTE FUNCTION lead_mgmt._security_state_apply();
+-- (0.2) one row, always: TRUNCATE is refused (see _refuse_truncate)
+CREATE TRIGGER security_state_refuse_truncate BEFORE TRUNCATE ON lead_mgmt.security_state
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._refuse_truncate();
 ALTER TABLE lead_mgmt.security_state ENABLE ALWAYS TRIGGER security_state_restore;
 ALTER TABLE lead_mgmt.security_state ENABLE ALWAYS TRIGGER security_state_apply;
 SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.security_state', '');
