@@ -2,20 +2,23 @@
 # lead_mgmt benchmarks: every figure of DESIGN section 9 that bench/ covers,
 # each with its baseline measured in the same run, written to bench/RESULTS.md.
 #
-#   bash bench/run.sh [quick|full]
+#   bash bench/run.sh [quick|full|scaling]
 #
-#   quick  10x smaller sizes, 10 s pgbench runs, one run each: a smoke run (~2 min)
-#   full   the DESIGN sizes (see RESULTS.md for what is scaled down), 30 s
-#          pgbench runs, two runs each (~15-17 min on 2 cores)
+#   quick    10x smaller sizes, 10 s pgbench runs, one run each: a smoke run (~3 min)
+#   full     the DESIGN sizes (see RESULTS.md for what is scaled down), 30 s
+#            pgbench runs, two runs each (~20-25 min on 2 cores)
+#   scaling  ingest and analytics from 10k to 1M leads (~10 events each):
+#            bench/SCALING.md, bench/scaling.png (~25 min; needs gnuplot,
+#            installed with apt-get when missing)
 #
-# Steps: make && make install; a private copy of the PostgreSQL 15
-# installation with the extension installed into it too (make install
-# DESTDIR=...), so that another `make install` on this machine during the
-# run cannot swap the code under test; a throwaway cluster started by
-# test/harness.sh (LM_TMP=/tmp/lm_bench_cluster, LM_PORT=54401) with
-# benchmark settings (fsync on, so that synchronous_commit = on means
-# something); the benchmarks; RESULTS.md; the cluster is stopped and removed
-# whatever happens.
+# Steps: make; a private copy of the PostgreSQL 15 installation with the
+# extension installed into it (make install DESTDIR=...), so that another
+# `make install` on this machine during the run cannot swap the code under
+# test (the system's installation is not touched); a throwaway cluster
+# started by test/harness.sh (LM_TMP=/tmp/lm_bench_cluster, LM_PORT=54401)
+# with benchmark settings (fsync on, so that synchronous_commit = on means
+# something); the benchmarks; RESULTS.md (SCALING.md in scaling mode); the
+# cluster is stopped and removed whatever happens.
 #
 #   1. bulk COPY of N events for N/10 leads through the whole pipeline (20
 #      rules, 10 segments, 5 stages) vs the same COPY into an identical table
@@ -26,15 +29,30 @@
 #   4. full rescore after a rule change on large data;
 #   5. segments: refresh_segments(), forced rebuild, condition change, and
 #      the cost of 10 live segments on single-row inserts (10 vs 0 active);
-#   6. backend memory across many single-statement inserts in one session.
+#   6. backend memory across many single-statement inserts in one session;
+#   7. every analytics view and funnel() on the big database of 4 and 5,
+#      with campaigns, their days, a sales team, assignments and deals.
+#
+# Scaling mode, for each size: leads, a COPY of their events into the bare
+# table and through the pipeline, the sales side, every analytics query,
+# single-row inserts with pgbench (bare and pipeline).
 #
 # Environment (optional):
 #   LM_BENCH_GIT_REV   build this commit (git archive) instead of the working
 #                      tree, e.g. HEAD: immune to half-done edits of the tree
 #   LM_BENCH_BIG_LEADS, LM_BENCH_BIG_EVENTS   size of the rescore/segment data
 #   LM_BENCH_PGBENCH_SECS, LM_BENCH_PGBENCH_RUNS   pgbench duration and repetitions
+#   LM_BENCH_VIEW_REPS  timed runs of each analytics query after a warm-up (5)
+#   LM_BENCH_SCALING_SIZES  lead counts of scaling mode ("10000 100000 1000000")
 #   LM_BENCH_KEEP=1    leave the cluster running at the end
 #   PG_CONFIG          the PostgreSQL 15 to copy (default /usr/lib/postgresql/15/bin/pg_config)
+# Where things go, for running beside another run of this script (each must
+# then differ from the other run's):
+#   LM_BENCH_PORT (54401), LM_BENCH_TMP (/tmp/lm_bench_cluster): the cluster
+#   LM_BENCH_PRIV (/tmp/lm_bench_pg), LM_BENCH_SRC (/tmp/lm_bench_src): the
+#                      private installation and the LM_BENCH_GIT_REV export
+#   LM_BENCH_OUT (bench/out): logs; LM_BENCH_REPORT_DIR (bench): where
+#                      RESULTS.md, SCALING.md, scaling.png and scaling.tsv go
 #
 # Progress goes to stdout; logs of each step to bench/out/.
 
@@ -59,6 +77,11 @@ case $MODE in
 		PGB_SECS=${LM_BENCH_PGBENCH_SECS:-30} PGB_RUNS=${LM_BENCH_PGBENCH_RUNS:-2}
 		MEM_N1=100000 MEM_N2=1000000
 		;;
+	scaling)
+		read -r -a SIZES <<<"${LM_BENCH_SCALING_SIZES:-10000 100000 1000000}"
+		N_LEADS=${SIZES[0]}
+		PGB_SECS=${LM_BENCH_PGBENCH_SECS:-10} PGB_RUNS=1
+		;;
 	*)
 		sed -n '2,/^$/s/^# \{0,1\}//p' "$SELF" >&2
 		exit 2
@@ -66,14 +89,16 @@ case $MODE in
 esac
 PGB_CLIENTS=4
 
-OUT=$BENCH/out
-RESULTS_MD=$BENCH/RESULTS.md
-PRIV=/tmp/lm_bench_pg
-export LM_TMP=/tmp/lm_bench_cluster LM_PORT=54401 LM_LOGDIR=$OUT/harness
+VIEW_REPS=${LM_BENCH_VIEW_REPS:-5}
+OUT=${LM_BENCH_OUT:-$BENCH/out}
+REPORT_DIR=${LM_BENCH_REPORT_DIR:-$BENCH}
+RESULTS_MD=$REPORT_DIR/RESULTS.md
+SCALING_MD=$REPORT_DIR/SCALING.md
+PRIV=${LM_BENCH_PRIV:-/tmp/lm_bench_pg}
+SRC_COPY=${LM_BENCH_SRC:-/tmp/lm_bench_src}
+export LM_TMP=${LM_BENCH_TMP:-/tmp/lm_bench_cluster} LM_PORT=${LM_BENCH_PORT:-54401} LM_LOGDIR=$OUT/harness
 SYS_PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 unset PG_CONFIG
-
-if [[ $(id -u) == 0 ]]; then SUDO=(); else SUDO=(sudo); fi
 
 T_START=$SECONDS
 LOADS=()
@@ -106,19 +131,19 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) 
 build() {
 	local src=$REPO
 	if [[ -n ${LM_BENCH_GIT_REV:-} ]]; then
-		src=/tmp/lm_bench_src
+		src=$SRC_COPY
 		log "build: exporting $LM_BENCH_GIT_REV to $src"
 		rm -rf "$src" && mkdir -p "$src"
 		git -C "$REPO" archive "$LM_BENCH_GIT_REV" | tar -C "$src" -xf -
 	fi
-	log "build: make && make install (in $src)"
+	log "build: make (in $src)"
 	make -C "$src" -s -j"$(nproc)" PG_CONFIG="$SYS_PG_CONFIG" >"$OUT/build.log" 2>&1 ||
 		{ cat "$OUT/build.log" >&2; die "build failed"; }
-	"${SUDO[@]}" make -C "$src" -s install PG_CONFIG="$SYS_PG_CONFIG" >>"$OUT/build.log" 2>&1 ||
-		{ cat "$OUT/build.log" >&2; die "make install failed"; }
 
 	# The private copy: the same binaries, relocated (PostgreSQL finds its
-	# lib and share directories relative to its binaries).
+	# lib and share directories relative to its binaries), with the
+	# extension installed into it only: the system's installation, which
+	# other work on this machine tests against, is left as it is.
 	local libdir sharedir
 	libdir=$("$SYS_PG_CONFIG" --pkglibdir)
 	sharedir=$("$SYS_PG_CONFIG" --sharedir)
@@ -177,7 +202,7 @@ stop_cluster() {
 	log "cluster: stopping"
 	bash "$REPO/test/harness.sh" stop >>"$OUT/cluster.log" 2>&1 || true
 	CLUSTER_UP=
-	rm -rf "$PRIV" /tmp/lm_bench_src
+	rm -rf "$PRIV" "$SRC_COPY"
 }
 on_exit() {
 	local rc=$?
@@ -435,6 +460,383 @@ bench_big() {
 	q "$db" "SELECT pg_size_pretty(pg_database_size(current_database()))" >"$OUT/size_big.txt"
 }
 
+# ------------------------------------------------------------------ 7: analytics views
+# The sales side of a database whose leads and events are in: campaigns from
+# the codes on leads with 9 months of daily visitors and spend, 24 reps with
+# the historical assignments of the sales-ready leads, a won deal per
+# customer, lost and open deals, 2 % of the unsold sales-qualified leads
+# moved back to mql by hand (bench/sales.sql); then VACUUM ANALYZE.
+# Records under PREFIX: seconds and counts.
+load_sales() {
+	local db=$1 p=$2 t counts
+	t=$(timed "$db" "SELECT lm_bench.load_campaigns(7, '$ANCHOR'::timestamptz);
+		SELECT lm_bench.load_sales_team(7, 24);
+		SELECT lm_bench.load_deals(7, '$ANCHOR'::timestamptz);
+		SELECT lm_bench.move_back_by_hand(7, 0.02);")
+	rec "${p}sales_load_s" "$t"
+	t=$(timed "$db" "VACUUM ANALYZE;")
+	rec "${p}sales_vacuum_s" "$t"
+	counts=$(q "$db" "SELECT (SELECT count(*) FROM lead_mgmt.leads), (SELECT count(*) FROM lead_mgmt.events),
+	                         (SELECT count(*) FROM lead_mgmt.stage_history),
+	                         (SELECT count(*) FROM lead_mgmt.stage_history WHERE reason = 'manual'),
+	                         (SELECT count(*) FROM lead_mgmt.segment_members),
+	                         (SELECT count(*) FROM lead_mgmt.campaigns), (SELECT count(*) FROM lead_mgmt.campaign_daily),
+	                         (SELECT count(*) FROM lead_mgmt.reps), (SELECT count(*) FROM lead_mgmt.assignments),
+	                         (SELECT count(*) FROM lead_mgmt.deals),
+	                         (SELECT count(*) FROM lead_mgmt.deals WHERE status = 'won'),
+	                         pg_size_pretty(pg_database_size(current_database()))")
+	local k v i=0 keys=(n_leads n_events n_history n_manual n_members n_campaigns n_campaign_days n_reps n_assignments n_deals n_won db_size)
+	IFS='|' read -r -a v <<<"$counts"
+	for k in "${keys[@]}"; do rec "${p}$k" "${v[$i]}"; i=$((i + 1)); done
+	log "sales side: ${R[${p}n_campaigns]} campaigns, ${R[${p}n_campaign_days]} campaign days, ${R[${p}n_reps]} reps, ${R[${p}n_assignments]} assignments, ${R[${p}n_deals]} deals (${R[${p}n_won]} won), ${R[${p}n_manual]} moved by hand, in ${R[${p}sales_load_s]}s + VACUUM ANALYZE ${R[${p}sales_vacuum_s]}s"
+}
+
+# What an analyst runs: every view of lead_mgmt whose name does not start
+# with _ (read from the catalog, so a view added later is timed too) and
+# funnel() over all time, grouped by nothing, channel, campaign, segment and
+# owner, and over the last 30 days by channel.  Prints key<TAB>label<TAB>SQL.
+analytics_queries() {
+	local db=$1
+	q "$db" "SELECT v.viewname, v.viewname, 'SELECT * FROM lead_mgmt.' || quote_ident(v.viewname)
+	           FROM pg_views AS v
+	          WHERE v.schemaname = 'lead_mgmt' AND v.viewname !~ '^_'
+	          ORDER BY array_position(ARRAY['funnel_summary', 'funnel_by_month', 'stage_counts', 'acquisition_costs',
+	                                        'sales_by_month', 'customer_ltv', 'ltv_summary', 'sales_cycle',
+	                                        'unknown_campaigns', 'rep_performance', 'unassigned', 'followups',
+	                                        'lead_segments']::name[], v.viewname) NULLS LAST, v.viewname" | tr '|' '\t'
+	local g
+	for g in all channel campaign segment owner; do
+		if [[ $g == all ]]; then
+			printf 'funnel_all\tfunnel(NULL, NULL)\tSELECT * FROM lead_mgmt.funnel(NULL, NULL)\n'
+		else
+			printf "funnel_%s\tfunnel(NULL, NULL, '%s')\tSELECT * FROM lead_mgmt.funnel(NULL, NULL, '%s')\n" "$g" "$g" "$g"
+		fi
+	done
+	printf "funnel_30d_channel\tfunnel(last 30 days, 'channel')\tSELECT * FROM lead_mgmt.funnel(timestamptz '%s' - interval '30 days', timestamptz '%s', 'channel')\n" "$ANCHOR" "$ANCHOR"
+}
+
+# time_query DB LOG SQL: one session runs SQL 1 + VIEW_REPS times, every row
+# sent to psql and thrown away (\g /dev/null), timed by psql's \timing (from
+# sending the query to the last row received: planning, every column of
+# every row computed, the transfer over the unix socket); the first run is
+# the warm-up.  Then EXPLAIN (ANALYZE, TIMING OFF, BUFFERS) once, for the
+# server's own time and the row count.  Sets TQ_MED TQ_MIN TQ_MAX (ms of the
+# timed runs), TQ_SERVER (planning + execution, ms), TQ_ROWS.  Returns 1 when
+# the query failed (statement_timeout 300 s).
+time_query() {
+	local db=$1 log=$2 sql=$3 i t
+	{
+		echo '\timing on'
+		for ((i = 0; i <= VIEW_REPS; i++)); do printf '%s \\g /dev/null\n' "$sql"; done
+		echo '\timing off'
+		printf 'EXPLAIN (ANALYZE, TIMING OFF, BUFFERS) %s;\n' "$sql"
+	} | PGOPTIONS="$PGOPTIONS -c statement_timeout=300s" PSQL -d "$db" >"$log" 2>&1 || return 1
+	local -a times
+	mapfile -t times < <(sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' "$log" | tail -n +2)
+	((${#times[@]} == VIEW_REPS)) || return 1
+	TQ_MED=$(printf '%s\n' "${times[@]}" | sort -g | awk '{ a[NR] = $1 } END { printf "%.1f", NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
+	TQ_MIN=$(printf '%s\n' "${times[@]}" | sort -g | head -n1)
+	TQ_MAX=$(printf '%s\n' "${times[@]}" | sort -g | tail -n1)
+	TQ_SERVER=$(awk '/^Planning Time:/ { p = $3 } /^Execution Time:/ { e = $3 } END { printf "%.1f", p + e }' "$log")
+	TQ_ROWS=$(grep -m1 -o 'actual rows=[0-9]*' "$log" | cut -d= -f2)
+	return 0
+}
+
+# bench_analytics DB PREFIX: times every analytics query; records under
+# PREFIX q_<key>_{ms,min,max,server,rows} and the list of keys and labels.
+declare -A QLABEL=()
+QKEYS=()
+bench_analytics() {
+	local db=$1 p=$2 line key label sql n=0 worst=0 worst_key=
+	local -a lines
+	mapfile -t lines < <(analytics_queries "$db")
+	for line in "${lines[@]}"; do
+		IFS=$'\t' read -r key label sql <<<"$line"
+		QLABEL[$key]=$label
+		[[ " ${QKEYS[*]} " == *" $key "* ]] || QKEYS+=("$key")
+		if time_query "$db" "$OUT/analytics_${p}${key}.log" "$sql"; then
+			rec "${p}q_${key}_ms" "$TQ_MED"
+			rec "${p}q_${key}_min" "$TQ_MIN"
+			rec "${p}q_${key}_max" "$TQ_MAX"
+			rec "${p}q_${key}_server" "$TQ_SERVER"
+			rec "${p}q_${key}_rows" "$TQ_ROWS"
+			log "bench 7: $label: ${TQ_MED} ms (median of $VIEW_REPS, $TQ_MIN-$TQ_MAX; server $TQ_SERVER ms; $TQ_ROWS rows)"
+			if [[ $worst != failed ]] && awk "BEGIN { exit !($TQ_MED > $worst) }"; then
+				worst=$TQ_MED worst_key=$key
+			fi
+		else
+			rec "${p}q_${key}_ms" "failed"
+			log "bench 7: $label: FAILED (see $OUT/analytics_${p}${key}.log)"
+			worst=failed worst_key=$key
+		fi
+		n=$((n + 1))
+	done
+	rec "${p}q_worst" "$worst"
+	rec "${p}q_worst_key" "$worst_key"
+	rec "${p}q_n" "$n"
+}
+
+# ------------------------------------------------------------------ scaling
+# Raw figures of scaling mode live in $SCALING_TSV (key<TAB>value, keys
+# s<leads>_...), kept across runs: a run replaces the sizes it measures and
+# keeps the others, so that one disturbed size can be measured again alone
+# (LM_BENCH_SCALING_SIZES=1000000 bash bench/run.sh scaling).
+SCALING_TSV=$REPORT_DIR/scaling.tsv
+SCALING_PNG=$REPORT_DIR/scaling.png
+srec() { R[$1]=$2; printf '%s\t%s\n' "$1" "$2" >>"$SCALING_TSV"; printf '%s\t%s\n' "$1" "$2" >>"$OUT/results.tsv"; }
+
+ensure_gnuplot() {
+	command -v gnuplot >/dev/null && return 0
+	log "installing gnuplot-nox (apt-get) for the plot"
+	local sudo=()
+	[[ $(id -u) == 0 ]] || sudo=(sudo)
+	{ "${sudo[@]}" apt-get install -y gnuplot-nox || { "${sudo[@]}" apt-get update && "${sudo[@]}" apt-get install -y gnuplot-nox; }; } \
+		>"$OUT/apt.log" 2>&1 || log "gnuplot could not be installed (see $OUT/apt.log): SCALING.md without the plot"
+}
+
+# scale_one N: one size, in a fresh database with the configuration of
+# bench/setup.sql (20 rules, 10 segments, 5 stages).
+scale_one() {
+	local n=$1 db=lm_scale p="s${1}_" csv=$LM_TMP/events_scale.csv t n_ev i0=${#LOADS[@]} key
+	N_LEADS=$n
+	if [[ -f $SCALING_TSV ]]; then
+		grep -v "^${p}" "$SCALING_TSV" >"$SCALING_TSV.tmp" || true
+		mv "$SCALING_TSV.tmp" "$SCALING_TSV"
+	fi
+	srec "${p}date" "$(date -u '+%Y-%m-%d %H:%M UTC')"
+	srec "${p}build" "$BUILD_DESC"
+	log "scaling $n: database $db (20 rules, 10 segments, 5 stages); $n leads through the lead trigger, two sessions"
+	new_db "$db"
+	t=$(par2 "$db" "INSERT INTO lead_mgmt.leads ($LEAD_COLS)
+	                SELECT g.* FROM lm_bench.gen_leads($n, 42, '$ANCHOR'::timestamptz, '9 months', 'scale') AS g
+	                 WHERE right(g.external_id, 1)::int % 2 = @K@;")
+	srec "${p}leads_s" "$t"
+	log "scaling $n: leads in ${t}s; their events (generated, time-ordered, a dedupe_key each) into $csv"
+	t=$(timed "$db" "COPY (SELECT e.lead_id, e.event_type, e.occurred_at, e.properties,
+		                      'crm:' || lpad((row_number() OVER (ORDER BY e.occurred_at, e.lead_id, e.event_type))::text, 9, '0')
+		                 FROM (SELECT l.id AS lead_id, x.event_type, x.occurred_at, x.properties
+		                         FROM lead_mgmt.leads AS l
+		                        CROSS JOIN LATERAL lm_bench.lead_events(42, '$ANCHOR'::timestamptz, l.external_id, l.created_at,
+		                                                                l.channel, l.company_size, l.lead_magnet, l.attributes) AS x) AS e
+		                ORDER BY e.occurred_at, e.lead_id, e.event_type) TO '$csv' (FORMAT csv);")
+	n_ev=$(wc -l <"$csv")
+	srec "${p}events" "$n_ev"
+	log "scaling $n: $n_ev events written in ${t}s; vacuum analyze"
+	q "$db" "VACUUM ANALYZE" >/dev/null
+
+	local cols="lead_id, event_type, occurred_at, properties, dedupe_key"
+	checkpoint
+	t=$(timed "$db" "COPY lm_bench.events_bare ($cols) FROM '$csv' (FORMAT csv);")
+	srec "${p}copy_bare1_s" "$t"
+	log "scaling $n: COPY into the bare table: ${t}s"
+	checkpoint
+	t=$(timed "$db" "COPY lead_mgmt.events ($cols) FROM '$csv' (FORMAT csv);")
+	srec "${p}copy_lm_s" "$t"
+	log "scaling $n: COPY into lead_mgmt.events: ${t}s"
+	q "$db" "TRUNCATE lm_bench.events_bare" >/dev/null
+	checkpoint
+	t=$(timed "$db" "COPY lm_bench.events_bare ($cols) FROM '$csv' (FORMAT csv);")
+	srec "${p}copy_bare2_s" "$t"
+	log "scaling $n: COPY into the bare table again: ${t}s"
+	rm -f "$csv"
+	srec "${p}history_after_copy" "$(q "$db" "SELECT count(*) FROM lead_mgmt.stage_history")"
+	srec "${p}members_after_copy" "$(q "$db" "SELECT count(*) FROM lead_mgmt.segment_members")"
+	q "$db" "SELECT stage, count(*) FROM lead_mgmt.leads GROUP BY stage ORDER BY min(stage)" >"$OUT/stages_scale_$n.txt"
+
+	load_sales "$db" "$p"
+	for key in n_leads n_events n_history n_manual n_members n_campaigns n_campaign_days n_reps n_assignments n_deals n_won db_size sales_load_s sales_vacuum_s; do
+		printf '%s\t%s\n' "${p}$key" "${R[${p}$key]}" >>"$SCALING_TSV"
+	done
+	bench_analytics "$db" "$p"
+	for key in "${QKEYS[@]}"; do
+		for t in ms min max server rows; do
+			[[ -n ${R[${p}q_${key}_$t]:-} ]] && printf '%s\t%s\n' "${p}q_${key}_$t" "${R[${p}q_${key}_$t]}" >>"$SCALING_TSV"
+		done
+	done
+
+	# single-row inserts last: they add events that would change the data
+	# the views read.  The bench's assignment rule is switched off so that
+	# they cost what section 3 measures (no reps there).
+	q "$db" "UPDATE lead_mgmt.assignment_rules SET active = false" >/dev/null
+	checkpoint
+	local tps
+	tps=$(pgbench_run "$db" lm_bench.events_bare off "scale_${n}_bare")
+	srec "${p}pgb_bare" "$tps"
+	log "scaling $n: single-row INSERT, sync off, $PGB_CLIENTS clients, ${PGB_SECS}s, bare: $tps tps"
+	tps=$(pgbench_run "$db" lead_mgmt.events off "scale_${n}_lm")
+	srec "${p}pgb_lm" "$tps"
+	log "scaling $n: single-row INSERT, sync off, $PGB_CLIENTS clients, ${PGB_SECS}s, lead_mgmt: $tps tps"
+
+	local loads=("${LOADS[@]:$i0}")
+	srec "${p}load_min" "$(printf '%s\n' "${loads[@]}" | sort -g | head -n1)"
+	srec "${p}load_max" "$(printf '%s\n' "${loads[@]}" | sort -g | tail -n1)"
+	srec "${p}psi300" "$(cpu_pressure)"
+	srec "${p}qkeys" "${QKEYS[*]}"
+	for key in "${QKEYS[@]}"; do printf '%s\t%s\n' "qlabel_$key" "${QLABEL[$key]}" >>"$SCALING_TSV"; done
+	if [[ -z ${LM_BENCH_KEEP:-} ]]; then q postgres "DROP DATABASE $db" >/dev/null; fi
+	log "scaling $n: done (1-min load ${R[${p}load_min]} to ${R[${p}load_max]})"
+}
+
+write_scaling() {
+	local f=$SCALING_MD n k key
+	# everything measured so far, this run's sizes and earlier ones
+	R=()
+	while IFS=$'\t' read -r k v; do R[$k]=$v; done <"$SCALING_TSV"
+	local -a sizes keys
+	mapfile -t sizes < <(sed -n 's/^s\([0-9]*\)_date\t.*/\1/p' "$SCALING_TSV" | sort -n -u)
+	local largest=${sizes[-1]}
+	read -r -a keys <<<"${R[s${largest}_qkeys]}"
+	local cpu mem pgver
+	cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+	mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+	pgver=$(q postgres "SELECT version()")
+	fmt_n() { awk -v n="$1" 'BEGIN { if (n >= 1000000 && n % 1000000 == 0) printf "%dM", n / 1000000; else if (n >= 1000 && n % 1000 == 0) printf "%dk", n / 1000; else printf "%d", n }'; }
+
+	# data for the plot
+	local vd=$OUT/scaling_views.dat id=$OUT/scaling_ingest.dat
+	{
+		printf 'leads'; for key in "${keys[@]}"; do printf '\t%s' "${R[qlabel_$key]}"; done; echo
+		for n in "${sizes[@]}"; do
+			printf '%s' "$n"
+			for key in "${keys[@]}"; do
+				v=${R[s${n}_q_${key}_ms]:-?}; [[ $v == failed ]] && v='?'
+				printf '\t%s' "$v"
+			done
+			echo
+		done
+	} >"$vd"
+	{
+		echo -e 'leads\tcopy_pipeline\tcopy_bare\tinsert_pipeline\tinsert_bare\tleads_insert'
+		for n in "${sizes[@]}"; do
+			local bare_s
+			bare_s=$(calc "(${R[s${n}_copy_bare1_s]} + ${R[s${n}_copy_bare2_s]}) / 2")
+			printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$n" \
+				"$(calc "${R[s${n}_events]} / ${R[s${n}_copy_lm_s]}" 0)" "$(calc "${R[s${n}_events]} / $bare_s" 0)" \
+				"${R[s${n}_pgb_lm]}" "${R[s${n}_pgb_bare]}" "$(calc "$n / ${R[s${n}_leads_s]}" 0)"
+		done
+	} >"$id"
+	# views solid, funnel() dashed; the y axis reaches above the 1 s line
+	local nviews=1 ymax
+	for key in "${keys[@]}"; do [[ ${R[qlabel_$key]} == "funnel("* ]] || nviews=$((nviews + 1)); done
+	ymax=$(for key in "${keys[@]}"; do for n in "${sizes[@]}"; do echo "${R[s${n}_q_${key}_ms]:-0}"; done; done |
+		grep -E '^[0-9.]+$' | sort -g | tail -n1 | awk '{ m = $1 * 3; print (m > 3000 ? m : 3000) }')
+	local plotted=
+	if command -v gnuplot >/dev/null; then
+		if gnuplot >"$OUT/gnuplot.log" 2>&1 <<-EOF; then
+			set terminal pngcairo size 1500,650 font "sans,10" noenhanced
+			set output '$SCALING_PNG'
+			set datafile separator tab
+			set datafile missing '?'
+			set multiplot title "lead_mgmt: $(fmt_n "${sizes[0]}") to $(fmt_n "$largest") leads, ~10 events per lead (bash bench/run.sh scaling)"
+			set logscale xy
+			set grid
+			set xlabel "leads"
+			set format x "%.0s%c"
+			set origin 0, 0
+			set size 0.6, 0.95
+			set title "analytics queries: SELECT * FROM ..., median of $VIEW_REPS (ms)"
+			set ylabel "ms"
+			set yrange [*:$ymax]
+			set key outside right top font ",8"
+			plot for [i=2:$nviews] '$vd' using 1:i with linespoints linewidth 1.5 title columnheader(i), \
+			     for [i=$((nviews + 1)):$((${#keys[@]} + 1))] '$vd' using 1:i with linespoints dashtype 2 title columnheader(i), \
+			     1000 with lines linewidth 2 linecolor rgb "red" title "1 s target"
+			set origin 0.6, 0
+			set size 0.4, 0.95
+			set autoscale y
+			set title "ingest (sync off for single-row inserts, $PGB_CLIENTS clients)"
+			set ylabel "rows/s"
+			set key inside bottom left font ",8"
+			set format y "%.0s%c"
+			plot '$id' using 1:2 with linespoints linewidth 2 title "COPY through the pipeline", \
+			     '$id' using 1:3 with linespoints title "COPY into the bare table", \
+			     '$id' using 1:4 with linespoints linewidth 2 title "single-row INSERT, pipeline (tps)", \
+			     '$id' using 1:5 with linespoints title "single-row INSERT, bare (tps)", \
+			     '$id' using 1:6 with linespoints title "leads INSERT through the lead trigger, 2 sessions"
+			unset multiplot
+		EOF
+			plotted=1
+		else
+			log "gnuplot failed (see $OUT/gnuplot.log)"
+		fi
+	fi
+
+	{
+		echo "# lead_mgmt scaling: 10k to 1M leads"
+		echo
+		echo "Generated by \`bash bench/run.sh scaling\`; sizes measured $(for n in "${sizes[@]}"; do printf '%s on %s, ' "$(fmt_n "$n")" "${R[s${n}_date]}"; done | sed 's/, $//')."
+		echo "How ingest throughput and the time of every analytics query grow with the data: for each size a fresh database with the configuration of \`bench/setup.sql\` (20 scoring rules, 10 segments, the 5 stages), leads and about 10 events per lead from \`bench/generate.sql\`, the sales side of \`bench/sales.sql\`. The DESIGN targets (section 9) are for 1M leads / 10M events; section 7 of \`RESULTS.md\` times the same queries on the database of the rescore benchmark."
+		echo
+		[[ -n $plotted || -f $SCALING_PNG ]] && { echo "![scaling](scaling.png)"; echo; }
+		echo "## Machine"
+		echo
+		echo "| | |"
+		echo "|---|---|"
+		echo "| CPU | $cpu, $(nproc) cores (nproc) |"
+		echo "| memory | $mem |"
+		echo "| PostgreSQL | $pgver |"
+		echo "| extension | $(for n in "${sizes[@]}"; do echo "${R[s${n}_build]}"; done | sort -u | paste -sd';' | sed 's/;/; /g') |"
+		echo "| cluster | throwaway, \`test/harness.sh start\`, unix socket; $(printf '`%s`, ' "${CONF_LINES[@]}" | sed 's/, $//'); autovacuum on |"
+		echo "| 1-min load average during each size | $(for n in "${sizes[@]}"; do printf '%s: %s–%s, ' "$(fmt_n "$n")" "${R[s${n}_load_min]}" "${R[s${n}_load_max]}"; done | sed 's/, $//') (2 cores, shared with other work: above ~2 the run competed for CPU) |"
+		echo
+		echo "## Ingest"
+		echo
+		echo "- **COPY**: one \`COPY ... FROM\` a server-side CSV of all the leads' events (time-ordered, a \`dedupe_key\` each), after a \`CHECKPOINT\`: into \`lm_bench.events_bare\` (same columns and indexes, no trigger; twice, the mean is used) and into \`lead_mgmt.events\` through the whole pipeline (scores, stages with history, segments)."
+		echo "- **single-row INSERT**: \`pgbench -n -M prepared -c $PGB_CLIENTS -j 2 -T $PGB_SECS\`, \`synchronous_commit = off\`, one event for a random lead per transaction (\`bench/pgbench/insert_event.sql.in\`), run last on each database (the bench's assignment rule switched off, as in section 3 of \`RESULTS.md\`)."
+		echo "- **leads**: \`INSERT ... SELECT\` of the generated leads through the lead trigger, two sessions."
+		echo
+		echo "| leads | events | leads INSERT rows/s | COPY bare rows/s | COPY pipeline rows/s | pipeline / bare | single-row bare tps | single-row pipeline tps | pipeline / bare | database size |"
+		echo "|---|---|---|---|---|---|---|---|---|---|"
+		for n in "${sizes[@]}"; do
+			local bare_s bare_rps lm_rps
+			bare_s=$(calc "(${R[s${n}_copy_bare1_s]} + ${R[s${n}_copy_bare2_s]}) / 2")
+			bare_rps=$(calc "${R[s${n}_events]} / $bare_s" 0)
+			lm_rps=$(calc "${R[s${n}_events]} / ${R[s${n}_copy_lm_s]}" 0)
+			echo "| $n | ${R[s${n}_events]} | $(calc "$n / ${R[s${n}_leads_s]}" 0) | $bare_rps (${R[s${n}_copy_bare1_s]} s / ${R[s${n}_copy_bare2_s]} s) | $lm_rps (${R[s${n}_copy_lm_s]} s) | $(calc "$lm_rps / $bare_rps" 2) | ${R[s${n}_pgb_bare]} | ${R[s${n}_pgb_lm]} | $(calc "${R[s${n}_pgb_lm]} / ${R[s${n}_pgb_bare]}" 2) | ${R[s${n}_db_size]} |"
+		done
+		echo
+		echo "## Analytics queries"
+		echo
+		echo "Each query as an analyst runs it, \`SELECT * FROM lead_mgmt.<view>\` (or \`funnel(...)\`), every row sent to psql and discarded (\`\\g /dev/null\`), timed by psql's \`\\timing\`: from sending the query to the last row received, so planning, every column of every row and the transfer over the unix socket count. Not \`count(*)\` over the view: the planner would drop the columns nobody reads (and the subqueries computing them). One warm-up run, then the median of $VIEW_REPS runs, in ms; rows returned at the largest size. Cluster settings below (\`work_mem = 64MB\`, \`jit = off\`)."
+		echo
+		printf '| query |'; for n in "${sizes[@]}"; do printf ' %s leads |' "$(fmt_n "$n")"; done
+		printf ' rows at %s | growth, last 10× of leads | < 1 s at %s |\n' "$(fmt_n "$largest")" "$(fmt_n "$largest")"
+		printf '|---|'; for n in "${sizes[@]}"; do printf -- '---|'; done; printf -- '---|---|---|\n'
+		local prev
+		for key in "${keys[@]}"; do
+			printf '| `%s` |' "${R[qlabel_$key]}"
+			for n in "${sizes[@]}"; do printf ' %s |' "${R[s${n}_q_${key}_ms]:-—}"; done
+			local last=${R[s${largest}_q_${key}_ms]:-} growth="—" verdict="—"
+			prev=
+			for n in "${sizes[@]}"; do ((n * 10 == largest)) && prev=${R[s${n}_q_${key}_ms]:-}; done
+			if [[ -n $prev && -n $last && $prev != failed && $last != failed ]]; then growth="$(calc "$last / $prev" 1)×"; fi
+			if [[ $last == failed || -z $last ]]; then verdict="**not met** (failed)"
+			elif awk "BEGIN { exit !($last < 1000) }"; then verdict="**met**"; else verdict="**not met**"; fi
+			echo " ${R[s${largest}_q_${key}_rows]:-} | $growth | $verdict |"
+		done
+		echo
+		echo "## Data at each size"
+		echo
+		echo "| leads | events | stage changes (by hand) | segment memberships | campaigns / days | reps / assignments | deals (won) | sales side loaded in |"
+		echo "|---|---|---|---|---|---|---|---|"
+		for n in "${sizes[@]}"; do
+			echo "| $n | ${R[s${n}_n_events]} | ${R[s${n}_n_history]} (${R[s${n}_n_manual]}) | ${R[s${n}_n_members]} | ${R[s${n}_n_campaigns]} / ${R[s${n}_n_campaign_days]} | ${R[s${n}_n_reps]} / ${R[s${n}_n_assignments]} | ${R[s${n}_n_deals]} (${R[s${n}_n_won]}) | ${R[s${n}_sales_load_s]} s + VACUUM ANALYZE ${R[s${n}_sales_vacuum_s]} s |"
+		done
+		echo
+		echo "Events include the purchases the won deals record. The sales side (\`bench/sales.sql\`): campaigns from the codes on leads with 9 months of daily visitors and spend; 24 reps, the assignments of the sales-ready leads at the time they became sales-ready (5 % of the unsold left without an owner); a won deal per customer, lost and open deals; 2 % of the unsold sales-qualified leads moved back to mql by hand."
+		echo
+		echo "## Reproduce"
+		echo
+		echo '```bash'
+		echo "bash bench/run.sh scaling                                     # every size"
+		echo "LM_BENCH_SCALING_SIZES=1000000 bash bench/run.sh scaling      # one size again, the others kept"
+		echo '```'
+		echo
+		echo "Raw figures: \`bench/scaling.tsv\`; logs (EXPLAIN ANALYZE of every query: \`analytics_s<leads>_<query>.log\`): \`bench/out/\`."
+	} >"$f"
+	log "wrote $f${plotted:+ and $SCALING_PNG}"
+}
+
 # ------------------------------------------------------------------ report
 write_results() {
 	local f=$RESULTS_MD
@@ -492,6 +894,20 @@ write_results() {
 	mem_growth_rss=$((R[mem_R2] - R[mem_R0]))
 
 	met() { if awk "BEGIN { exit !($1) }"; then echo "**met**"; else echo "**not met**"; fi; }
+
+	local an_size an_worst an_met an_slow=0 key
+	an_size="1M leads / 10M events"
+	[[ $n_big_l == 1000000 && $n_big_e == 10000000 ]] || an_size="measured on $n_big_l leads / $n_big_e events"
+	if [[ ${R[big_q_worst]} == failed ]]; then
+		an_worst="\`${QLABEL[${R[big_q_worst_key]}]}\` failed"
+		an_met="**not met**"
+	else
+		an_worst="\`${QLABEL[${R[big_q_worst_key]}]}\` ${R[big_q_worst]} ms"
+		for key in "${QKEYS[@]}"; do
+			awk "BEGIN { exit !(${R[big_q_${key}_ms]} >= 1000) }" && an_slow=$((an_slow + 1))
+		done
+		if ((an_slow == 0)); then an_met="**met**"; else an_met="**not met** ($an_slow of ${R[big_q_n]})"; fi
+	fi
 	local scaled_note="" rescore_fig="**${R[rescore_s]} s**" rebuild_fig="**${R[seg_rebuild_s]} s**"
 	if [[ $n_big_l != 1000000 || $n_big_e != 10000000 ]]; then
 		scaled_note="measured on $n_big_l leads / $n_big_e events, extrapolated linearly to 1M / 10M: "
@@ -535,6 +951,7 @@ write_results() {
 		echo "| 5a | segment rebuild, 10 segments, 1M leads (\`segment_members\` emptied, then \`refresh_segments()\`) | $rebuild_fig | — | — | < 20 s | $(met "$rebuild_1m < 20") |"
 		echo "| 5b | cost of 10 live segments on single-row inserts (sync off) | ${MED[lm_off]} tps with 10 active | ${MED[noseg]} tps with 0 active | $(calc "${MED[lm_off]} / ${MED[noseg]}" 2) of the 0-active tps (≈ $seg_cost_us µs more CPU per insert, from $(nproc) cores / tps; within noise when near 1) | — (issue 3: report) | |"
 		echo "| 6 | backend memory across $MEM_N2 single-statement event inserts in one session | private memory (RssAnon) $(printf '%+d' "$mem_growth_anon") kB overall, $(printf '%+d' "$mem_growth_anon_late") kB from $MEM_N1 to $MEM_N2 inserts | — | — | no growth (bounded rule cache) | $(met "$mem_growth_anon_late < 1024") |"
+		echo "| 7 | every analytics view and \`funnel()\` (${R[big_q_n]} queries), $an_size | slowest: $an_worst | — | — | < 1 s each | $an_met |"
 		echo
 		echo "## 1–2. Bulk \`COPY\`"
 		echo
@@ -591,6 +1008,24 @@ write_results() {
 		echo
 		echo "VmRSS also counts the pages of \`shared_buffers\` the backend has touched ($(printf '%+d' "$mem_growth_rss") kB overall), which grows with the data it reads and is not a leak; the private memory (RssAnon) is the figure to watch. Peak VmHWM: ${R[mem_HWM]} kB."
 		echo
+		echo "## 7. Analytics views"
+		echo
+		echo "On the database of sections 4–5 after them: ${R[big_n_leads]} leads, ${R[big_n_events]} events (with the purchases the won deals record), ${R[big_n_history]} stage changes (${R[big_n_manual]} by hand), ${R[big_n_members]} segment memberships, ${R[big_db_size]}. The sales side is loaded first (\`bench/sales.sql\`, ${R[big_sales_load_s]} s, then \`VACUUM ANALYZE\` ${R[big_sales_vacuum_s]} s): ${R[big_n_campaigns]} campaigns with ${R[big_n_campaign_days]} days of visitors and spend, ${R[big_n_reps]} reps with ${R[big_n_assignments]} assignments (made when each lead became sales-ready; 5 % of the unsold left without an owner), ${R[big_n_deals]} deals (${R[big_n_won]} won: one per customer; lost and open ones), 2 % of the unsold sales-qualified leads moved back to mql by hand."
+		echo
+		echo "Each query as an analyst runs it: \`SELECT * FROM lead_mgmt.<view>\` (every view of the schema whose name does not start with \`_\`, read from the catalog) or \`SELECT * FROM lead_mgmt.funnel(...)\`, every row sent to psql and discarded (\`\\g /dev/null\`), timed by psql's \`\\timing\`: from sending the query to the last row received — planning, every column of every row, the transfer over the unix socket. Not \`count(*)\` over the view: the planner would drop the columns nobody reads and the subqueries computing them. One warm-up run (the data is then in cache, as on a database in use), then $VIEW_REPS timed runs: the median, and the range. *server*: planning + execution time of one \`EXPLAIN (ANALYZE, TIMING OFF, BUFFERS)\` run (no transfer), whose plan is in \`bench/out/analytics_big_<query>.log\`."
+		echo
+		echo "| query | rows | median ms | range ms | server ms | < 1 s |"
+		echo "|---|---|---|---|---|---|"
+		for key in "${QKEYS[@]}"; do
+			if [[ ${R[big_q_${key}_ms]} == failed ]]; then
+				echo "| \`${QLABEL[$key]}\` | | failed | | | **not met** |"
+			else
+				echo "| \`${QLABEL[$key]}\` | ${R[big_q_${key}_rows]} | ${R[big_q_${key}_ms]} | ${R[big_q_${key}_min]}–${R[big_q_${key}_max]} | ${R[big_q_${key}_server]} | $(met "${R[big_q_${key}_ms]} < 1000") |"
+			fi
+		done
+		echo
+		echo "How these times and ingest grow from 10k to 1M leads: [\`SCALING.md\`](SCALING.md) (\`bash bench/run.sh scaling\`)."
+		echo
 		echo "## Reproduce"
 		echo
 		echo '```bash'
@@ -607,15 +1042,29 @@ trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log "lead_mgmt benchmarks, $MODE mode: COPY $N_EVENTS events / $N_LEADS leads; pgbench ${PGB_RUNS}x${PGB_SECS}s; rescore/segments on $BIG_LEADS leads / $BIG_EVENTS events; memory over $MEM_N2 inserts"
-build
-start_cluster
-bench_copy
-bench_pgbench
-bench_rule_change_small
-bench_memory
-q postgres "DROP DATABASE lm_bench" >/dev/null
-bench_big
-write_results
-stop_cluster
+mkdir -p "$REPORT_DIR"
+if [[ $MODE == scaling ]]; then
+	log "lead_mgmt benchmarks, scaling mode: ${SIZES[*]} leads (~10 events each); analytics queries ${VIEW_REPS}x after a warm-up; pgbench ${PGB_SECS}s"
+	ensure_gnuplot
+	build
+	start_cluster
+	for n in "${SIZES[@]}"; do scale_one "$n"; done
+	write_scaling
+	stop_cluster
+else
+	log "lead_mgmt benchmarks, $MODE mode: COPY $N_EVENTS events / $N_LEADS leads; pgbench ${PGB_RUNS}x${PGB_SECS}s; rescore/segments/analytics on $BIG_LEADS leads / $BIG_EVENTS events; memory over $MEM_N2 inserts"
+	build
+	start_cluster
+	bench_copy
+	bench_pgbench
+	bench_rule_change_small
+	bench_memory
+	q postgres "DROP DATABASE lm_bench" >/dev/null
+	bench_big
+	log "bench 7: the sales side of lm_big, then every analytics query"
+	load_sales lm_big big_
+	bench_analytics lm_big big_
+	write_results
+	stop_cluster
+fi
 log "done in $(((SECONDS - T_START) / 60)) min $(((SECONDS - T_START) % 60)) s"

@@ -20,6 +20,9 @@
 --       lost and open deals for sales-qualified leads that did not buy;
 --       returns the number of deals.  Winning a deal records a purchase
 --       event through the pipeline (dedupe_key deal:<id>).
+--   lm_bench.move_back_by_hand(seed, share)
+--       a share of the sales-qualified leads that did not buy moved back to
+--       mql with set_stage() (stage history reason manual).
 --
 -- lm_bench and lead_mgmt objects are schema-qualified.
 
@@ -286,3 +289,25 @@ SELECT pg_catalog.count(*) FROM lead_mgmt.deals;
 $$;
 COMMENT ON FUNCTION lm_bench.load_deals(bigint, timestamptz) IS
     'won deals for the customers, lost and open deals for sales-qualified leads; deterministic in (leads, seed, anchor)';
+
+--------------------------------------------------------------------------
+-- Stage changes by hand
+--------------------------------------------------------------------------
+-- Sales sends some leads back: a share of the sales-qualified leads that
+-- did not buy move back to mql with lead_mgmt.set_stage() (history reason
+-- manual), which the funnel views still count at the highest stage they
+-- reached.  Returns how many moved.
+CREATE OR REPLACE FUNCTION lm_bench.move_back_by_hand(p_seed bigint, p_share double precision)
+    RETURNS bigint
+    LANGUAGE sql VOLATILE
+AS $$
+SELECT pg_catalog.count(*)
+  FROM (SELECT lead_mgmt.set_stage(l.id, 'mql', 'bench: not ready yet, back to marketing')
+          FROM lead_mgmt.leads AS l
+         WHERE l.stage = 'sql' AND l.converted_at IS NULL
+           AND lm_bench.u(p_seed, pg_catalog.hashtextextended(COALESCE(l.external_id, l.email), 0), 9304) < p_share
+         ORDER BY l.id
+        OFFSET 0) AS s
+$$;
+COMMENT ON FUNCTION lm_bench.move_back_by_hand(bigint, double precision) IS
+    'moves a share of the sales-qualified leads that did not buy back to mql by hand (set_stage)';
