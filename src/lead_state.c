@@ -26,10 +26,21 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "storage/lmgr.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -62,15 +73,17 @@ static int	internal_depth = 0;
 static const char *reason_override = NULL;
 
 static SPIPlanPtr plan_update_ids = NULL;
-static SPIPlanPtr plan_update_one = NULL;
 static SPIPlanPtr plan_lock_sorted = NULL;
 static SPIPlanPtr plan_update_all = NULL;
 static SPIPlanPtr plan_lock_ids = NULL;
 static SPIPlanPtr plan_events_ids = NULL;
 static SPIPlanPtr plan_events_one = NULL;
 static SPIPlanPtr plan_history = NULL;
+static SPIPlanPtr plan_history_one = NULL;
 
 static void lm_history_write(void);
+static uint64 lm_update_lead_direct(int64 lead_id);
+static void lm_history_write_one(LmHistoryItem *h);
 
 /* Drops everything per-statement when a (sub)transaction ends or aborts. */
 static void
@@ -268,16 +281,9 @@ lm_pending_apply(LmPending *p, bool all_leads)
 		}
 		else if (n == 1)
 		{
-			/* the common single-event case: a plain index lookup */
-			Oid			types[1] = {INT8OID};
-			Datum		args[1];
-			SPIPlanPtr	plan = lm_plan(&plan_update_one,
-									   "UPDATE lead_mgmt.leads SET rules_version = rules_version "
-									   "WHERE id OPERATOR(pg_catalog.=) $1",
-									   1, types);
-
-			args[0] = Int64GetDatum(ids[0]);
-			ret = SPI_execute_plan(plan, args, NULL, false, 0);
+			/* the common single-event case: no statement to plan and run */
+			processed = lm_update_lead_direct(ids[0]);
+			ret = SPI_OK_UPDATE;
 		}
 		else
 		{
@@ -305,7 +311,8 @@ lm_pending_apply(LmPending *p, bool all_leads)
 		}
 		if (ret != SPI_OK_UPDATE)
 			elog(ERROR, "lead_mgmt: updating leads failed: %s", SPI_result_code_string(ret));
-		processed = SPI_processed;
+		if (all_leads || n != 1)
+			processed = SPI_processed;
 	}
 	PG_FINALLY();
 	{
@@ -315,6 +322,145 @@ lm_pending_apply(LmPending *p, bool all_leads)
 	}
 	PG_END_TRY();
 	SPI_finish();
+	return processed;
+}
+
+/*
+ * Updates one lead the way "UPDATE lead_mgmt.leads SET rules_version =
+ * rules_version WHERE id = $1" does, without planning and running that
+ * statement: a single event's statement costs about as much again as the
+ * event's own INSERT when it goes through the executor, and most of that
+ * is setting the statement up.
+ *
+ * What an UPDATE guarantees is kept: a fresh snapshot after a command
+ * counter increment (like an SPI statement), the newest version of the
+ * row locked (READ COMMITTED follows concurrent updates; REPEATABLE READ
+ * and SERIALIZABLE get the serialization failure an UPDATE gives), the
+ * BEFORE and AFTER ROW and STATEMENT triggers of leads (the row trigger
+ * derives the computed columns; the statement trigger writes what they
+ * queued), CHECK constraints, index entries only when the update is not
+ * HOT, and the replica identity check of publications.
+ *
+ * Returns 1 if the lead was updated, 0 if it no longer exists.
+ */
+static uint64
+lm_update_lead_direct(int64 lead_id)
+{
+	Relation	rel;
+	Relation	idx;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	RangeTblEntry *rte;
+	TupleTableSlot *oldslot;
+	TupleTableSlot *newslot;
+	IndexScanDesc scan;
+	ScanKeyData key;
+	Snapshot	snap;
+	EPQState	epq;
+	TM_FailureData tmfd;
+	TM_Result	res;
+	bool		found;
+	uint64		processed = 0;
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	snap = GetActiveSnapshot();
+
+	rel = table_open(lm_relid("leads"), RowExclusiveLock);
+	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
+
+	estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(estate, list_make1(rte));
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	estate->es_snapshot = snap;
+	estate->es_output_cid = GetCurrentCommandId(true);
+	EvalPlanQualInit(&epq, estate, NULL, NIL, -1);
+	oldslot = table_slot_create(rel, &estate->es_tupleTable);
+	newslot = table_slot_create(rel, &estate->es_tupleTable);
+
+	/* find the row and lock its newest version */
+	idx = index_open(RelationGetPrimaryKeyIndex(rel), RowExclusiveLock);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(lead_id));
+	scan = index_beginscan(rel, idx, snap, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, oldslot);
+	index_endscan(scan);
+	index_close(idx, NoLock);
+	if (found)
+	{
+		res = table_tuple_lock(rel, &oldslot->tts_tid, snap, oldslot,
+							   estate->es_output_cid, LockTupleNoKeyExclusive,
+							   LockWaitBlock,
+							   IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							   &tmfd);
+		switch (res)
+		{
+			case TM_Ok:
+				break;
+			case TM_Updated:
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+				break;
+			case TM_Deleted:
+				if (IsolationUsesXactSnapshot())
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to concurrent delete")));
+				found = false;
+				break;
+			default:
+				elog(ERROR, "lead_mgmt: unexpected result %d locking lead " INT64_FORMAT,
+					 (int) res, lead_id);
+		}
+	}
+
+	AfterTriggerBeginQuery();
+	ExecBSUpdateTriggers(estate, rri);
+	if (found)
+	{
+		bool		skip = false;
+
+		ExecCopySlot(newslot, oldslot);
+		if (rri->ri_TrigDesc && rri->ri_TrigDesc->trig_update_before_row &&
+			!ExecBRUpdateTriggers(estate, &epq, rri, &oldslot->tts_tid, NULL, newslot, &tmfd))
+			skip = true;
+		if (!skip)
+		{
+			bool		update_indexes;
+			List	   *recheck = NIL;
+
+			if (rel->rd_att->constr)
+				ExecConstraints(rri, newslot, estate);
+			simple_table_tuple_update(rel, &oldslot->tts_tid, newslot, snap, &update_indexes);
+			if (update_indexes && rel->rd_rel->relhasindex)
+			{
+				ExecOpenIndices(rri, false);
+				recheck = ExecInsertIndexTuples(rri, newslot, estate, true, false, NULL, NIL);
+			}
+			ExecARUpdateTriggers(estate, rri, NULL, NULL, &newslot->tts_tid, NULL, newslot,
+								 recheck, NULL, false);
+			list_free(recheck);
+			processed = 1;
+		}
+	}
+	ExecASUpdateTriggers(estate, rri, NULL);
+	AfterTriggerEndQuery(estate);
+
+	EvalPlanQualEnd(&epq);
+	ExecCloseIndices(rri);
+	ExecCloseTrigTargetRelations(estate);
+	ExecCloseRangeTableRelations(estate);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
+	PopActiveSnapshot();
 	return processed;
 }
 
@@ -1103,6 +1249,40 @@ lm_history_flush(void)
 	lm_nurture_flush();
 }
 
+/*
+ * Writes one queued stage change: the common case of a single event.  A
+ * plan of scalar parameters is a Result over two index probes; the array
+ * plan below sets up a function scan and a join for one row.
+ */
+static void
+lm_history_write_one(LmHistoryItem *h)
+{
+	Oid			types[6] = {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
+	Datum		args[6];
+	char		nulls[7] = "      ";
+
+	args[0] = Int64GetDatum(h->lead_id);
+	args[1] = h->from_stage ? CStringGetTextDatum(h->from_stage) : (Datum) 0;
+	nulls[1] = h->from_stage ? ' ' : 'n';
+	args[2] = CStringGetTextDatum(h->to_stage);
+	args[3] = TimestampTzGetDatum(h->changed_at);
+	args[4] = CStringGetTextDatum(h->reason);
+	args[5] = h->note ? CStringGetTextDatum(h->note) : (Datum) 0;
+	nulls[5] = h->note ? ' ' : 'n';
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	if (SPI_execute_plan(lm_plan(&plan_history_one,
+								 "INSERT INTO lead_mgmt.stage_history "
+								 "(lead_id, from_stage, to_stage, changed_at, reason, note) "
+								 "SELECT $1, $2, $3, $4, $5, $6 "
+								 "WHERE EXISTS (SELECT 1 FROM lead_mgmt.leads l "
+								 "              WHERE l.id OPERATOR(pg_catalog.=) $1)",
+								 6, types), args, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "lead_mgmt: writing stage_history failed");
+	SPI_finish();
+}
+
 static void
 lm_history_write(void)
 {
@@ -1123,6 +1303,11 @@ lm_history_write(void)
 	if (n == 0)
 		return;
 	history = NIL;
+	if (n == 1)
+	{
+		lm_history_write_one(linitial(items));
+		return;
+	}
 	ids = palloc(sizeof(int64) * n);
 	from = palloc(sizeof(char *) * n);
 	to = palloc(sizeof(char *) * n);
