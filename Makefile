@@ -42,6 +42,13 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# Install the shared library under a temporary name, then rename it over
+# the old one.  /usr/bin/install rewrites an existing file in place, and a
+# backend that has the old library mapped (the test cluster of another
+# run on this machine, a server in use) dies of SIGBUS when the pages
+# change under it; after a rename it keeps the old file until it exits.
+INSTALL_SHLIB = lm_install_shlib() { $(INSTALL_SHLIB_ENV) $(INSTALL) $(INSTALL_SHLIB_OPTS) $(INSTALL_STRIP_FLAG) "$$1" "$$2.new$$$$" && mv -f "$$2.new$$$$" "$$2"; }; lm_install_shlib
+
 $(DATA_built): $(INSTALL_PARTS)
 	cat $^ > $@
 
