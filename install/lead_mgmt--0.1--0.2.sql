@@ -181,3 +181,14 @@ CREATE TRIGGER security_state_refuse_truncate BEFORE TRUNCATE ON lead_mgmt.secur
 REVOKE ALL ON FUNCTION lead_mgmt._condition_event_types(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION lead_mgmt._event_types_in_use() FROM PUBLIC;
 REVOKE ALL ON FUNCTION lead_mgmt._refuse_truncate() FROM PUBLIC;
+
+--------------------------------------------------------------------------
+-- 0.2: the four trigger functions that fire for every event no longer pin
+-- search_path with a function SET clause, which costs a GUC change on
+-- entry and exit of every call; every statement they run is fully
+-- qualified (install/parts/security.sql)
+--------------------------------------------------------------------------
+ALTER FUNCTION lead_mgmt._leads_before_row()       RESET search_path;
+ALTER FUNCTION lead_mgmt._leads_after_statement()  RESET search_path;
+ALTER FUNCTION lead_mgmt._events_before_row()      RESET search_path;
+ALTER FUNCTION lead_mgmt._events_after_insert()    RESET search_path;

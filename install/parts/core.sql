@@ -1,7 +1,8 @@
 -- lead_mgmt core: configuration, leads, events, scoring and stages.
 --
 -- Rules of this script (CVE-2018-1058 class hardening): every built-in is
--- schema-qualified, every function pins search_path, conditions are stored
+-- schema-qualified, functions pin search_path (security.sql lists the four
+-- that need not), conditions are stored
 -- as jsonb and never executed as SQL.  Tables holding configuration or data
 -- are registered with pg_extension_config_dump so pg_dump keeps them.
 
