@@ -327,10 +327,19 @@ reconcile_members(int64 segment_id)
 							  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "lead_mgmt: reconciling segment members failed");
 	n += SPI_processed;
+	/*
+	 * Only the missing rows: an anti-join reads segment_members once,
+	 * where ON CONFLICT alone would probe its index for every membership
+	 * (two thirds of a refresh with nothing to change).  ON CONFLICT stays
+	 * for rows a concurrent transaction adds meanwhile.
+	 */
 	if (SPI_execute_with_args("INSERT INTO lead_mgmt.segment_members (segment_id, lead_id, since) "
 							  "SELECT s.id, l.id, pg_catalog.now() "
 							  "FROM lead_mgmt.leads l, pg_catalog.unnest(l.segment_ids) AS s(id) "
 							  "WHERE ($1 OPERATOR(pg_catalog.=) 0 OR s.id OPERATOR(pg_catalog.=) $1) "
+							  "  AND NOT EXISTS (SELECT 1 FROM lead_mgmt.segment_members m "
+							  "                  WHERE m.segment_id OPERATOR(pg_catalog.=) s.id "
+							  "                    AND m.lead_id OPERATOR(pg_catalog.=) l.id) "
 							  "ON CONFLICT DO NOTHING",
 							  1, types, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "lead_mgmt: reconciling segment members failed");
