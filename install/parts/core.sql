@@ -541,6 +541,17 @@ BEGIN
             HINT = 'Leads are merged by external_id, else by email; give at least one.';
     END IF;
 
+    -- Take leads' ROW EXCLUSIVE lock before locking a row: SELECT ... FOR
+    -- UPDATE takes only ROW SHARE, and the UPDATE that follows it would
+    -- then ask for ROW EXCLUSIVE -- which a rule change (SHARE ROW
+    -- EXCLUSIVE) granted in between blocks while it waits for our row
+    -- lock: a deadlock.  A no-op UPDATE takes the lock with the column
+    -- privilege a writer has (LOCK TABLE would need a table privilege);
+    -- a role without it cannot merge, so it has nothing to upgrade.
+    IF pg_catalog.has_column_privilege('lead_mgmt.leads', 'email', 'UPDATE') THEN
+        UPDATE lead_mgmt.leads l SET email = l.email WHERE false;
+    END IF;
+
     LOOP
         v_attempt := v_attempt OPERATOR(pg_catalog.+) 1;
         v_id := NULL;
