@@ -326,9 +326,10 @@ SELECT c.cond, lead_mgmt.evaluate(c.cond::jsonb, (SELECT id FROM lead_mgmt.leads
 -------------------------------------------------------------------------
 -- Accepted: an event in year 1 or 4713 BC (a late event: it counts like
 -- any other, and no window contains it), and an event in the far future
--- (it counts, and stays in its windows until occurred_at + within).
--- Refused: an event so close to the end of the timestamp range that
--- occurred_at + a rule's window is out of range (22008).
+-- (it counts, and stays in its windows until occurred_at + within) -- even
+-- one so close to the end of the timestamp range that occurred_at + a
+-- rule's window is beyond it: its window never closes.
+-- Refused: a time beyond the timestamp range (22008, from PostgreSQL).
 SELECT lead_mgmt.capture('{"external_id": "time"}') AS tl \gset
 SELECT input, pg_temp.outcome(input) FROM (VALUES
   ($$SELECT lead_mgmt.track(pg_temp.lead('time'), 'chat_started', '{}', '0001-01-01 00:00:00+00', 't-year-1')$$),
@@ -341,15 +342,16 @@ SELECT input, pg_temp.outcome(input) FROM (VALUES
   ($$INSERT INTO lead_mgmt.leads (external_id, created_at) VALUES ('born-year-1', '0001-01-01')$$),
   ($$INSERT INTO lead_mgmt.leads (external_id, created_at) VALUES ('born-294276', '294276-12-31')$$)
 ) AS t(input);
--- the far-future chats are in the 7-day window (2 x 3 points), the
--- year-1 chat is not; the 4713 BC open counts (no window) but is not in
--- the 30-day segment; the next recheck is when the lead turns 30 days old
--- (the example rule's age term)
+-- the three far-future chats are in the 7-day window (3 x 3 points), the
+-- year-1 chat is not; both opens count (no window: 2 x 5 points); the
+-- far-future open puts the lead in the 30-day segment, the 4713 BC one
+-- would not; the next recheck is when the lead turns 30 days old (the
+-- example rule's age term): windows that never close need none
 SELECT score, recheck_at - created_at AS recheck_after, last_event_at, segment_ids IS NOT NULL AS in_segment
   FROM lead_mgmt.leads WHERE id = :tl;
 SELECT rule, occurrences, points FROM lead_mgmt.explain_score(:tl);
 -- a week after next year's chat it has left its window; the far-future
--- one has not (evaluated as of then, and rolled back)
+-- ones have not (evaluated as of then, and rolled back)
 BEGIN;
 SELECT (lead_mgmt.run_maintenance((SELECT occurred_at + interval '8 days' FROM lead_mgmt.events
                                     WHERE dedupe_key = 't-next-year')) ->> 'leads_rechecked')::int > 0 AS rechecked;
