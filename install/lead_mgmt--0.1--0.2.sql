@@ -53,9 +53,10 @@ $$;
 COMMENT ON FUNCTION lead_mgmt._condition_event_types(jsonb) IS
     'internal: the event types a condition names (its event tests, at any depth)';
 
--- An event type that events were recorded with, or that a scoring rule or
--- a condition (stage, segment, assignment rule, sequence) names, cannot be
--- deleted or renamed: the events would keep a type that no longer exists,
+-- An event type that lead_mgmt records itself (purchase for a won deal,
+-- email_sent for a sent touch), that events were recorded with, or that a
+-- scoring rule or a condition (stage, segment, assignment rule, sequence)
+-- names, cannot be deleted or renamed: the events would keep a type that no longer exists,
 -- and the rules and conditions would not validate any more.  Checked after
 -- the statement, once per type that is gone (a type renamed back and forth
 -- in one statement is not gone).  Events have no index on event_type: the
@@ -76,7 +77,10 @@ BEGIN
          ORDER BY o.name
     LOOP
         SELECT pg_catalog.string_agg(u.what, ', ' ORDER BY u.ord, u.what) INTO v_uses
-          FROM (SELECT 1 AS ord, 'recorded events' AS what
+          FROM (SELECT 0 AS ord, 'lead_mgmt itself (won deals record purchase, sent touches email_sent)' AS what
+                 WHERE v_name OPERATOR(pg_catalog.=) ANY (ARRAY['purchase', 'email_sent'])
+                UNION ALL
+                SELECT 1, 'recorded events'
                  WHERE EXISTS (SELECT 1 FROM lead_mgmt.events e
                                 WHERE e.event_type OPERATOR(pg_catalog.=) v_name)
                 UNION ALL

@@ -86,7 +86,8 @@ SELECT count(*) AS events FROM lead_mgmt.events WHERE lead_id = :ada;
 
 -- An event type in use cannot be deleted or renamed (0.2): not while
 -- events were recorded with it, nor while a scoring rule or a condition
--- (of a stage, segment, assignment rule or sequence) names it.
+-- (of a stage, segment, assignment rule or sequence) names it, nor if
+-- lead_mgmt records it itself.
 \set SHOW_CONTEXT never
 DELETE FROM lead_mgmt.event_types WHERE name = 'webinar_attended';
 UPDATE lead_mgmt.event_types SET name = 'webinar_watched' WHERE name = 'webinar_attended';
@@ -102,6 +103,9 @@ VALUES ('repliers first', 1, '{"event": "email_replied"}');
 INSERT INTO lead_mgmt.sequences (name, enroll_condition, exit_condition)
 VALUES ('paid welcome', '{"field": "channel", "op": "=", "value": "paid"}', '{"event": "email_replied"}');
 DELETE FROM lead_mgmt.event_types WHERE name = 'email_replied';
+-- nor the types lead_mgmt records itself, even before any use
+DELETE FROM lead_mgmt.event_types WHERE name = 'purchase';
+UPDATE lead_mgmt.event_types SET name = 'mail_sent' WHERE name = 'email_sent';
 TRUNCATE lead_mgmt.event_types;
 \set SHOW_CONTEXT errors
 -- Description and category may change; a type nothing uses may be renamed
