@@ -552,7 +552,7 @@ time_query() {
 declare -A QLABEL=()
 QKEYS=()
 bench_analytics() {
-	local db=$1 p=$2 line key label sql n=0 worst=0 worst_key=
+	local db=$1 p=$2 line key label sql n=0 worst=0 worst_key= i0=${#LOADS[@]}
 	local -a lines
 	mapfile -t lines < <(analytics_queries "$db")
 	for line in "${lines[@]}"; do
@@ -576,6 +576,8 @@ bench_analytics() {
 		fi
 		n=$((n + 1))
 	done
+	local loads=("${LOADS[@]:$i0}")
+	rec "${p}q_load" "$(printf '%s\n' "${loads[@]}" | sort -g | head -n1)–$(printf '%s\n' "${loads[@]}" | sort -g | tail -n1)"
 	rec "${p}q_worst" "$worst"
 	rec "${p}q_worst_key" "$worst_key"
 	rec "${p}q_n" "$n"
@@ -659,6 +661,7 @@ scale_one() {
 			[[ -n ${R[${p}q_${key}_$t]:-} ]] && printf '%s\t%s\n' "${p}q_${key}_$t" "${R[${p}q_${key}_$t]}" >>"$SCALING_TSV"
 		done
 	done
+	printf '%s\t%s\n' "${p}q_load" "${R[${p}q_load]}" >>"$SCALING_TSV"
 
 	# single-row inserts last: they add events that would change the data
 	# the views read.  The bench's assignment rule is switched off so that
@@ -783,7 +786,9 @@ write_scaling() {
 		echo "| PostgreSQL | $pgver |"
 		echo "| extension | $(for n in "${sizes[@]}"; do echo "${R[s${n}_build]}"; done | sort -u | paste -sd';' | sed 's/;/; /g') |"
 		echo "| cluster | throwaway, \`test/harness.sh start\`, unix socket; $(printf '`%s`, ' "${CONF_LINES[@]}" | sed 's/, $//'); autovacuum on |"
-		echo "| 1-min load average during each size | $(for n in "${sizes[@]}"; do printf '%s: %s–%s, ' "$(fmt_n "$n")" "${R[s${n}_load_min]}" "${R[s${n}_load_max]}"; done | sed 's/, $//') (2 cores, shared with other work: above ~2 the run competed for CPU) |"
+		echo "| 1-min load average during each size | $(for n in "${sizes[@]}"; do printf '%s: %s–%s, ' "$(fmt_n "$n")" "${R[s${n}_load_min]}" "${R[s${n}_load_max]}"; done | sed 's/, $//') |"
+		echo "| 1-min load average while the analytics queries ran | $(for n in "${sizes[@]}"; do printf '%s: %s, ' "$(fmt_n "$n")" "${R[s${n}_q_load]:-n/a}"; done | sed 's/, $//') |"
+		echo "| | 2 cores, shared with other work. The load average counts the run's own processes too (a COPY or a query ≈ 1, two loading sessions ≈ 2, pgbench ≈ 4–5): above that, other work competed for the CPU. |"
 		echo
 		echo "## Ingest"
 		echo
@@ -1019,6 +1024,8 @@ write_results() {
 		echo "On the database of sections 4–5 after them: ${R[big_n_leads]} leads, ${R[big_n_events]} events (with the purchases the won deals record), ${R[big_n_history]} stage changes (${R[big_n_manual]} by hand), ${R[big_n_members]} segment memberships, ${R[big_db_size]}. The sales side is loaded first (\`bench/sales.sql\`, ${R[big_sales_load_s]} s, then \`VACUUM ANALYZE\` ${R[big_sales_vacuum_s]} s): ${R[big_n_campaigns]} campaigns with ${R[big_n_campaign_days]} days of visitors and spend, ${R[big_n_reps]} reps with ${R[big_n_assignments]} assignments (made when each lead became sales-ready; 5 % of the unsold left without an owner), ${R[big_n_deals]} deals (${R[big_n_won]} won: one per customer; lost and open ones), 2 % of the unsold sales-qualified leads moved back to mql by hand."
 		echo
 		echo "Each query as an analyst runs it: \`SELECT * FROM lead_mgmt.<view>\` (every view of the schema whose name does not start with \`_\`, read from the catalog) or \`SELECT * FROM lead_mgmt.funnel(...)\`, every row sent to psql and discarded (\`\\g /dev/null\`), timed by psql's \`\\timing\`: from sending the query to the last row received — planning, every column of every row, the transfer over the unix socket. Not \`count(*)\` over the view: the planner would drop the columns nobody reads and the subqueries computing them. One warm-up run (the data is then in cache, as on a database in use), then $VIEW_REPS timed runs: the median, and the range. *server*: planning + execution time of one \`EXPLAIN (ANALYZE, TIMING OFF, BUFFERS)\` run (no transfer), whose plan is in \`bench/out/analytics_big_<query>.log\`."
+		echo
+		echo "1-min load average while the queries ran: ${R[big_q_load]} (one query at a time: about 1 is the run itself)."
 		echo
 		echo "| query | rows | median ms | range ms | server ms | < 1 s |"
 		echo "|---|---|---|---|---|---|"
