@@ -9,9 +9,11 @@
  * computed columns.  Code that changes events does not write leads itself;
  * it registers per-lead pending changes (a delta of counts, or counts from
  * scratch) in an LmPending and issues one UPDATE of the affected leads,
- * whose row trigger picks the change up.  Because the trigger runs on the
- * row version the UPDATE locked, concurrent writers never lose each other's
- * counts (EvalPlanQual re-fires it on the newest version).
+ * whose row trigger picks the change up -- for a single lead, without an
+ * SQL statement (lm_update_lead_direct, same locking and triggers).
+ * Because the trigger runs on the row version the UPDATE locked,
+ * concurrent writers never lose each other's counts (EvalPlanQual re-fires
+ * it on the newest version; the direct path locks the newest version).
  *
  * A lead's stored counts are trusted only if they were computed with the
  * current rules (rules_version) and no windowed or age term has changed
