@@ -8,8 +8,9 @@
 #   full     the DESIGN sizes (see RESULTS.md for what is scaled down), 30 s
 #            pgbench runs, two runs each (~20-25 min on 2 cores)
 #   scaling  ingest and analytics from 10k to 1M leads (~10 events each):
-#            bench/SCALING.md, bench/scaling.png (~25 min; needs gnuplot,
+#            bench/SCALING.md, bench/scaling.png (~15 min; needs gnuplot,
 #            installed with apt-get when missing)
+#   scaling-report  only rewrite SCALING.md and scaling.png from scaling.tsv
 #
 # Steps: make; a private copy of the PostgreSQL 15 installation with the
 # extension installed into it (make install DESTDIR=...), so that another
@@ -77,6 +78,9 @@ case $MODE in
 		PGB_SECS=${LM_BENCH_PGBENCH_SECS:-30} PGB_RUNS=${LM_BENCH_PGBENCH_RUNS:-2}
 		MEM_N1=100000 MEM_N2=1000000
 		;;
+	scaling-report)
+		PGB_SECS=${LM_BENCH_PGBENCH_SECS:-10}
+		;;
 	scaling)
 		read -r -a SIZES <<<"${LM_BENCH_SCALING_SIZES:-10000 100000 1000000}"
 		N_LEADS=${SIZES[0]}
@@ -113,7 +117,7 @@ cpu_pressure() { sed -n 's/^some avg10=[^ ]* avg60=[^ ]* avg300=\([^ ]*\) .*/\1 
 die() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 1; }
 
 mkdir -p "$OUT"
-rm -f "$OUT"/*.log "$OUT"/*.sql "$OUT/results.tsv"
+[[ $MODE == scaling-report ]] || rm -f "$OUT"/*.log "$OUT"/*.sql "$OUT/results.tsv"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 PSI_BEFORE=$(cpu_pressure)
 DATE_START=$(date -u '+%Y-%m-%d %H:%M UTC')
@@ -612,6 +616,7 @@ scale_one() {
 	fi
 	srec "${p}date" "$(date -u '+%Y-%m-%d %H:%M UTC')"
 	srec "${p}build" "$BUILD_DESC"
+	srec "${p}pgver" "$(q postgres "SELECT version()")"
 	log "scaling $n: database $db (20 rules, 10 segments, 5 stages); $n leads through the lead trigger, two sessions, in created_at order (as for section 4)"
 	new_db "$db"
 	t=$(par2 "$db" "INSERT INTO lead_mgmt.leads ($LEAD_COLS)
@@ -698,7 +703,7 @@ write_scaling() {
 	local cpu mem pgver
 	cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 	mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-	pgver=$(q postgres "SELECT version()")
+	pgver=${R[s${largest}_pgver]:-$("$SYS_PG_CONFIG" --version)}
 	fmt_n() { awk -v n="$1" 'BEGIN { if (n >= 1000000 && n % 1000000 == 0) printf "%dM", n / 1000000; else if (n >= 1000 && n % 1000 == 0) printf "%dk", n / 1000; else printf "%d", n }'; }
 
 	# data for the plot
@@ -755,7 +760,7 @@ write_scaling() {
 			set autoscale y
 			set title "ingest (sync off for single-row inserts, $PGB_CLIENTS clients)"
 			set ylabel "rows/s"
-			set key inside bottom left font ",8"
+			set key inside top right font ",8"
 			set format y "%.0s%c"
 			plot '$id' using 1:2 with linespoints linewidth 2 title "COPY through the pipeline", \
 			     '$id' using 1:3 with linespoints title "COPY into the bare table", \
@@ -1056,7 +1061,10 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 mkdir -p "$REPORT_DIR"
-if [[ $MODE == scaling ]]; then
+if [[ $MODE == scaling-report ]]; then
+	ensure_gnuplot
+	write_scaling
+elif [[ $MODE == scaling ]]; then
 	log "lead_mgmt benchmarks, scaling mode: ${SIZES[*]} leads (~10 events each); analytics queries ${VIEW_REPS}x after a warm-up; pgbench ${PGB_SECS}s"
 	ensure_gnuplot
 	build
