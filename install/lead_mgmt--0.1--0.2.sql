@@ -326,3 +326,220 @@ BEGIN
     END LOOP;
 END;
 $$;
+
+--------------------------------------------------------------------------
+-- 0.2: assignments keep their first sales touch (first_touch_at), so that
+-- rep_performance and followups read assignments instead of walking every
+-- assignment's events; leads_stage_idx covers stage_changed_at (stalled
+-- marketing-qualified leads) and leads_open_owner_idx counts each rep's
+-- open leads (install/parts/assignment.sql, nurture_queue.sql, core.sql,
+-- security.sql)
+--------------------------------------------------------------------------
+ALTER TABLE lead_mgmt.assignments ADD COLUMN first_touch_at timestamptz;
+--------------------------------------------------------------------------
+-- First sales touch of each assignment
+--
+-- assignments.first_touch_at is the time of the first event of category
+-- sales_touch on the assignment's lead, at or after assigned_at, made by
+-- the assignment's rep: the event names that rep in properties.rep_id, or
+-- names no rep.  rep_performance and followups read it instead of walking
+-- every assignment's events.  Kept exact at commit: the events statement
+-- trigger lowers it for new sales touches (src/triggers.c, the same
+-- predicate), an assignment gets it when inserted, and event updates and
+-- deletes, TRUNCATE of events and category changes of event types
+-- recompute it from the events.
+--------------------------------------------------------------------------
+CREATE FUNCTION lead_mgmt._first_touch(lead_id bigint, rep_id bigint, since timestamptz)
+    RETURNS timestamptz
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.min(e.occurred_at)
+      FROM lead_mgmt.events e
+      JOIN lead_mgmt.event_types et ON et.name OPERATOR(pg_catalog.=) e.event_type
+                                   AND et.category OPERATOR(pg_catalog.=) 'sales_touch'
+     WHERE e.lead_id OPERATOR(pg_catalog.=) _first_touch.lead_id
+       AND e.occurred_at OPERATOR(pg_catalog.>=) _first_touch.since
+       AND (NOT (e.properties OPERATOR(pg_catalog.?) 'rep_id')
+            OR e.properties OPERATOR(pg_catalog.->>) 'rep_id'
+               OPERATOR(pg_catalog.=) _first_touch.rep_id::pg_catalog.text)
+$$;
+COMMENT ON FUNCTION lead_mgmt._first_touch(bigint, bigint, timestamptz) IS
+    'internal: the first sales touch of a lead by a rep (or by no named rep) at or after since';
+
+-- recomputes first_touch_at of the assignments of the given leads (all when NULL)
+CREATE FUNCTION lead_mgmt._first_touch_recompute(lead_ids bigint[])
+    RETURNS void
+    LANGUAGE sql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE lead_mgmt.assignments a
+       SET first_touch_at = f.t
+      FROM (SELECT x.id, lead_mgmt._first_touch(x.lead_id, x.rep_id, x.assigned_at) AS t
+              FROM lead_mgmt.assignments x
+             WHERE _first_touch_recompute.lead_ids IS NULL
+                OR x.lead_id OPERATOR(pg_catalog.=) ANY (_first_touch_recompute.lead_ids)) f
+     WHERE a.id OPERATOR(pg_catalog.=) f.id
+       AND NOT (a.first_touch_at IS NULL AND f.t IS NULL)
+       AND (a.first_touch_at IS NULL OR f.t IS NULL
+            OR a.first_touch_at OPERATOR(pg_catalog.<>) f.t)
+$$;
+COMMENT ON FUNCTION lead_mgmt._first_touch_recompute(bigint[]) IS
+    'internal: recomputes assignments.first_touch_at of the given leads (every lead when NULL)';
+
+-- a new (or re-pointed) assignment gets its first touch from the events
+-- already recorded (events dated at or after the assignment)
+CREATE FUNCTION lead_mgmt._assignments_first_touch() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.first_touch_at := lead_mgmt._first_touch(NEW.lead_id, NEW.rep_id, NEW.assigned_at);
+    RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION lead_mgmt._assignments_first_touch() IS
+    'internal: sets first_touch_at of an assignment from the events recorded';
+CREATE TRIGGER assignments_first_touch
+    BEFORE INSERT OR UPDATE OF lead_id, rep_id, assigned_at ON lead_mgmt.assignments
+    FOR EACH ROW EXECUTE FUNCTION lead_mgmt._assignments_first_touch();
+
+-- a type that becomes, or stops being, a sales touch changes first touches
+CREATE FUNCTION lead_mgmt._event_types_touch_changed() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM old_rows o JOIN new_rows n ON n.name OPERATOR(pg_catalog.=) o.name
+                WHERE (o.category OPERATOR(pg_catalog.=) 'sales_touch')
+                      OPERATOR(pg_catalog.<>) (n.category OPERATOR(pg_catalog.=) 'sales_touch')
+                   OR (o.category IS NULL) OPERATOR(pg_catalog.<>) (n.category IS NULL)) THEN
+        PERFORM lead_mgmt._first_touch_recompute(NULL);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION lead_mgmt._event_types_touch_changed() IS
+    'internal: recomputes first sales touches when an event type enters or leaves category sales_touch';
+CREATE TRIGGER event_types_touch_changed AFTER UPDATE ON lead_mgmt.event_types
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._event_types_touch_changed();
+ALTER FUNCTION lead_mgmt._assignments_first_touch() SECURITY DEFINER;
+ALTER FUNCTION lead_mgmt._event_types_touch_changed() SECURITY DEFINER;
+REVOKE ALL ON FUNCTION lead_mgmt._first_touch(bigint, bigint, timestamptz),
+                       lead_mgmt._first_touch_recompute(bigint[]),
+                       lead_mgmt._assignments_first_touch(),
+                       lead_mgmt._event_types_touch_changed() FROM PUBLIC;
+-- the first touches of the assignments made under 0.1
+SELECT lead_mgmt._first_touch_recompute(NULL);
+-- each rep's first-touch times (rep_performance), without the heap
+CREATE INDEX assignments_rep_touch_idx ON lead_mgmt.assignments (rep_id)
+    INCLUDE (assigned_at, first_touch_at) WHERE first_touch_at IS NOT NULL;
+DROP INDEX lead_mgmt.leads_stage_idx;
+-- stage_changed_at changes only with the stage: no HOT update lost;
+-- followups finds the marketing-qualified leads stalled by a range of it
+CREATE INDEX leads_stage_idx ON lead_mgmt.leads (stage, stage_changed_at);
+-- each rep's open leads (rep_performance, capacity), by an index-only count
+CREATE INDEX leads_open_owner_idx ON lead_mgmt.leads (owner_id)
+    WHERE owner_id IS NOT NULL AND converted_at IS NULL AND disqualified_at IS NULL;
+CREATE OR REPLACE VIEW lead_mgmt.rep_performance WITH (security_invoker = true) AS
+SELECT r.id AS rep_id,
+       r.name,
+       (SELECT pg_catalog.count(*) FROM lead_mgmt.leads l
+         WHERE l.owner_id OPERATOR(pg_catalog.=) r.id
+           AND l.converted_at IS NULL AND l.disqualified_at IS NULL) AS open_leads,
+       (SELECT pg_catalog.count(DISTINCT a.lead_id) FROM lead_mgmt.assignments a
+         WHERE a.rep_id OPERATOR(pg_catalog.=) r.id) AS leads_assigned,
+       d.deals_won,
+       d.deals_lost,
+       pg_catalog.round(100.0 * d.deals_won / NULLIF(d.deals_won + d.deals_lost, 0), 2) AS win_rate,
+       d.revenue,
+       (SELECT pg_catalog.round((pg_catalog.percentile_cont(0.5) WITHIN GROUP (
+                   ORDER BY pg_catalog.date_part('epoch', a.first_touch_at OPERATOR(pg_catalog.-) a.assigned_at)
+                            OPERATOR(pg_catalog./) 3600.0))::numeric, 2)
+          FROM lead_mgmt.assignments a
+         WHERE a.rep_id OPERATOR(pg_catalog.=) r.id
+           AND a.first_touch_at IS NOT NULL) AS median_hours_to_first_touch
+  FROM lead_mgmt.reps r
+  LEFT JOIN LATERAL (
+        SELECT pg_catalog.count(*) FILTER (WHERE x.status OPERATOR(pg_catalog.=) 'won')  AS deals_won,
+               pg_catalog.count(*) FILTER (WHERE x.status OPERATOR(pg_catalog.=) 'lost') AS deals_lost,
+               COALESCE(pg_catalog.sum(x.amount) FILTER (WHERE x.status OPERATOR(pg_catalog.=) 'won'), 0) AS revenue
+          FROM lead_mgmt.deals x
+         WHERE x.rep_id OPERATOR(pg_catalog.=) r.id) d ON true;
+CREATE OR REPLACE VIEW lead_mgmt.followups WITH (security_invoker = true) AS
+WITH cfg AS (
+    SELECT lead_mgmt._setting_interval('mql_stall_after') AS mql_stall_after,
+           lead_mgmt._setting_interval('winback_after')   AS winback_after,
+           lead_mgmt._setting_interval('default_sla')     AS default_sla
+)
+-- sales-qualified, owned, and the owner recorded no sales touch within the SLA
+SELECT l.id AS lead_id, l.owner_id, l.stage,
+       'sql_not_contacted'::pg_catalog.text AS reason,
+       a.assigned_at OPERATOR(pg_catalog.+) COALESCE(a.sla, cfg.default_sla) AS since,
+       'rep_follow_up'::pg_catalog.text AS action
+  FROM cfg
+ CROSS JOIN lead_mgmt.leads l
+ CROSS JOIN LATERAL (
+        SELECT COALESCE(oa.assigned_at, l.assigned_at) AS assigned_at, r.sla,
+               oa.id AS assignment_id, oa.first_touch_at
+          FROM (SELECT 1) one
+          LEFT JOIN LATERAL (
+                SELECT x.id, x.assigned_at, x.rule_id, x.first_touch_at FROM lead_mgmt.assignments x
+                 WHERE x.lead_id OPERATOR(pg_catalog.=) l.id
+                   AND x.rep_id OPERATOR(pg_catalog.=) l.owner_id
+                   AND x.ended_at IS NULL
+                 ORDER BY x.assigned_at DESC, x.id DESC LIMIT 1) oa ON true
+          LEFT JOIN lead_mgmt.assignment_rules r ON r.id OPERATOR(pg_catalog.=) oa.rule_id) a
+ WHERE l.stage OPERATOR(pg_catalog.=) 'sql'
+   AND l.owner_id IS NOT NULL
+   AND l.disqualified_at IS NULL
+   AND a.assigned_at IS NOT NULL
+   AND a.assigned_at OPERATOR(pg_catalog.+) COALESCE(a.sla, cfg.default_sla) OPERATOR(pg_catalog.<=) pg_catalog.now()
+   -- no sales touch by the owner since: the open assignment keeps its
+   -- first one; an owner without an assignment row reads the events
+   AND CASE WHEN a.assignment_id IS NOT NULL THEN a.first_touch_at IS NULL
+            ELSE NOT EXISTS (
+                SELECT 1 FROM lead_mgmt.events e
+                  JOIN lead_mgmt.event_types et ON et.name OPERATOR(pg_catalog.=) e.event_type
+                                               AND et.category OPERATOR(pg_catalog.=) 'sales_touch'
+                 WHERE e.lead_id OPERATOR(pg_catalog.=) l.id
+                   AND e.occurred_at OPERATOR(pg_catalog.>=) a.assigned_at
+                   AND (NOT (e.properties OPERATOR(pg_catalog.?) 'rep_id')
+                        OR e.properties OPERATOR(pg_catalog.->>) 'rep_id'
+                           OPERATOR(pg_catalog.=) l.owner_id::pg_catalog.text)) END
+UNION ALL
+-- marketing-qualified for longer than mql_stall_after
+SELECT l.id, l.owner_id, l.stage,
+       'mql_stalled',
+       l.stage_changed_at OPERATOR(pg_catalog.+) cfg.mql_stall_after,
+       'retarget'
+  FROM cfg
+ CROSS JOIN lead_mgmt.leads l
+ WHERE l.stage OPERATOR(pg_catalog.=) 'mql'
+   AND l.disqualified_at IS NULL
+   AND l.stage_changed_at OPERATOR(pg_catalog.+) cfg.mql_stall_after OPERATOR(pg_catalog.<=) pg_catalog.now()
+   -- the same, loosened by the most that month arithmetic can shift it,
+   -- in a form a range of leads_stage_idx (stage, stage_changed_at) answers
+   AND l.stage_changed_at OPERATOR(pg_catalog.<=)
+       ((pg_catalog.now() OPERATOR(pg_catalog.-) cfg.mql_stall_after) OPERATOR(pg_catalog.+) '4 days'::pg_catalog.interval)
+UNION ALL
+-- the last closed deal was lost more than winback_after ago, none is open
+-- (driven by the lost deals old enough, deals_status_closed_idx: the cost
+-- follows the deals, not the leads)
+SELECT l.id, l.owner_id, l.stage,
+       'deal_lost',
+       d.closed_at OPERATOR(pg_catalog.+) cfg.winback_after,
+       'win_back'
+  FROM cfg
+  JOIN lead_mgmt.deals d
+    ON d.status OPERATOR(pg_catalog.=) 'lost'
+   AND d.closed_at OPERATOR(pg_catalog.<=) (pg_catalog.now() OPERATOR(pg_catalog.-) cfg.winback_after)
+  JOIN lead_mgmt.leads l ON l.id OPERATOR(pg_catalog.=) d.lead_id
+ WHERE l.disqualified_at IS NULL
+   AND NOT EXISTS (SELECT 1 FROM lead_mgmt.deals o
+                    WHERE o.lead_id OPERATOR(pg_catalog.=) d.lead_id
+                      AND (o.status OPERATOR(pg_catalog.=) 'open'
+                           OR o.closed_at OPERATOR(pg_catalog.>) d.closed_at
+                           OR (o.closed_at OPERATOR(pg_catalog.=) d.closed_at
+                               AND o.id OPERATOR(pg_catalog.>) d.id)));

@@ -112,6 +112,42 @@ SELECT name, count(*) AS leads
 SELECT rep_id, name, open_leads > 0 AS has_open_leads, deals_won, deals_lost, win_rate, revenue
   FROM lead_mgmt.rep_performance ORDER BY rep_id;
 
+-- First sales touch.  Each assignment keeps when its rep first touched the
+-- lead -- an event of category sales_touch at or after the assignment that
+-- names that rep in rep_id, or names no rep -- kept exact as events come,
+-- change and go and as event types change category; rep_performance's
+-- median reads it.  "wrong" counts assignments that differ from the
+-- definition read off the events (lead_mgmt._first_touch); always 0.
+SELECT id AS ft_lead, owner_id AS ft_owner FROM lead_mgmt.leads WHERE email = 'perf1@x.test' \gset
+SELECT id AS ft_other FROM lead_mgmt.reps WHERE id <> :ft_owner ORDER BY id LIMIT 1 \gset
+SELECT assigned_at AS ft_at FROM lead_mgmt.assignments WHERE lead_id = :ft_lead AND ended_at IS NULL \gset
+CREATE FUNCTION pg_temp.first_touch(p_lead bigint, p_at timestamptz)
+    RETURNS TABLE (hours_after numeric, wrong bigint) LANGUAGE sql AS $$
+    SELECT (SELECT round((extract(epoch FROM first_touch_at) - extract(epoch FROM p_at)) / 3600, 1)
+              FROM lead_mgmt.assignments WHERE lead_id = p_lead AND ended_at IS NULL),
+           (SELECT count(*) FROM lead_mgmt.assignments
+             WHERE first_touch_at IS DISTINCT FROM lead_mgmt._first_touch(lead_id, rep_id, assigned_at))
+$$;
+-- before the assignment, and by another rep: not the owner's touch
+SELECT lead_mgmt.track(:ft_lead, 'rep_contacted', '{}', :'ft_at'::timestamptz - interval '1 hour') > 0 AS before_assignment;
+SELECT lead_mgmt.track(:ft_lead, 'rep_contacted', jsonb_build_object('rep_id', :ft_other), :'ft_at'::timestamptz + interval '1 hour') > 0 AS by_another_rep;
+SELECT * FROM pg_temp.first_touch(:ft_lead, :'ft_at');
+-- naming no rep, 3 hours in; then the owner by name, 2 hours in (a late event)
+SELECT lead_mgmt.track(:ft_lead, 'rep_contacted', '{}', :'ft_at'::timestamptz + interval '3 hours') > 0 AS no_rep_named;
+SELECT * FROM pg_temp.first_touch(:ft_lead, :'ft_at');
+SELECT lead_mgmt.track(:ft_lead, 'rep_contacted', jsonb_build_object('rep_id', :ft_owner), :'ft_at'::timestamptz + interval '2 hours', 'ft-owner') > 0 AS by_owner;
+SELECT * FROM pg_temp.first_touch(:ft_lead, :'ft_at');
+-- the owner's touch was a mistake: deleted, the first is 3 hours in again
+DELETE FROM lead_mgmt.events WHERE dedupe_key = 'ft-owner';
+SELECT * FROM pg_temp.first_touch(:ft_lead, :'ft_at');
+-- a type that stops being a sales touch stops counting, and counts again
+UPDATE lead_mgmt.event_types SET category = 'sales' WHERE name = 'rep_contacted';
+SELECT * FROM pg_temp.first_touch(:ft_lead, :'ft_at');
+UPDATE lead_mgmt.event_types SET category = 'sales_touch' WHERE name = 'rep_contacted';
+SELECT * FROM pg_temp.first_touch(:ft_lead, :'ft_at');
+SELECT median_hours_to_first_touch IS NOT NULL AS has_median
+  FROM lead_mgmt.rep_performance WHERE rep_id = :ft_owner;
+
 -- Errors.
 SELECT lead_mgmt.assign(-1, 1);
 SELECT lead_mgmt.assign((SELECT min(id) FROM lead_mgmt.leads), -1);

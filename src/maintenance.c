@@ -25,6 +25,7 @@
 #include "explain.h"
 #include "lead_state.h"
 #include "maintenance.h"
+#include "triggers.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(lm_rescore);
@@ -32,14 +33,21 @@ PG_FUNCTION_INFO_V1(lm_run_maintenance);
 
 static SPIPlanPtr plan_nurture = NULL;
 
-/* rescore(lead_id default null): one lead, or all; returns how many. */
+/*
+ * rescore(lead_id default null): one lead, or all, from its events -- its
+ * computed columns and its assignments' first sales touches; returns how
+ * many leads.
+ */
 Datum
 lm_rescore(PG_FUNCTION_ARGS)
 {
 	uint64		n;
 
 	if (PG_ARGISNULL(0))
+	{
 		n = lm_recompute_all();
+		lm_first_touch_recompute(NULL, -1);
+	}
 	else
 	{
 		int64		id = PG_GETARG_INT64(0);
@@ -47,6 +55,7 @@ lm_rescore(PG_FUNCTION_ARGS)
 
 		(void) lm_fetch_lead(id, &desc, false);	/* a clear error if missing */
 		n = lm_recompute_leads(&id, 1);
+		lm_first_touch_recompute(&id, 1);
 	}
 	PG_RETURN_INT64((int64) n);
 }

@@ -23,6 +23,8 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -335,7 +337,53 @@ typedef struct InsertScan
 {
 	LmPending  *p;
 	const LmEventCols *cols;
+	int64	   *touched;		/* leads with a new sales touch, in cxt */
+	int			ntouched;
+	int			captouched;
+	MemoryContext cxt;			/* outlives the per-row context */
 } InsertScan;
+
+static SPIPlanPtr plan_first_touch = NULL;
+
+/*
+ * Recomputes assignments.first_touch_at of the given leads (n < 0: of
+ * every lead) from their events, by lead_mgmt._first_touch_recompute: the
+ * one definition of a first sales touch.  Sales touches are rare events,
+ * so each statement that records or changes one pays this, nothing else.
+ */
+void
+lm_first_touch_recompute(const int64 *ids, int n)
+{
+	Oid			types[1] = {INT8ARRAYOID};
+	Datum		args[1];
+	char		nulls[2] = " ";
+
+	if (n == 0)
+		return;
+
+	/*
+	 * A database still at 0.1 (the library is newer than its SQL until
+	 * ALTER EXTENSION UPDATE) has no first touches to keep.
+	 */
+	if (!OidIsValid(LookupFuncName(list_make2(makeString("lead_mgmt"),
+											  makeString("_first_touch_recompute")),
+								   1, types, true)))
+		return;
+	if (n < 0)
+	{
+		args[0] = (Datum) 0;
+		nulls[0] = 'n';
+	}
+	else
+		args[0] = PointerGetDatum(lm_int8_array(ids, n));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	if (SPI_execute_plan(lm_plan(&plan_first_touch,
+								 "SELECT lead_mgmt._first_touch_recompute($1)", 1, types),
+						 args, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: recomputing first sales touches failed");
+	SPI_finish();
+}
 
 static void
 count_new_event(TupleTableSlot *slot, void *arg)
@@ -347,8 +395,20 @@ count_new_event(TupleTableSlot *slot, void *arg)
 	TimestampTz at = DatumGetTimestampTz(slot_getattr(slot, s->cols->occurred_at, &isnull));
 	Jsonb	   *props = DatumGetJsonbP(slot_getattr(slot, s->cols->properties, &isnull));
 	LmPendingLead *e = lm_pending_lead(s->p, lead_id, LM_PENDING_DELTA);
+	LmTypeEntry *te;
 
 	lm_counts_add_event(s->p->cache, &e->counts, etype, props, at, s->p->now);
+	te = lm_cache_type(s->p->cache, etype);
+	if (te != NULL && te->category != NULL && strcmp(te->category, "sales_touch") == 0)
+	{
+		if (s->ntouched == s->captouched)
+		{
+			s->captouched = s->captouched ? s->captouched * 2 : 16;
+			s->touched = s->touched ? repalloc(s->touched, sizeof(int64) * s->captouched)
+				: MemoryContextAlloc(s->cxt, sizeof(int64) * s->captouched);
+		}
+		s->touched[s->ntouched++] = lead_id;
+	}
 }
 
 /*
@@ -365,6 +425,10 @@ lm_events_after_insert(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	s.p = lm_pending_begin(lm_cache_get(), lm_now());
 	s.cols = event_cols(RelationGetDescr(td->tg_relation));
+	s.touched = NULL;
+	s.ntouched = 0;
+	s.captouched = 0;
+	s.cxt = CurrentMemoryContext;
 	for_each_transition_row(td->tg_newtable, RelationGetDescr(td->tg_relation),
 							count_new_event, &s);
 	if (lm_pending_apply(s.p, false) < (uint64) hash_get_num_entries(s.p->leads))
@@ -380,6 +444,7 @@ lm_events_after_insert(PG_FUNCTION_ARGS)
 		check_leads_exist(ids, n);
 	}
 	lm_pending_end(s.p);
+	lm_first_touch_recompute(s.touched, s.ntouched);
 	return PointerGetDatum(NULL);
 }
 
@@ -431,6 +496,7 @@ lm_events_after_change(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 	{
 		lm_recompute_all();
+		lm_first_touch_recompute(NULL, -1);
 		return PointerGetDatum(NULL);
 	}
 	set.cap = 64;
@@ -456,6 +522,7 @@ lm_events_after_change(PG_FUNCTION_ARGS)
 		if (n == 0 || set.ids[n - 1] != set.ids[i])
 			set.ids[n++] = set.ids[i];
 	lm_recompute_leads(set.ids, n);
+	lm_first_touch_recompute(set.ids, n);
 	return PointerGetDatum(NULL);
 }
 

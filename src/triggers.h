@@ -1,10 +1,15 @@
 /*-------------------------------------------------------------------------
  * triggers.h
- *	  Trigger entry points on leads, events and the configuration tables.
- *	  (SQL-callable only; nothing to export.)
+ *	  Trigger entry points on leads, events and the configuration tables,
+ *	  and the recomputation of assignments' first sales touches.
  *-------------------------------------------------------------------------
  */
 #ifndef LM_TRIGGERS_H
 #define LM_TRIGGERS_H
+
+#include "postgres.h"
+
+/* first_touch_at of the assignments of these leads (n < 0: of all) */
+extern void lm_first_touch_recompute(const int64 *ids, int n);
 
 #endif							/* LM_TRIGGERS_H */

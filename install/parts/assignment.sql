@@ -53,12 +53,18 @@ CREATE TABLE lead_mgmt.assignments (
     reason      text NOT NULL CHECK (reason IN ('rule', 'manual', 'sla_breach', 'reassigned')),
     -- when the owner must have made a sales touch (assigned_at + the rule's
     -- sla, else default_sla, as they were at assignment); NULL for manual
-    sla_due_at  timestamptz
+    sla_due_at  timestamptz,
+    -- the rep's first sales touch of the lead since assigned_at (see
+    -- _first_touch); maintained by lead_mgmt, NULL while there is none
+    first_touch_at timestamptz
 );
 CREATE INDEX assignments_lead_idx ON lead_mgmt.assignments (lead_id, assigned_at);
 CREATE INDEX assignments_rep_idx ON lead_mgmt.assignments (rep_id, assigned_at);
 CREATE INDEX assignments_sla_idx ON lead_mgmt.assignments (sla_due_at)
     WHERE ended_at IS NULL AND sla_due_at IS NOT NULL;
+-- each rep's first-touch times (rep_performance), without the heap
+CREATE INDEX assignments_rep_touch_idx ON lead_mgmt.assignments (rep_id)
+    INCLUDE (assigned_at, first_touch_at) WHERE first_touch_at IS NOT NULL;
 COMMENT ON TABLE lead_mgmt.assignments IS
     'every assignment of a lead to a rep, never overwritten; ended_at closes it';
 
@@ -101,6 +107,95 @@ CREATE FUNCTION lead_mgmt.redistribute(rep_id bigint)
 COMMENT ON FUNCTION lead_mgmt.redistribute(bigint) IS
     'moves the open leads of a rep to other eligible reps by the assignment rules (reason reassigned); returns how many moved';
 
+--------------------------------------------------------------------------
+-- First sales touch of each assignment
+--
+-- assignments.first_touch_at is the time of the first event of category
+-- sales_touch on the assignment's lead, at or after assigned_at, made by
+-- the assignment's rep: the event names that rep in properties.rep_id, or
+-- names no rep.  rep_performance and followups read it instead of walking
+-- every assignment's events.  Kept exact at commit: the events statement
+-- trigger lowers it for new sales touches (src/triggers.c, the same
+-- predicate), an assignment gets it when inserted, and event updates and
+-- deletes, TRUNCATE of events and category changes of event types
+-- recompute it from the events.
+--------------------------------------------------------------------------
+CREATE FUNCTION lead_mgmt._first_touch(lead_id bigint, rep_id bigint, since timestamptz)
+    RETURNS timestamptz
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.min(e.occurred_at)
+      FROM lead_mgmt.events e
+      JOIN lead_mgmt.event_types et ON et.name OPERATOR(pg_catalog.=) e.event_type
+                                   AND et.category OPERATOR(pg_catalog.=) 'sales_touch'
+     WHERE e.lead_id OPERATOR(pg_catalog.=) _first_touch.lead_id
+       AND e.occurred_at OPERATOR(pg_catalog.>=) _first_touch.since
+       AND (NOT (e.properties OPERATOR(pg_catalog.?) 'rep_id')
+            OR e.properties OPERATOR(pg_catalog.->>) 'rep_id'
+               OPERATOR(pg_catalog.=) _first_touch.rep_id::pg_catalog.text)
+$$;
+COMMENT ON FUNCTION lead_mgmt._first_touch(bigint, bigint, timestamptz) IS
+    'internal: the first sales touch of a lead by a rep (or by no named rep) at or after since';
+
+-- recomputes first_touch_at of the assignments of the given leads (all when NULL)
+CREATE FUNCTION lead_mgmt._first_touch_recompute(lead_ids bigint[])
+    RETURNS void
+    LANGUAGE sql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE lead_mgmt.assignments a
+       SET first_touch_at = f.t
+      FROM (SELECT x.id, lead_mgmt._first_touch(x.lead_id, x.rep_id, x.assigned_at) AS t
+              FROM lead_mgmt.assignments x
+             WHERE _first_touch_recompute.lead_ids IS NULL
+                OR x.lead_id OPERATOR(pg_catalog.=) ANY (_first_touch_recompute.lead_ids)) f
+     WHERE a.id OPERATOR(pg_catalog.=) f.id
+       AND NOT (a.first_touch_at IS NULL AND f.t IS NULL)
+       AND (a.first_touch_at IS NULL OR f.t IS NULL
+            OR a.first_touch_at OPERATOR(pg_catalog.<>) f.t)
+$$;
+COMMENT ON FUNCTION lead_mgmt._first_touch_recompute(bigint[]) IS
+    'internal: recomputes assignments.first_touch_at of the given leads (every lead when NULL)';
+
+-- a new (or re-pointed) assignment gets its first touch from the events
+-- already recorded (events dated at or after the assignment)
+CREATE FUNCTION lead_mgmt._assignments_first_touch() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.first_touch_at := lead_mgmt._first_touch(NEW.lead_id, NEW.rep_id, NEW.assigned_at);
+    RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION lead_mgmt._assignments_first_touch() IS
+    'internal: sets first_touch_at of an assignment from the events recorded';
+CREATE TRIGGER assignments_first_touch
+    BEFORE INSERT OR UPDATE OF lead_id, rep_id, assigned_at ON lead_mgmt.assignments
+    FOR EACH ROW EXECUTE FUNCTION lead_mgmt._assignments_first_touch();
+
+-- a type that becomes, or stops being, a sales touch changes first touches
+CREATE FUNCTION lead_mgmt._event_types_touch_changed() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM old_rows o JOIN new_rows n ON n.name OPERATOR(pg_catalog.=) o.name
+                WHERE (o.category OPERATOR(pg_catalog.=) 'sales_touch')
+                      OPERATOR(pg_catalog.<>) (n.category OPERATOR(pg_catalog.=) 'sales_touch')
+                   OR (o.category IS NULL) OPERATOR(pg_catalog.<>) (n.category IS NULL)) THEN
+        PERFORM lead_mgmt._first_touch_recompute(NULL);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION lead_mgmt._event_types_touch_changed() IS
+    'internal: recomputes first sales touches when an event type enters or leaves category sales_touch';
+CREATE TRIGGER event_types_touch_changed AFTER UPDATE ON lead_mgmt.event_types
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._event_types_touch_changed();
+
 -- leads waiting for an owner: in a stage that assigns on entry (or above),
 -- open, not disqualified, nobody eligible when they arrived
 CREATE VIEW lead_mgmt.unassigned WITH (security_invoker = true) AS
@@ -126,17 +221,12 @@ SELECT r.id AS rep_id,
        d.deals_lost,
        pg_catalog.round(100.0 * d.deals_won / NULLIF(d.deals_won + d.deals_lost, 0), 2) AS win_rate,
        d.revenue,
-       (SELECT pg_catalog.round((pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY t.hours))::numeric, 2)
-          FROM (SELECT pg_catalog.date_part('epoch', pg_catalog.min(e.occurred_at) OPERATOR(pg_catalog.-) a.assigned_at) / 3600.0 AS hours
-                  FROM lead_mgmt.assignments a
-                  JOIN lead_mgmt.events e ON e.lead_id OPERATOR(pg_catalog.=) a.lead_id
-                                         AND e.occurred_at OPERATOR(pg_catalog.>=) a.assigned_at
-                  JOIN lead_mgmt.event_types et ON et.name OPERATOR(pg_catalog.=) e.event_type
-                                              AND et.category OPERATOR(pg_catalog.=) 'sales_touch'
-                 WHERE a.rep_id OPERATOR(pg_catalog.=) r.id
-                   AND (NOT (e.properties ? 'rep_id')
-                        OR e.properties OPERATOR(pg_catalog.->>) 'rep_id' OPERATOR(pg_catalog.=) r.id::text)
-                 GROUP BY a.id, a.assigned_at) t) AS median_hours_to_first_touch
+       (SELECT pg_catalog.round((pg_catalog.percentile_cont(0.5) WITHIN GROUP (
+                   ORDER BY pg_catalog.date_part('epoch', a.first_touch_at OPERATOR(pg_catalog.-) a.assigned_at)
+                            OPERATOR(pg_catalog./) 3600.0))::numeric, 2)
+          FROM lead_mgmt.assignments a
+         WHERE a.rep_id OPERATOR(pg_catalog.=) r.id
+           AND a.first_touch_at IS NOT NULL) AS median_hours_to_first_touch
   FROM lead_mgmt.reps r
   LEFT JOIN LATERAL (
         SELECT pg_catalog.count(*) FILTER (WHERE x.status OPERATOR(pg_catalog.=) 'won')  AS deals_won,

@@ -157,8 +157,13 @@ CREATE TABLE lead_mgmt.leads (
     sequence_ids        bigint[]
 ) WITH (fillfactor = 70);   -- room for HOT updates: every event updates its lead
 CREATE UNIQUE INDEX leads_email_key ON lead_mgmt.leads (pg_catalog.lower(email));
-CREATE INDEX leads_stage_idx ON lead_mgmt.leads (stage);
+-- stage_changed_at changes only with the stage: no HOT update lost;
+-- followups finds the marketing-qualified leads stalled by a range of it
+CREATE INDEX leads_stage_idx ON lead_mgmt.leads (stage, stage_changed_at);
 CREATE INDEX leads_owner_idx ON lead_mgmt.leads (owner_id) WHERE owner_id IS NOT NULL;
+-- each rep's open leads (rep_performance, capacity), by an index-only count
+CREATE INDEX leads_open_owner_idx ON lead_mgmt.leads (owner_id)
+    WHERE owner_id IS NOT NULL AND converted_at IS NULL AND disqualified_at IS NULL;
 CREATE INDEX leads_recheck_idx ON lead_mgmt.leads (recheck_at) WHERE recheck_at IS NOT NULL;
 COMMENT ON TABLE lead_mgmt.leads IS
     'leads; score, stage and the other computed columns are maintained by lead_mgmt';

@@ -243,10 +243,11 @@ SELECT l.id AS lead_id, l.owner_id, l.stage,
   FROM cfg
  CROSS JOIN lead_mgmt.leads l
  CROSS JOIN LATERAL (
-        SELECT COALESCE(oa.assigned_at, l.assigned_at) AS assigned_at, r.sla
+        SELECT COALESCE(oa.assigned_at, l.assigned_at) AS assigned_at, r.sla,
+               oa.id AS assignment_id, oa.first_touch_at
           FROM (SELECT 1) one
           LEFT JOIN LATERAL (
-                SELECT x.assigned_at, x.rule_id FROM lead_mgmt.assignments x
+                SELECT x.id, x.assigned_at, x.rule_id, x.first_touch_at FROM lead_mgmt.assignments x
                  WHERE x.lead_id OPERATOR(pg_catalog.=) l.id
                    AND x.rep_id OPERATOR(pg_catalog.=) l.owner_id
                    AND x.ended_at IS NULL
@@ -257,14 +258,18 @@ SELECT l.id AS lead_id, l.owner_id, l.stage,
    AND l.disqualified_at IS NULL
    AND a.assigned_at IS NOT NULL
    AND a.assigned_at OPERATOR(pg_catalog.+) COALESCE(a.sla, cfg.default_sla) OPERATOR(pg_catalog.<=) pg_catalog.now()
-   AND NOT EXISTS (
-        SELECT 1 FROM lead_mgmt.events e
-          JOIN lead_mgmt.event_types et ON et.name OPERATOR(pg_catalog.=) e.event_type
-                                       AND et.category OPERATOR(pg_catalog.=) 'sales_touch'
-         WHERE e.lead_id OPERATOR(pg_catalog.=) l.id
-           AND e.occurred_at OPERATOR(pg_catalog.>=) a.assigned_at
-           AND (NOT (e.properties OPERATOR(pg_catalog.?) 'rep_id')
-                OR e.properties OPERATOR(pg_catalog.->>) 'rep_id' OPERATOR(pg_catalog.=) l.owner_id::pg_catalog.text))
+   -- no sales touch by the owner since: the open assignment keeps its
+   -- first one; an owner without an assignment row reads the events
+   AND CASE WHEN a.assignment_id IS NOT NULL THEN a.first_touch_at IS NULL
+            ELSE NOT EXISTS (
+                SELECT 1 FROM lead_mgmt.events e
+                  JOIN lead_mgmt.event_types et ON et.name OPERATOR(pg_catalog.=) e.event_type
+                                               AND et.category OPERATOR(pg_catalog.=) 'sales_touch'
+                 WHERE e.lead_id OPERATOR(pg_catalog.=) l.id
+                   AND e.occurred_at OPERATOR(pg_catalog.>=) a.assigned_at
+                   AND (NOT (e.properties OPERATOR(pg_catalog.?) 'rep_id')
+                        OR e.properties OPERATOR(pg_catalog.->>) 'rep_id'
+                           OPERATOR(pg_catalog.=) l.owner_id::pg_catalog.text)) END
 UNION ALL
 -- marketing-qualified for longer than mql_stall_after
 SELECT l.id, l.owner_id, l.stage,
@@ -276,6 +281,10 @@ SELECT l.id, l.owner_id, l.stage,
  WHERE l.stage OPERATOR(pg_catalog.=) 'mql'
    AND l.disqualified_at IS NULL
    AND l.stage_changed_at OPERATOR(pg_catalog.+) cfg.mql_stall_after OPERATOR(pg_catalog.<=) pg_catalog.now()
+   -- the same, loosened by the most that month arithmetic can shift it,
+   -- in a form a range of leads_stage_idx (stage, stage_changed_at) answers
+   AND l.stage_changed_at OPERATOR(pg_catalog.<=)
+       ((pg_catalog.now() OPERATOR(pg_catalog.-) cfg.mql_stall_after) OPERATOR(pg_catalog.+) '4 days'::pg_catalog.interval)
 UNION ALL
 -- the last closed deal was lost more than winback_after ago, none is open
 -- (driven by the lost deals old enough, deals_status_closed_idx: the cost

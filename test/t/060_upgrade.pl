@@ -181,7 +181,13 @@ sub same_schema
 	return $same;
 }
 
-# every table of the schema: rows and md5 of their text, ordered
+# Columns that a version adds to an existing table, and what they must
+# hold right after the update: table contents compare the columns the old
+# version had, and each added column is checked on its own.
+my %added_columns = (assignments => ['first_touch_at']);
+
+# every table of the schema: rows and md5 of their text, ordered (without
+# the columns added since the old version)
 sub table_contents
 {
 	my ($db) = @_;
@@ -189,12 +195,23 @@ sub table_contents
 	for my $t (split / /, $node->safe_psql($db,
 			q{SELECT string_agg(tablename, ' ' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'lead_mgmt'}))
 	{
+		my $skip = join(',', map { "'$_'" } @{ $added_columns{$t} // [] }) || "''";
+		my $cols = $node->safe_psql($db,
+			"SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
+			  WHERE attrelid = 'lead_mgmt.$t'::regclass AND attnum > 0 AND NOT attisdropped
+			    AND attname NOT IN ($skip)");
 		$c{$t} = $node->safe_psql($db,
-			"SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), 'empty') FROM lead_mgmt.$t t"
+			"SELECT count(*) || ' ' || coalesce(md5(string_agg(r::text, '|' ORDER BY r::text)), 'empty')
+			   FROM (SELECT $cols FROM lead_mgmt.$t) r"
 		);
 	}
 	return \%c;
 }
+
+# assignments.first_touch_at (0.2) equals its definition, read off the events
+my $first_touch_wrong = q{
+SELECT count(*) FROM lead_mgmt.assignments
+ WHERE first_touch_at IS DISTINCT FROM lead_mgmt._first_touch(lead_id, rep_id, assigned_at)};
 
 my $seq_state = q{
 SELECT string_agg(sequencename || '=' || coalesce(last_value::text, 'unused'), ' ' ORDER BY sequencename)
@@ -399,6 +416,10 @@ SELECT l.id, (SELECT min(id) FROM lead_mgmt.reps), 1000 + l.id * 10,
        CASE WHEN l.id % 3 <> 2 THEN now() - interval '5 days 12 hours' END
   FROM lead_mgmt.leads l WHERE l.id % 7 = 1 AND l.id <> $disq_lead;
 SELECT lead_mgmt.assign($manual_lead, (SELECT max(id) FROM lead_mgmt.reps WHERE available));
+-- owners' first sales touches (0.2 keeps them on the assignment)
+INSERT INTO lead_mgmt.events (lead_id, event_type, occurred_at)
+SELECT lead_id, 'rep_contacted', now() + interval '1 hour'
+  FROM lead_mgmt.assignments WHERE ended_at IS NULL AND lead_id % 2 = 0;
 CREATE TEMP TABLE claimed AS SELECT * FROM lead_mgmt.claim_touches('sender-1', 6);
 SELECT lead_mgmt.complete_touch(touch_id) FROM (SELECT touch_id FROM claimed ORDER BY touch_id LIMIT 1) t;
 SELECT lead_mgmt.complete_touch(touch_id, 'bounced') FROM (SELECT touch_id FROM claimed ORDER BY touch_id OFFSET 1 LIMIT 1) t;
@@ -445,6 +466,10 @@ for my $t (sort keys %$loaded_before)
 }
 is(join(' ', sort keys %$loaded_after), join(' ', sort keys %$loaded_before),
 	'loaded: the same tables after the update');
+is($node->safe_psql('loaded', $first_touch_wrong), '0',
+	'loaded: the update computed every assignment\'s first sales touch');
+cmp_ok($node->safe_psql('loaded', 'SELECT count(first_touch_at) FROM lead_mgmt.assignments'), '>', 0,
+	'loaded: some assignments have a first sales touch');
 is($node->safe_psql('loaded', $seq_state), $seq_before,
 	'loaded: every sequence where it was');
 
@@ -468,6 +493,10 @@ is_deeply(table_contents('restored'), $loaded_before,
 	"restored: every table as it was at $from");
 is(differences_from_rescore('restored'), "t\n0",
 	'restored: lead state equals lead_mgmt.rescore()');
+# a 0.1 dump has no first touches: rescore() computes them (README, Upgrading)
+$node->safe_psql('restored', 'SELECT lead_mgmt.rescore()');
+is($node->safe_psql('restored', $first_touch_wrong), '0',
+	'restored: after rescore(), every assignment\'s first sales touch is computed');
 
 # ------------------------------------------------------------ behaviour after the update
 is(differences_from_rescore('loaded'), "t\n0",
