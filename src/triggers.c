@@ -357,6 +357,7 @@ lm_first_touch_recompute(const int64 *ids, int n)
 	Oid			types[1] = {INT8ARRAYOID};
 	Datum		args[1];
 	char		nulls[2] = " ";
+	List	   *name;
 
 	if (n == 0)
 		return;
@@ -365,9 +366,9 @@ lm_first_touch_recompute(const int64 *ids, int n)
 	 * A database still at 0.1 (the library is newer than its SQL until
 	 * ALTER EXTENSION UPDATE) has no first touches to keep.
 	 */
-	if (!OidIsValid(LookupFuncName(list_make2(makeString("lead_mgmt"),
-											  makeString("_first_touch_recompute")),
-								   1, types, true)))
+	name = list_make1(makeString("lead_mgmt"));
+	name = lappend(name, makeString("_first_touch_recompute"));
+	if (!OidIsValid(LookupFuncName(name, 1, types, true)))
 		return;
 	if (n < 0)
 	{
