@@ -187,7 +187,7 @@ type_entry(LmCache *cache, const char *name)
 	if (!found)
 	{
 		e->registered = false;
-		e->category = NULL;
+		e->sales_touch = false;
 		e->npreds = 0;
 		e->preds = NULL;
 		e->nrules = 0;
@@ -302,13 +302,15 @@ load_cache(void)
 	for (i = 0; i < SPI_processed; i++)
 	{
 		char	   *name = spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		char	   *category;
 		LmTypeEntry *e;
 
 		if (name == NULL || strlen(name) >= LM_TYPE_NAME_LEN)
 			continue;
 		e = type_entry(cache, name);
 		e->registered = true;
-		e->category = spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		category = spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		e->sales_touch = category != NULL && strcmp(category, "sales_touch") == 0;
 	}
 	MemoryContextSwitchTo(old);
 

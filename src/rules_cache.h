@@ -91,7 +91,7 @@ typedef struct LmTypeEntry
 {
 	char		name[LM_TYPE_NAME_LEN];	/* hash key */
 	bool		registered;		/* in lead_mgmt.event_types */
-	char	   *category;
+	bool		sales_touch;	/* category sales_touch: rep activity */
 	int			npreds;
 	int		   *preds;			/* predicates testing this type */
 	int			nrules;

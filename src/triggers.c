@@ -400,7 +400,7 @@ count_new_event(TupleTableSlot *slot, void *arg)
 
 	lm_counts_add_event(s->p->cache, &e->counts, etype, props, at, s->p->now);
 	te = lm_cache_type(s->p->cache, etype);
-	if (te != NULL && te->category != NULL && strcmp(te->category, "sales_touch") == 0)
+	if (te != NULL && te->sales_touch)
 	{
 		if (s->ntouched == s->captouched)
 		{
