@@ -84,7 +84,7 @@ static SPIPlanPtr plan_history = NULL;
 static SPIPlanPtr plan_history_one = NULL;
 
 static void lm_history_write(void);
-static uint64 lm_update_lead_direct(int64 lead_id);
+static uint64 lm_update_lead_direct(Oid leads_relid, int64 lead_id);
 static void lm_history_write_one(LmHistoryItem *h);
 
 /* Drops everything per-statement when a (sub)transaction ends or aborts. */
@@ -234,6 +234,15 @@ cmp_int64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* The rows an SPI UPDATE of leads changed; an error if it failed. */
+static uint64
+spi_updated(int ret)
+{
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "lead_mgmt: updating leads failed: %s", SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
 /*
  * Applies a registry: one UPDATE of the affected leads (all of them with
  * all_leads), in id order so that concurrent writers lock in one order.
@@ -247,6 +256,7 @@ lm_pending_apply(LmPending *p, bool all_leads)
 	long		n = hash_get_num_entries(p->leads);
 	LmPending  *saved_top = pending_top;
 	bool		saved_applying = pending_applying;
+	Oid			leads_relid;
 
 	if (!all_leads)
 	{
@@ -263,7 +273,7 @@ lm_pending_apply(LmPending *p, bool all_leads)
 		qsort(ids, n, sizeof(int64), cmp_int64);
 	}
 
-	lm_lock_leads_for_write();
+	leads_relid = lm_lock_leads_for_write();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	pending_top = p;
@@ -271,21 +281,18 @@ lm_pending_apply(LmPending *p, bool all_leads)
 	internal_depth++;
 	PG_TRY();
 	{
-		int			ret;
-
 		if (all_leads)
 		{
 			SPIPlanPtr	plan = lm_plan(&plan_update_all,
 									   "UPDATE lead_mgmt.leads SET rules_version = rules_version",
 									   0, NULL);
 
-			ret = SPI_execute_plan(plan, NULL, NULL, false, 0);
+			processed = spi_updated(SPI_execute_plan(plan, NULL, NULL, false, 0));
 		}
 		else if (n == 1)
 		{
 			/* the common single-event case: no statement to plan and run */
-			processed = lm_update_lead_direct(ids[0]);
-			ret = SPI_OK_UPDATE;
+			processed = lm_update_lead_direct(leads_relid, ids[0]);
 		}
 		else
 		{
@@ -309,12 +316,8 @@ lm_pending_apply(LmPending *p, bool all_leads)
 									   "UPDATE lead_mgmt.leads SET rules_version = rules_version "
 									   "WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
 									   1, types);
-			ret = SPI_execute_plan(plan, args, NULL, false, 0);
+			processed = spi_updated(SPI_execute_plan(plan, args, NULL, false, 0));
 		}
-		if (ret != SPI_OK_UPDATE)
-			elog(ERROR, "lead_mgmt: updating leads failed: %s", SPI_result_code_string(ret));
-		if (all_leads || n != 1)
-			processed = SPI_processed;
 	}
 	PG_FINALLY();
 	{
@@ -346,7 +349,7 @@ lm_pending_apply(LmPending *p, bool all_leads)
  * Returns 1 if the lead was updated, 0 if it no longer exists.
  */
 static uint64
-lm_update_lead_direct(int64 lead_id)
+lm_update_lead_direct(Oid leads_relid, int64 lead_id)
 {
 	Relation	rel;
 	Relation	idx;
@@ -368,7 +371,7 @@ lm_update_lead_direct(int64 lead_id)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	snap = GetActiveSnapshot();
 
-	rel = table_open(lm_relid("leads"), RowExclusiveLock);
+	rel = table_open(leads_relid, RowExclusiveLock);
 	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
 
 	estate = CreateExecutorState();

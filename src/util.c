@@ -109,11 +109,15 @@ lm_relid(const char *relname)
  * Takes ROW EXCLUSIVE on leads before rows are locked FOR UPDATE: the row
  * locks only need ROW SHARE, and a rule change (SHARE ROW EXCLUSIVE) could
  * slip in between and wait for our rows while we wait for the table.
+ * Returns the OID of leads.
  */
-void
+Oid
 lm_lock_leads_for_write(void)
 {
-	LockRelationOid(lm_relid("leads"), RowExclusiveLock);
+	Oid			relid = lm_relid("leads");
+
+	LockRelationOid(relid, RowExclusiveLock);
+	return relid;
 }
 
 /* A one-dimensional bigint[] of n values. */
