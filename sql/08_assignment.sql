@@ -147,6 +147,19 @@ UPDATE lead_mgmt.event_types SET category = 'sales_touch' WHERE name = 'rep_cont
 SELECT * FROM pg_temp.first_touch(:ft_lead, :'ft_at');
 SELECT median_hours_to_first_touch IS NOT NULL AS has_median
   FROM lead_mgmt.rep_performance WHERE rep_id = :ft_owner;
+-- A new assignment takes its first touch from the events already recorded:
+-- reassigned to the other rep, whose named touch is dated an hour after the
+-- first assignment (after this one too), that is its first touch.  TRUNCATE
+-- of events leaves no first touch anywhere.
+BEGIN;
+SELECT lead_mgmt.assign(:ft_lead, :ft_other);
+SELECT a.rep_id = :ft_other AS new_owner, a.first_touch_at - :'ft_at'::timestamptz AS first_touch_after_first_assignment,
+       (SELECT count(*) FROM lead_mgmt.assignments
+         WHERE first_touch_at IS DISTINCT FROM lead_mgmt._first_touch(lead_id, rep_id, assigned_at)) AS wrong
+  FROM lead_mgmt.assignments a WHERE a.lead_id = :ft_lead AND a.ended_at IS NULL;
+TRUNCATE lead_mgmt.events;
+SELECT count(first_touch_at) AS first_touches_left FROM lead_mgmt.assignments;
+ROLLBACK;
 
 -- Errors.
 SELECT lead_mgmt.assign(-1, 1);
