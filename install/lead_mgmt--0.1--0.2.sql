@@ -76,11 +76,14 @@ BEGIN
                             WHERE t.name OPERATOR(pg_catalog.=) o.name)
          ORDER BY o.name
     LOOP
+        IF v_name OPERATOR(pg_catalog.=) ANY (ARRAY['purchase', 'email_sent']) THEN
+            RAISE EXCEPTION USING ERRCODE = 'object_in_use',
+                MESSAGE = pg_catalog.format('event type "%s" is recorded by lead_mgmt itself', v_name),
+                DETAIL = 'Won deals record purchase events and sent touches record email_sent events.',
+                HINT = 'Keep the type; change its description or category instead if they do not suit you.';
+        END IF;
         SELECT pg_catalog.string_agg(u.what, ', ' ORDER BY u.ord, u.what) INTO v_uses
-          FROM (SELECT 0 AS ord, 'lead_mgmt itself (won deals record purchase, sent touches email_sent)' AS what
-                 WHERE v_name OPERATOR(pg_catalog.=) ANY (ARRAY['purchase', 'email_sent'])
-                UNION ALL
-                SELECT 1, 'recorded events'
+          FROM (SELECT 1 AS ord, 'recorded events' AS what
                  WHERE EXISTS (SELECT 1 FROM lead_mgmt.events e
                                 WHERE e.event_type OPERATOR(pg_catalog.=) v_name)
                 UNION ALL
