@@ -546,3 +546,12 @@ SELECT l.id, l.owner_id, l.stage,
                            OR o.closed_at OPERATOR(pg_catalog.>) d.closed_at
                            OR (o.closed_at OPERATOR(pg_catalog.=) d.closed_at
                                AND o.id OPERATOR(pg_catalog.>) d.id)));
+
+--------------------------------------------------------------------------
+-- 0.2: stage_history has no foreign key to leads, like events and
+-- segment_members: lead_mgmt writes it only for a lead it has just updated,
+-- and a single event's stage change no longer pays an RI query and row lock.
+-- The trigger on leads deletes (and truncates) the history of deleted leads.
+-- (install/parts/core.sql)
+--------------------------------------------------------------------------
+ALTER TABLE lead_mgmt.stage_history DROP CONSTRAINT stage_history_lead_id_fkey;

@@ -86,3 +86,42 @@ DELETE FROM lead_mgmt.stages WHERE name = 'vip';
 TRUNCATE lead_mgmt.stages;
 \set SHOW_CONTEXT errors
 SELECT string_agg(name, ',' ORDER BY rank) AS stages FROM lead_mgmt.stages;
+
+-- Your own triggers on stage_history see every stage change, those a
+-- single event makes included (e.g. to tell sales about a new sales
+-- qualified lead).  lead_mgmt writes a stage change directly when nothing
+-- else would happen, and by an INSERT statement when a trigger is there.
+CREATE FUNCTION public.tell_sales() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE NOTICE 'a lead moved from % to %', NEW.from_stage, NEW.to_stage;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER tell_sales AFTER INSERT ON lead_mgmt.stage_history
+    FOR EACH ROW WHEN (NEW.to_stage = 'sql') EXECUTE FUNCTION public.tell_sales();
+SELECT lead_mgmt.capture('{"email": "zoe@example.com"}') AS zoe \gset
+SET client_min_messages = notice;
+INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:zoe, 'demo_requested');
+SET client_min_messages = warning;
+DROP TRIGGER tell_sales ON lead_mgmt.stage_history;
+DROP FUNCTION public.tell_sales();
+SELECT from_stage, to_stage, reason FROM lead_mgmt.stage_history WHERE lead_id = :zoe ORDER BY id;
+
+-- stage_history has no foreign key (lead_mgmt keeps it whole): deleting
+-- every lead takes their history too.
+BEGIN;
+TRUNCATE lead_mgmt.leads CASCADE;
+SELECT count(*) AS history_left FROM lead_mgmt.stage_history;
+ROLLBACK;
+
+-- Constraints you add to stage_history hold for lead_mgmt's own writes
+-- too, from the moment you add them.
+SELECT lead_mgmt.capture('{"email": "max@example.com"}') AS max \gset
+INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:max, 'form_submitted');
+SELECT stage FROM lead_mgmt.leads WHERE id = :max;
+ALTER TABLE lead_mgmt.stage_history ADD CONSTRAINT no_new_mqls CHECK (to_stage <> 'mql') NOT VALID;
+\set VERBOSITY terse
+INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:max, 'pricing_page_visited');
+\set VERBOSITY default
+ALTER TABLE lead_mgmt.stage_history DROP CONSTRAINT no_new_mqls;
+INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:max, 'pricing_page_visited');
+SELECT from_stage, to_stage FROM lead_mgmt.stage_history WHERE lead_id = :max ORDER BY id;

@@ -8,6 +8,7 @@
 
 #include "fmgr.h"
 
+#include "direct.h"
 #include "guc.h"
 #include "lead_state.h"
 #include "rules_cache.h"
@@ -27,4 +28,5 @@ _PG_init(void)
 	lm_guc_init();
 	lm_cache_init();
 	lm_state_init();
+	lm_direct_init();
 }

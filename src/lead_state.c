@@ -10,7 +10,7 @@
  * it registers per-lead pending changes (a delta of counts, or counts from
  * scratch) in an LmPending and issues one UPDATE of the affected leads,
  * whose row trigger picks the change up -- for a single lead, without an
- * SQL statement (lm_update_lead_direct, same locking and triggers).
+ * SQL statement (lm_direct_update_lead, same locking and triggers).
  * Because the trigger runs on the row version the UPDATE locked,
  * concurrent writers never lose each other's counts (EvalPlanQual re-fires
  * it on the newest version; the direct path locks the newest version).
@@ -51,6 +51,7 @@
 #include "utils/timestamp.h"
 
 #include "assignment.h"
+#include "direct.h"
 #include "lead_state.h"
 #include "nurture.h"
 #include "segments.h"
@@ -84,7 +85,6 @@ static SPIPlanPtr plan_history = NULL;
 static SPIPlanPtr plan_history_one = NULL;
 
 static void lm_history_write(void);
-static uint64 lm_update_lead_direct(Oid leads_relid, int64 lead_id);
 static void lm_history_write_one(LmHistoryItem *h);
 
 /* Drops everything per-statement when a (sub)transaction ends or aborts. */
@@ -292,7 +292,7 @@ lm_pending_apply(LmPending *p, bool all_leads)
 		else if (n == 1)
 		{
 			/* the common single-event case: no statement to plan and run */
-			processed = lm_update_lead_direct(leads_relid, ids[0]);
+			processed = lm_direct_update_lead(leads_relid, ids[0]);
 		}
 		else
 		{
@@ -327,145 +327,6 @@ lm_pending_apply(LmPending *p, bool all_leads)
 	}
 	PG_END_TRY();
 	SPI_finish();
-	return processed;
-}
-
-/*
- * Updates one lead the way "UPDATE lead_mgmt.leads SET rules_version =
- * rules_version WHERE id = $1" does, without planning and running that
- * statement: a single event's statement costs about as much again as the
- * event's own INSERT when it goes through the executor, and most of that
- * is setting the statement up.
- *
- * What an UPDATE guarantees is kept: a fresh snapshot after a command
- * counter increment (like an SPI statement), the newest version of the
- * row locked (READ COMMITTED follows concurrent updates; REPEATABLE READ
- * and SERIALIZABLE get the serialization failure an UPDATE gives), the
- * BEFORE and AFTER ROW and STATEMENT triggers of leads (the row trigger
- * derives the computed columns; the statement trigger writes what they
- * queued), CHECK constraints, index entries only when the update is not
- * HOT, and the replica identity check of publications.
- *
- * Returns 1 if the lead was updated, 0 if it no longer exists.
- */
-static uint64
-lm_update_lead_direct(Oid leads_relid, int64 lead_id)
-{
-	Relation	rel;
-	Relation	idx;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	RangeTblEntry *rte;
-	TupleTableSlot *oldslot;
-	TupleTableSlot *newslot;
-	IndexScanDesc scan;
-	ScanKeyData key;
-	Snapshot	snap;
-	EPQState	epq;
-	TM_FailureData tmfd;
-	TM_Result	res;
-	bool		found;
-	uint64		processed = 0;
-
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	snap = GetActiveSnapshot();
-
-	rel = table_open(leads_relid, RowExclusiveLock);
-	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
-
-	estate = CreateExecutorState();
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = RelationGetRelid(rel);
-	rte->relkind = rel->rd_rel->relkind;
-	rte->rellockmode = RowExclusiveLock;
-	ExecInitRangeTable(estate, list_make1(rte));
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	estate->es_snapshot = snap;
-	estate->es_output_cid = GetCurrentCommandId(true);
-	EvalPlanQualInit(&epq, estate, NULL, NIL, -1);
-	oldslot = table_slot_create(rel, &estate->es_tupleTable);
-	newslot = table_slot_create(rel, &estate->es_tupleTable);
-
-	/* find the row and lock its newest version */
-	idx = index_open(RelationGetPrimaryKeyIndex(rel), RowExclusiveLock);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(lead_id));
-	scan = index_beginscan(rel, idx, snap, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, oldslot);
-	index_endscan(scan);
-	index_close(idx, NoLock);
-	if (found)
-	{
-		res = table_tuple_lock(rel, &oldslot->tts_tid, snap, oldslot,
-							   estate->es_output_cid, LockTupleNoKeyExclusive,
-							   LockWaitBlock,
-							   IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
-							   &tmfd);
-		switch (res)
-		{
-			case TM_Ok:
-				break;
-			case TM_Updated:
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update")));
-				break;
-			case TM_Deleted:
-				if (IsolationUsesXactSnapshot())
-					ereport(ERROR,
-							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-							 errmsg("could not serialize access due to concurrent delete")));
-				found = false;
-				break;
-			default:
-				elog(ERROR, "lead_mgmt: unexpected result %d locking lead " INT64_FORMAT,
-					 (int) res, lead_id);
-		}
-	}
-
-	AfterTriggerBeginQuery();
-	ExecBSUpdateTriggers(estate, rri);
-	if (found)
-	{
-		bool		skip = false;
-
-		ExecCopySlot(newslot, oldslot);
-		if (rri->ri_TrigDesc && rri->ri_TrigDesc->trig_update_before_row &&
-			!ExecBRUpdateTriggers(estate, &epq, rri, &oldslot->tts_tid, NULL, newslot, &tmfd))
-			skip = true;
-		if (!skip)
-		{
-			bool		update_indexes;
-			List	   *recheck = NIL;
-
-			if (rel->rd_att->constr)
-				ExecConstraints(rri, newslot, estate);
-			simple_table_tuple_update(rel, &oldslot->tts_tid, newslot, snap, &update_indexes);
-			if (update_indexes && rel->rd_rel->relhasindex)
-			{
-				ExecOpenIndices(rri, false);
-				recheck = ExecInsertIndexTuples(rri, newslot, estate, true, false, NULL, NIL);
-			}
-			ExecARUpdateTriggers(estate, rri, NULL, NULL, &newslot->tts_tid, NULL, newslot,
-								 recheck, NULL, false);
-			list_free(recheck);
-			processed = 1;
-		}
-	}
-	ExecASUpdateTriggers(estate, rri, NULL);
-	AfterTriggerEndQuery(estate);
-
-	EvalPlanQualEnd(&epq);
-	ExecCloseIndices(rri);
-	ExecCloseTrigTargetRelations(estate);
-	ExecCloseRangeTableRelations(estate);
-	ExecResetTupleTable(estate->es_tupleTable, false);
-	FreeExecutorState(estate);
-	table_close(rel, NoLock);
-	PopActiveSnapshot();
 	return processed;
 }
 
@@ -1255,9 +1116,10 @@ lm_history_flush(void)
 }
 
 /*
- * Writes one queued stage change: the common case of a single event.  A
- * plan of scalar parameters is a Result over two index probes; the array
- * plan below sets up a function scan and a join for one row.
+ * Writes one queued stage change: the common case of a single event.
+ * Directly when the statement would do no more (see direct.c); otherwise
+ * a plan of scalar parameters, a Result over an index probe, where the
+ * array plan below would set up a function scan and a join for one row.
  */
 static void
 lm_history_write_one(LmHistoryItem *h)
@@ -1274,6 +1136,21 @@ lm_history_write_one(LmHistoryItem *h)
 	args[4] = CStringGetTextDatum(h->reason);
 	args[5] = h->note ? CStringGetTextDatum(h->note) : (Datum) 0;
 	nulls[5] = h->note ? ' ' : 'n';
+
+	{
+		static const char *const cols[6] = {"lead_id", "from_stage", "to_stage",
+		"changed_at", "reason", "note"};
+		bool		isnull[6];
+		LmDirectProbe probe;
+
+		for (int i = 0; i < 6; i++)
+			isnull[i] = nulls[i] == 'n';
+		probe.relid = lm_relid("leads");
+		probe.key = h->lead_id;
+		if (lm_direct_insert(lm_relid("stage_history"), 6, cols, args, isnull,
+							 &probe, 1, false) != LM_DIRECT_UNSUPPORTED)
+			return;
+	}
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");

@@ -26,6 +26,7 @@
 #include "utils/timestamp.h"
 
 #include "condition.h"
+#include "direct.h"
 #include "explain.h"
 #include "lead_state.h"
 #include "segments.h"
@@ -238,6 +239,24 @@ lm_segments_flush(void)
 									 2, types), args, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "lead_mgmt: removing segment members failed");
 		nx = 0;
+	}
+	if (ne == 1)
+	{
+		static const char *const cols[3] = {"segment_id", "lead_id", "since"};
+		Datum		args[3];
+		bool		isnull[3] = {false, false, false};
+		LmDirectProbe probes[2];
+
+		args[0] = Int64GetDatum(seg[0]);
+		args[1] = Int64GetDatum(lead[0]);
+		args[2] = TimestampTzGetDatum(at[0]);
+		probes[0].relid = lm_relid("leads");
+		probes[0].key = lead[0];
+		probes[1].relid = lm_relid("segments");
+		probes[1].key = seg[0];
+		if (lm_direct_insert(lm_relid("segment_members"), 3, cols, args, isnull,
+							 probes, 2, true) != LM_DIRECT_UNSUPPORTED)
+			ne = 0;
 	}
 	if (ne == 1)
 	{

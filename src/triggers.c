@@ -119,9 +119,9 @@ lm_leads_after_statement(PG_FUNCTION_ARGS)
 }
 
 /*
- * AFTER DELETE / TRUNCATE statement trigger on leads: their events and
- * segment memberships go with them (those tables carry no foreign key; see
- * the install script).
+ * AFTER DELETE / TRUNCATE statement trigger on leads: their events, stage
+ * history and segment memberships go with them (those tables carry no
+ * foreign key; see the install script).
  */
 Datum
 lm_leads_after_delete(PG_FUNCTION_ARGS)
@@ -135,6 +135,8 @@ lm_leads_after_delete(PG_FUNCTION_ARGS)
 	{
 		ret = SPI_execute("TRUNCATE lead_mgmt.events", false, 0);
 		if (ret >= 0)
+			ret = SPI_execute("TRUNCATE lead_mgmt.stage_history", false, 0);
+		if (ret >= 0)
 			ret = SPI_execute("TRUNCATE lead_mgmt.segment_members", false, 0);
 	}
 	else
@@ -143,6 +145,9 @@ lm_leads_after_delete(PG_FUNCTION_ARGS)
 			elog(ERROR, "lead_mgmt: registering transition tables failed");
 		ret = SPI_execute("DELETE FROM lead_mgmt.events e USING old_rows o "
 						  "WHERE e.lead_id OPERATOR(pg_catalog.=) o.id", false, 0);
+		if (ret >= 0)
+			ret = SPI_execute("DELETE FROM lead_mgmt.stage_history h USING old_rows o "
+							  "WHERE h.lead_id OPERATOR(pg_catalog.=) o.id", false, 0);
 		if (ret >= 0)
 			ret = SPI_execute("DELETE FROM lead_mgmt.segment_members m USING old_rows o "
 							  "WHERE m.lead_id OPERATOR(pg_catalog.=) o.id", false, 0);

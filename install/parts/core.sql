@@ -185,9 +185,13 @@ CREATE INDEX events_lead_idx ON lead_mgmt.events (lead_id, occurred_at);
 COMMENT ON TABLE lead_mgmt.events IS
     'lead behaviour; points is what the active event rules gave the event when it was recorded';
 
+-- No foreign key, like events: rows are written only by lead_mgmt, for a
+-- lead it has just updated (and so locked), and a per-row RI check would
+-- cost the single-event path a query and a row lock per stage change.
+-- Deleting or truncating leads deletes their history (trigger on leads).
 CREATE TABLE lead_mgmt.stage_history (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    lead_id    bigint NOT NULL REFERENCES lead_mgmt.leads (id) ON DELETE CASCADE,
+    lead_id    bigint NOT NULL,
     from_stage text,
     to_stage   text NOT NULL,
     changed_at timestamptz NOT NULL,

@@ -1,0 +1,520 @@
+/*-------------------------------------------------------------------------
+ * direct.c
+ *	  Writes of single rows without an SQL statement: the update of one
+ *	  lead (the single-event path), and the one-row inserts into
+ *	  stage_history and segment_members that follow it.
+ *
+ * A single event's statement used to run one more SQL statement for each
+ * of these writes, and setting a statement up (plan cache, executor start
+ * with every index opened, portal) cost as much again as the write.  These
+ * functions do what the statement does, through the same table, index and
+ * trigger machinery, and nothing else.
+ *
+ * Rules: each write first increments the command counter and takes a
+ * fresh snapshot, as an SPI statement would.  An insert is done directly
+ * only when the statement would do nothing more: the table has no
+ * triggers, rules or row security that applies, and every column is either
+ * given or an identity column; otherwise lm_direct_insert says so and the
+ * caller runs its statement.  Identity sequences and compiled CHECK
+ * constraints are kept per table and forgotten on a relcache invalidation
+ * of it.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "commands/sequence.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/readfuncs.h"
+#include "optimizer/optimizer.h"
+#include "storage/lmgr.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+
+#include "direct.h"
+
+/* identity sequences of the tables written here (a handful) */
+#define LM_IDENTITY_SLOTS 4
+typedef struct LmIdentitySeq
+{
+	Oid			relid;
+	AttrNumber	attnum;
+	Oid			seqid;
+} LmIdentitySeq;
+
+static LmIdentitySeq identity_seqs[LM_IDENTITY_SLOTS];
+static int	n_identity_seqs = 0;
+
+/*
+ * Compiled CHECK constraints of the tables inserted into here.  A statement
+ * parses and compiles them again each time it runs, which costs more than
+ * inserting the row; these live in a context of their own until the
+ * table's relcache entry is invalidated (then they are marked stale, and
+ * freed at the next lookup once no insert is evaluating them).
+ */
+#define LM_CHECK_SLOTS 4
+typedef struct LmCheckCache
+{
+	Oid			relid;			/* InvalidOid: slot free */
+	bool		stale;
+	int			in_use;			/* inserts evaluating them now */
+	int			ncheck;
+	ExprState **exprs;
+	MemoryContext cxt;
+} LmCheckCache;
+
+static LmCheckCache check_caches[LM_CHECK_SLOTS];
+
+/*
+ * Forgets what was derived from a changed relation (from all: InvalidOid):
+ * its identity sequences and its compiled CHECK constraints.
+ */
+static void
+direct_relcache_cb(Datum arg, Oid relid)
+{
+	int			j = 0;
+
+	for (int i = 0; i < n_identity_seqs; i++)
+		if (OidIsValid(relid) && identity_seqs[i].relid != relid)
+			identity_seqs[j++] = identity_seqs[i];
+	n_identity_seqs = j;
+	for (int i = 0; i < LM_CHECK_SLOTS; i++)
+		if (OidIsValid(check_caches[i].relid) &&
+			(!OidIsValid(relid) || check_caches[i].relid == relid))
+			check_caches[i].stale = true;
+}
+
+/*
+ * The compiled CHECK constraints of rel (which has some), in the order of
+ * its relcache entry, as ExecConstraints expects them; NULL when every slot
+ * is taken, and the executor compiles them itself.
+ */
+static pg_noinline LmCheckCache *
+check_cache(Relation rel)
+{
+	TupleConstr *constr = rel->rd_att->constr;
+	LmCheckCache *free_slot = NULL;
+	MemoryContext old;
+
+	for (int i = 0; i < LM_CHECK_SLOTS; i++)
+	{
+		LmCheckCache *c = &check_caches[i];
+
+		if (OidIsValid(c->relid) && c->stale && c->in_use == 0)
+		{
+			MemoryContextDelete(c->cxt);
+			memset(c, 0, sizeof(*c));
+		}
+		if (c->relid == RelationGetRelid(rel) && !c->stale && c->ncheck == constr->num_check)
+			return c;
+		if (!OidIsValid(c->relid) && free_slot == NULL)
+			free_slot = c;
+	}
+	if (free_slot == NULL)
+		return NULL;
+
+	free_slot->cxt = AllocSetContextCreate(CacheMemoryContext, "lead_mgmt check constraints",
+										   ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(free_slot->cxt);
+	free_slot->exprs = palloc(sizeof(ExprState *) * constr->num_check);
+	for (int i = 0; i < constr->num_check; i++)
+		free_slot->exprs[i] = ExecInitExpr(expression_planner(stringToNode(constr->check[i].ccbin)),
+										   NULL);
+	MemoryContextSwitchTo(old);
+	free_slot->ncheck = constr->num_check;
+	free_slot->stale = false;
+	free_slot->in_use = 0;
+	free_slot->relid = RelationGetRelid(rel);
+	return free_slot;
+}
+
+/* ExecConstraints, with the CHECK constraints compiled once (see above). */
+static void
+direct_check_constraints(ResultRelInfo *rri, TupleTableSlot *slot, EState *estate)
+{
+	Relation	rel = rri->ri_RelationDesc;
+	LmCheckCache *c = rel->rd_att->constr->num_check > 0 ? check_cache(rel) : NULL;
+
+	if (c == NULL)
+	{
+		ExecConstraints(rri, slot, estate);
+		return;
+	}
+	rri->ri_ConstraintExprs = c->exprs;
+	c->in_use++;
+	PG_TRY();
+	{
+		ExecConstraints(rri, slot, estate);
+	}
+	PG_FINALLY();
+	{
+		c->in_use--;
+	}
+	PG_END_TRY();
+}
+
+/* Registers the invalidation callback; called from _PG_init. */
+void
+lm_direct_init(void)
+{
+	CacheRegisterRelcacheCallback(direct_relcache_cb, (Datum) 0);
+}
+
+/* The sequence behind an identity column, looked up in pg_depend once. */
+static Oid
+identity_seq(Oid relid, AttrNumber attnum)
+{
+	Oid			seqid;
+
+	for (int i = 0; i < n_identity_seqs; i++)
+		if (identity_seqs[i].relid == relid && identity_seqs[i].attnum == attnum)
+			return identity_seqs[i].seqid;
+	seqid = getIdentitySequence(relid, attnum, false);
+	if (n_identity_seqs < LM_IDENTITY_SLOTS)
+	{
+		identity_seqs[n_identity_seqs].relid = relid;
+		identity_seqs[n_identity_seqs].attnum = attnum;
+		identity_seqs[n_identity_seqs].seqid = seqid;
+		n_identity_seqs++;
+	}
+	return seqid;
+}
+
+/* Sets up an executor state with rel as its one result relation. */
+static EState *
+direct_estate(Relation rel, ResultRelInfo **rri)
+{
+	EState	   *estate = CreateExecutorState();
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(estate, list_make1(rte));
+	*rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(*rri, rel, 1, NULL, 0);
+	estate->es_snapshot = GetActiveSnapshot();
+	estate->es_output_cid = GetCurrentCommandId(true);
+	return estate;
+}
+
+static void
+direct_estate_end(EState *estate, ResultRelInfo *rri)
+{
+	ExecCloseIndices(rri);
+	ExecCloseTrigTargetRelations(estate);
+	ExecCloseRangeTableRelations(estate);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
+}
+
+/*
+ * Updates one lead the way "UPDATE lead_mgmt.leads SET rules_version =
+ * rules_version WHERE id = $1" does, without planning and running that
+ * statement: a single event's statement costs about as much again as the
+ * event's own INSERT when it goes through the executor, and most of that
+ * is setting the statement up.
+ *
+ * What an UPDATE guarantees is kept: a fresh snapshot after a command
+ * counter increment (like an SPI statement), the newest version of the
+ * row locked (READ COMMITTED follows concurrent updates; REPEATABLE READ
+ * and SERIALIZABLE get the serialization failure an UPDATE gives), the
+ * BEFORE and AFTER ROW and STATEMENT triggers of leads (the row trigger
+ * derives the computed columns; the statement trigger writes what they
+ * queued), CHECK constraints, index entries only when the update is not
+ * HOT, and the replica identity check of publications.
+ *
+ * Returns 1 if the lead was updated, 0 if it no longer exists.
+ */
+uint64
+lm_direct_update_lead(Oid leads_relid, int64 lead_id)
+{
+	Relation	rel;
+	Relation	idx;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *oldslot;
+	TupleTableSlot *newslot;
+	IndexScanDesc scan;
+	ScanKeyData key;
+	Snapshot	snap;
+	EPQState	epq;
+	TM_FailureData tmfd;
+	TM_Result	res;
+	bool		found;
+	uint64		processed = 0;
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	snap = GetActiveSnapshot();
+
+	rel = table_open(leads_relid, RowExclusiveLock);
+	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
+
+	estate = direct_estate(rel, &rri);
+	EvalPlanQualInit(&epq, estate, NULL, NIL, -1);
+	oldslot = table_slot_create(rel, &estate->es_tupleTable);
+	newslot = table_slot_create(rel, &estate->es_tupleTable);
+
+	/* find the row and lock its newest version */
+	idx = index_open(RelationGetPrimaryKeyIndex(rel), RowExclusiveLock);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(lead_id));
+	scan = index_beginscan(rel, idx, snap, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, oldslot);
+	index_endscan(scan);
+	index_close(idx, NoLock);
+	if (found)
+	{
+		res = table_tuple_lock(rel, &oldslot->tts_tid, snap, oldslot,
+							   estate->es_output_cid, LockTupleNoKeyExclusive,
+							   LockWaitBlock,
+							   IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							   &tmfd);
+		switch (res)
+		{
+			case TM_Ok:
+				break;
+			case TM_Updated:
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+				break;
+			case TM_Deleted:
+				if (IsolationUsesXactSnapshot())
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to concurrent delete")));
+				found = false;
+				break;
+			default:
+				elog(ERROR, "lead_mgmt: unexpected result %d locking lead " INT64_FORMAT,
+					 (int) res, lead_id);
+		}
+	}
+
+	AfterTriggerBeginQuery();
+	ExecBSUpdateTriggers(estate, rri);
+	if (found)
+	{
+		bool		skip = false;
+
+		ExecCopySlot(newslot, oldslot);
+		if (rri->ri_TrigDesc && rri->ri_TrigDesc->trig_update_before_row &&
+			!ExecBRUpdateTriggers(estate, &epq, rri, &oldslot->tts_tid, NULL, newslot, &tmfd))
+			skip = true;
+		if (!skip)
+		{
+			bool		update_indexes;
+			List	   *recheck = NIL;
+
+			if (rel->rd_att->constr)
+				ExecConstraints(rri, newslot, estate);
+			simple_table_tuple_update(rel, &oldslot->tts_tid, newslot, snap, &update_indexes);
+			if (update_indexes && rel->rd_rel->relhasindex)
+			{
+				ExecOpenIndices(rri, false);
+				recheck = ExecInsertIndexTuples(rri, newslot, estate, true, false, NULL, NIL);
+			}
+			ExecARUpdateTriggers(estate, rri, NULL, NULL, &newslot->tts_tid, NULL, newslot,
+								 recheck, NULL, false);
+			list_free(recheck);
+			processed = 1;
+		}
+	}
+	ExecASUpdateTriggers(estate, rri, NULL);
+	AfterTriggerEndQuery(estate);
+
+	EvalPlanQualEnd(&epq);
+	direct_estate_end(estate, rri);
+	table_close(rel, NoLock);
+	PopActiveSnapshot();
+	return processed;
+}
+
+
+/*
+ * Whether "INSERT INTO rel (cols) VALUES (...)" would do anything beyond
+ * inserting the row and its index entries, checking its constraints: fire
+ * a trigger (foreign keys are triggers too), apply a rule or row security,
+ * or compute a column that is not given and not an identity column.
+ */
+static bool
+direct_insert_ok(Relation rel, int ncols, const char *const *cols)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->trigdesc != NULL ||
+		rel->rd_rules != NULL ||
+		(rel->rd_rel->relrowsecurity &&
+		 check_enable_rls(RelationGetRelid(rel), InvalidOid, true) == RLS_ENABLED))
+		return false;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		given = false;
+
+		if (att->attisdropped)
+			continue;
+		if (att->attgenerated)
+			return false;
+		for (int c = 0; c < ncols && !given; c++)
+			given = strcmp(NameStr(att->attname), cols[c]) == 0;
+		if (!given && !att->attidentity)
+			return false;
+	}
+	return true;
+}
+
+/* Whether the row of relid whose primary key is key is visible now. */
+static bool
+direct_row_exists(Oid relid, int64 key)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Relation	idx = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	IndexScanDesc scan;
+	ScanKeyData skey;
+	bool		found;
+
+	ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(key));
+	scan = index_beginscan(rel, idx, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &skey, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+	return found;
+}
+
+/*
+ * Inserts one row the way
+ *   INSERT INTO rel (cols) SELECT values
+ *    WHERE EXISTS (row of each probe) [ON CONFLICT DO NOTHING]
+ * does, without planning and running that statement; identity columns not
+ * among cols take their next value.  skip_conflicts inserts speculatively,
+ * as ON CONFLICT DO NOTHING does (waiting for a concurrent insert of the
+ * same key and skipping the row if that commits).
+ *
+ * Returns LM_DIRECT_UNSUPPORTED, having done nothing, when the statement
+ * would do more than this (see direct_insert_ok), or when skip_conflicts
+ * is asked at REPEATABLE READ or above, where ON CONFLICT also checks the
+ * conflicting row against the transaction snapshot.
+ */
+LmDirectResult
+lm_direct_insert(Oid relid, int ncols, const char *const *cols,
+				 const Datum *values, const bool *nulls,
+				 const LmDirectProbe *probes, int nprobes, bool skip_conflicts)
+{
+	Relation	rel;
+	TupleDesc	desc;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	LmDirectResult result = LM_DIRECT_INSERTED;
+
+	if (skip_conflicts && IsolationUsesXactSnapshot())
+		return LM_DIRECT_UNSUPPORTED;
+
+	rel = table_open(relid, RowExclusiveLock);
+	if (!direct_insert_ok(rel, ncols, cols))
+	{
+		table_close(rel, NoLock);
+		return LM_DIRECT_UNSUPPORTED;
+	}
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	for (int i = 0; i < nprobes; i++)
+		if (!direct_row_exists(probes[i].relid, probes[i].key))
+		{
+			PopActiveSnapshot();
+			table_close(rel, NoLock);
+			return LM_DIRECT_SKIPPED;
+		}
+
+	CheckCmdReplicaIdentity(rel, CMD_INSERT);
+	estate = direct_estate(rel, &rri);
+	desc = RelationGetDescr(rel);
+	slot = table_slot_create(rel, &estate->es_tupleTable);
+	ExecClearTuple(slot);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		int			c;
+
+		slot->tts_values[i] = (Datum) 0;
+		slot->tts_isnull[i] = true;
+		if (att->attisdropped)
+			continue;
+		for (c = 0; c < ncols; c++)
+			if (strcmp(NameStr(att->attname), cols[c]) == 0)
+				break;
+		if (c < ncols)
+		{
+			slot->tts_values[i] = values[c];
+			slot->tts_isnull[i] = nulls[c];
+		}
+		else
+		{
+			slot->tts_values[i] = Int64GetDatum(nextval_internal(identity_seq(relid, att->attnum),
+																 false));
+			slot->tts_isnull[i] = false;
+		}
+	}
+	ExecStoreVirtualTuple(slot);
+	if (rel->rd_att->constr)
+		direct_check_constraints(rri, slot, estate);
+
+	if (rel->rd_rel->relhasindex)
+		ExecOpenIndices(rri, skip_conflicts);
+	if (skip_conflicts && rri->ri_NumIndices > 0)
+	{
+		for (;;)
+		{
+			ItemPointerData conflict;
+			uint32		token;
+			bool		spec_conflict = false;
+
+			/* waits for an in-progress insert of the same key */
+			if (!ExecCheckIndexConstraints(rri, slot, estate, &conflict, NIL))
+			{
+				result = LM_DIRECT_SKIPPED;
+				break;
+			}
+			token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
+			table_tuple_insert_speculative(rel, slot, estate->es_output_cid, 0, NULL, token);
+			list_free(ExecInsertIndexTuples(rri, slot, estate, false, true, &spec_conflict, NIL));
+			table_tuple_complete_speculative(rel, slot, token, !spec_conflict);
+			SpeculativeInsertionLockRelease(GetCurrentTransactionId());
+			if (!spec_conflict)
+				break;
+			/* lost a race with a concurrent insert: check again */
+		}
+	}
+	else
+	{
+		table_tuple_insert(rel, slot, estate->es_output_cid, 0, NULL);
+		if (rri->ri_NumIndices > 0)
+			list_free(ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL));
+	}
+
+	direct_estate_end(estate, rri);
+	table_close(rel, NoLock);
+	PopActiveSnapshot();
+	return result;
+}

@@ -1,0 +1,35 @@
+/*-------------------------------------------------------------------------
+ * direct.h
+ *	  Writes of single rows without an SQL statement, for the single-event
+ *	  path: the update of one lead, and inserts into the tables lead_mgmt
+ *	  writes for it (stage_history, segment_members).
+ *-------------------------------------------------------------------------
+ */
+#ifndef LM_DIRECT_H
+#define LM_DIRECT_H
+
+#include "postgres.h"
+
+/* outcome of lm_direct_insert */
+typedef enum LmDirectResult
+{
+	LM_DIRECT_INSERTED,			/* the row was inserted */
+	LM_DIRECT_SKIPPED,			/* a probed row is missing, or a conflict */
+	LM_DIRECT_UNSUPPORTED		/* run the statement instead (see direct.c) */
+} LmDirectResult;
+
+/* a row that must exist for an insert to happen: key of relation's pkey */
+typedef struct LmDirectProbe
+{
+	Oid			relid;
+	int64		key;
+} LmDirectProbe;
+
+extern uint64 lm_direct_update_lead(Oid leads_relid, int64 lead_id);
+extern LmDirectResult lm_direct_insert(Oid relid, int ncols, const char *const *cols,
+									   const Datum *values, const bool *nulls,
+									   const LmDirectProbe *probes, int nprobes,
+									   bool skip_conflicts);
+extern void lm_direct_init(void);
+
+#endif							/* LM_DIRECT_H */
