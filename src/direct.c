@@ -28,6 +28,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
+#include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -347,6 +348,19 @@ lm_direct_update_lead(Oid leads_relid, int64 lead_id)
 
 
 /*
+ * Whether "DELETE FROM rel WHERE ..." would do anything beyond deleting the
+ * rows: fire a trigger, apply a rule or row security.
+ */
+static bool
+direct_delete_ok(Relation rel)
+{
+	return rel->rd_rel->relkind == RELKIND_RELATION && rel->trigdesc == NULL &&
+		rel->rd_rules == NULL &&
+		!(rel->rd_rel->relrowsecurity &&
+		  check_enable_rls(RelationGetRelid(rel), InvalidOid, true) == RLS_ENABLED);
+}
+
+/*
  * Whether "INSERT INTO rel (cols) VALUES (...)" would do anything beyond
  * inserting the row and its index entries, checking its constraints: fire
  * a trigger (foreign keys are triggers too), apply a rule or row security,
@@ -357,10 +371,7 @@ direct_insert_ok(Relation rel, int ncols, const char *const *cols)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 
-	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->trigdesc != NULL ||
-		rel->rd_rules != NULL ||
-		(rel->rd_rel->relrowsecurity &&
-		 check_enable_rls(RelationGetRelid(rel), InvalidOid, true) == RLS_ENABLED))
+	if (!direct_delete_ok(rel))
 		return false;
 	for (int i = 0; i < desc->natts; i++)
 	{
@@ -425,7 +436,7 @@ lm_direct_insert(Oid relid, int ncols, const char *const *cols,
 	EState	   *estate;
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;
-	LmDirectResult result = LM_DIRECT_INSERTED;
+	LmDirectResult result = LM_DIRECT_DONE;
 
 	if (skip_conflicts && IsolationUsesXactSnapshot())
 		return LM_DIRECT_UNSUPPORTED;
@@ -514,6 +525,87 @@ lm_direct_insert(Oid relid, int ncols, const char *const *cols,
 	}
 
 	direct_estate_end(estate, rri);
+	table_close(rel, NoLock);
+	PopActiveSnapshot();
+	return result;
+}
+
+/*
+ * Deletes the row of relid whose primary key (of nkeys bigint columns)
+ * equals keys, the way "DELETE FROM rel WHERE pk = keys" does, without
+ * planning and running that statement.  A row already deleted by a
+ * committed concurrent transaction is gone, as for the statement.
+ *
+ * Returns LM_DIRECT_UNSUPPORTED, having deleted nothing, when the statement
+ * would do more (triggers, rules, row security that applies), when the
+ * primary key is not nkeys bigint columns, or when the row was updated
+ * concurrently (the statement re-checks the new version); otherwise
+ * LM_DIRECT_DONE if a row was deleted, LM_DIRECT_SKIPPED if none was
+ * there.
+ */
+LmDirectResult
+lm_direct_delete(Oid relid, int nkeys, const int64 *keys)
+{
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	ScanKeyData skey[INDEX_MAX_KEYS];
+	TupleTableSlot *slot;
+	Snapshot	snap;
+	LmDirectResult result = LM_DIRECT_SKIPPED;
+
+	rel = table_open(relid, RowExclusiveLock);
+	if (!direct_delete_ok(rel))
+	{
+		table_close(rel, NoLock);
+		return LM_DIRECT_UNSUPPORTED;
+	}
+	idx = index_open(RelationGetPrimaryKeyIndex(rel), RowExclusiveLock);
+	if (nkeys > INDEX_MAX_KEYS || IndexRelationGetNumberOfKeyAttributes(idx) != nkeys)
+	{
+		index_close(idx, NoLock);
+		table_close(rel, NoLock);
+		return LM_DIRECT_UNSUPPORTED;
+	}
+	for (int i = 0; i < nkeys; i++)
+		if (TupleDescAttr(RelationGetDescr(idx), i)->atttypid != INT8OID)
+		{
+			index_close(idx, NoLock);
+			table_close(rel, NoLock);
+			return LM_DIRECT_UNSUPPORTED;
+		}
+
+	CheckCmdReplicaIdentity(rel, CMD_DELETE);
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	snap = GetActiveSnapshot();
+	for (int i = 0; i < nkeys; i++)
+		ScanKeyInit(&skey[i], i + 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(keys[i]));
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, snap, nkeys, 0);
+	index_rescan(scan, skey, nkeys, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		TM_FailureData tmfd;
+		TM_Result	res = table_tuple_delete(rel, &slot->tts_tid, GetCurrentCommandId(true),
+											 snap, InvalidSnapshot, true, &tmfd, false);
+
+		if (res == TM_Ok)
+			result = LM_DIRECT_DONE;
+		else if (res == TM_Updated && !IsolationUsesXactSnapshot() && result == LM_DIRECT_SKIPPED)
+		{
+			result = LM_DIRECT_UNSUPPORTED;
+			break;
+		}
+		else if (res == TM_Updated || (res == TM_Deleted && IsolationUsesXactSnapshot()))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update")));
+		/* deleted by a committed transaction, or by this command: gone */
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, NoLock);
 	table_close(rel, NoLock);
 	PopActiveSnapshot();
 	return result;

@@ -13,7 +13,7 @@
 /* outcome of lm_direct_insert */
 typedef enum LmDirectResult
 {
-	LM_DIRECT_INSERTED,			/* the row was inserted */
+	LM_DIRECT_DONE,				/* the row was inserted (or deleted) */
 	LM_DIRECT_SKIPPED,			/* a probed row is missing, or a conflict */
 	LM_DIRECT_UNSUPPORTED		/* run the statement instead (see direct.c) */
 } LmDirectResult;
@@ -30,6 +30,7 @@ extern LmDirectResult lm_direct_insert(Oid relid, int ncols, const char *const *
 									   const Datum *values, const bool *nulls,
 									   const LmDirectProbe *probes, int nprobes,
 									   bool skip_conflicts);
+extern LmDirectResult lm_direct_delete(Oid relid, int nkeys, const int64 *keys);
 extern void lm_direct_init(void);
 
 #endif							/* LM_DIRECT_H */

@@ -175,6 +175,73 @@ lm_segment_ids_datum(const int64 *ids, int n, bool *isnull)
 	return PointerGetDatum(lm_int8_array(ids, n));
 }
 
+/* a single event's changes are written row by row up to this many */
+#define LM_DIRECT_MAX_ROWS 8
+
+/*
+ * Removes memberships without a statement where direct.c can; returns how
+ * many are left, moved to the front of the arrays.
+ */
+static int
+direct_exits(int64 *xseg, int64 *xlead, int nx)
+{
+	Oid			relid = nx > 0 ? lm_relid("segment_members") : InvalidOid;
+	int			left = 0;
+
+	for (int i = 0; i < nx; i++)
+	{
+		int64		keys[2];
+
+		keys[0] = xseg[i];
+		keys[1] = xlead[i];
+		if (lm_direct_delete(relid, 2, keys) == LM_DIRECT_UNSUPPORTED)
+		{
+			xseg[left] = xseg[i];
+			xlead[left] = xlead[i];
+			left++;
+		}
+	}
+	return left;
+}
+
+/*
+ * Adds memberships without a statement where direct.c can (of leads and
+ * segments that exist, skipping those already there); returns how many are
+ * left, moved to the front of the arrays.
+ */
+static int
+direct_entries(int64 *seg, int64 *lead, TimestampTz *at, int ne)
+{
+	static const char *const cols[3] = {"segment_id", "lead_id", "since"};
+	Oid			relid = ne > 0 ? lm_relid("segment_members") : InvalidOid;
+	Oid			leads_relid = ne > 0 ? lm_relid("leads") : InvalidOid;
+	Oid			segments_relid = ne > 0 ? lm_relid("segments") : InvalidOid;
+	int			left = 0;
+
+	for (int i = 0; i < ne; i++)
+	{
+		Datum		values[3];
+		bool		isnull[3] = {false, false, false};
+		LmDirectProbe probes[2];
+
+		values[0] = Int64GetDatum(seg[i]);
+		values[1] = Int64GetDatum(lead[i]);
+		values[2] = TimestampTzGetDatum(at[i]);
+		probes[0].relid = leads_relid;
+		probes[0].key = lead[i];
+		probes[1].relid = segments_relid;
+		probes[1].key = seg[i];
+		if (lm_direct_insert(relid, 3, cols, values, isnull, probes, 2, true) == LM_DIRECT_UNSUPPORTED)
+		{
+			seg[left] = seg[i];
+			lead[left] = lead[i];
+			at[left] = at[i];
+			left++;
+		}
+	}
+	return left;
+}
+
 /* Writes queued entries and exits to segment_members. */
 void
 lm_segments_flush(void)
@@ -217,13 +284,25 @@ lm_segments_flush(void)
 		}
 	}
 
+	/*
+	 * A single event's few exits and entries, row by row without a
+	 * statement (direct.c); the statements below take what is left: bulk
+	 * changes, and rows the direct path declines.
+	 */
+	if (nx <= LM_DIRECT_MAX_ROWS)
+		nx = direct_exits(xseg, xlead, nx);
+	if (ne <= LM_DIRECT_MAX_ROWS)
+		ne = direct_entries(seg, lead, at, ne);
+	if (nx == 0 && ne == 0)
+		return;
+
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 
 	/*
-	 * One entry or exit (a single event's statement): plans of scalar
-	 * parameters, index probes only; the array plans below set up a
-	 * function scan and joins meant for bulk statements.
+	 * One entry or exit: plans of scalar parameters, index probes only; the
+	 * array plans below set up a function scan and joins meant for bulk
+	 * statements.
 	 */
 	if (nx == 1)
 	{
@@ -239,24 +318,6 @@ lm_segments_flush(void)
 									 2, types), args, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "lead_mgmt: removing segment members failed");
 		nx = 0;
-	}
-	if (ne == 1)
-	{
-		static const char *const cols[3] = {"segment_id", "lead_id", "since"};
-		Datum		args[3];
-		bool		isnull[3] = {false, false, false};
-		LmDirectProbe probes[2];
-
-		args[0] = Int64GetDatum(seg[0]);
-		args[1] = Int64GetDatum(lead[0]);
-		args[2] = TimestampTzGetDatum(at[0]);
-		probes[0].relid = lm_relid("leads");
-		probes[0].key = lead[0];
-		probes[1].relid = lm_relid("segments");
-		probes[1].key = seg[0];
-		if (lm_direct_insert(lm_relid("segment_members"), 3, cols, args, isnull,
-							 probes, 2, true) != LM_DIRECT_UNSUPPORTED)
-			ne = 0;
 	}
 	if (ne == 1)
 	{
