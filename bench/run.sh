@@ -32,7 +32,10 @@
 #      the cost of 10 live segments on single-row inserts (10 vs 0 active);
 #   6. backend memory across many single-statement inserts in one session;
 #   7. every analytics view and funnel() on the big database of 4 and 5,
-#      with campaigns, their days, a sales team, assignments and deals.
+#      with campaigns, their days, a sales team, assignments and deals;
+#   8. round-robin assignment with 2 and 4 concurrent clients (each
+#      transaction makes a new lead sales-ready), vs the same transactions
+#      without the rule; fairness and single ownership checked after each.
 #
 # Scaling mode, for each size: leads, a COPY of their events into the bare
 # table and through the pipeline, the sales side, every analytics query,
@@ -391,6 +394,63 @@ bench_memory() {
 	read -r _ HWM < <(grep '^hwm|' "$out" | tr '|' ' ')
 	for k in R0 A0 R1 A1 S1 R2 A2 S2 HWM; do rec "mem_$k" "${!k}"; done
 	log "bench 6: VmRSS ${R0} -> ${R1} -> ${R2} kB; RssAnon ${A0} -> ${A1} -> ${A2} kB"
+}
+
+# ------------------------------------------------------------------ 8: assignment
+# Round robin under concurrent writers: every pgbench transaction inserts a
+# new lead and then its demo request (two statements, as an application
+# writes them), which makes it sales-qualified and assigns it by the one
+# round-robin rule to one of 8 available reps (a 9th is away).  Baseline in the same run: the same transactions with the rule
+# switched off, so nothing is assigned.  After each run with the rule: the
+# reps' lead counts differ by at most one, no lead has two open
+# assignments, every owner is its open assignment's rep.
+bench_assign() {
+	local db=lm_assign c tps out script=$OUT/assign.sql spread dups bad n
+	log "bench 8: round-robin assignment, database $db"
+	q postgres "DROP DATABASE IF EXISTS $db" >/dev/null
+	q postgres "CREATE DATABASE $db" >/dev/null
+	PSQL -d "$db" >"$OUT/setup_$db.log" 2>&1 <<-'EOF' || { cat "$OUT/setup_$db.log" >&2; die "setup of lm_assign failed"; }
+		CREATE EXTENSION lead_mgmt;
+		INSERT INTO lead_mgmt.reps (name) SELECT 'rep ' || g FROM generate_series(1, 8) g;
+		INSERT INTO lead_mgmt.reps (name, available) VALUES ('away', false);
+		INSERT INTO lead_mgmt.assignment_rules (name, priority, method) VALUES ('everyone', 1, 'round_robin');
+	EOF
+	cat >"$script" <<-'EOF'
+		\set n random(1, 1000000000)
+		INSERT INTO lead_mgmt.leads (external_id) VALUES ('b' || :client_id || '-' || :n || '-' || random()) RETURNING id AS lead \gset
+		INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:lead, 'demo_requested');
+	EOF
+	checkpoint
+	for c in 2 4; do
+		for rule in on off; do
+			q "$db" "UPDATE lead_mgmt.assignment_rules SET active = $([[ $rule == on ]] && echo true || echo false)" >/dev/null
+			out=$OUT/pgbench_assign_${c}_$rule.log
+			PGOPTIONS="$PGOPTIONS -c synchronous_commit=off" "$BINDIR/pgbench" -n -M prepared \
+				-c "$c" -j 2 -T "$PGB_SECS" -f "$script" "$db" >"$out" 2>&1 ||
+				{ cat "$out" >&2; die "pgbench assign $c $rule failed"; }
+			grep -q '^number of failed transactions: 0 ' "$out" || { cat "$out" >&2; die "pgbench assign $c $rule: failed transactions"; }
+			tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$out")
+			[[ -n $tps ]] || { cat "$out" >&2; die "pgbench assign $c $rule: no tps"; }
+			rec "assign_${c}_${rule}_tps" "$(printf '%.0f' "$tps")"
+			if [[ $rule == on ]]; then
+				spread=$(q "$db" "SELECT max(n) - min(n) FROM (SELECT count(l.id) AS n FROM lead_mgmt.reps r
+				                  LEFT JOIN lead_mgmt.leads l ON l.owner_id = r.id WHERE r.available GROUP BY r.id) x")
+				dups=$(q "$db" "SELECT count(*) FROM (SELECT lead_id FROM lead_mgmt.assignments WHERE ended_at IS NULL
+				                GROUP BY lead_id HAVING count(*) > 1) x")
+				bad=$(q "$db" "SELECT count(*) FROM lead_mgmt.leads l WHERE l.stage = 'sql' AND l.owner_id IS DISTINCT FROM
+				               (SELECT a.rep_id FROM lead_mgmt.assignments a WHERE a.lead_id = l.id AND a.ended_at IS NULL)")
+				n=$(q "$db" "SELECT count(*) FROM lead_mgmt.assignments")
+				rec "assign_${c}_spread" "$spread"
+				rec "assign_${c}_dups" "$dups"
+				rec "assign_${c}_bad" "$bad"
+				rec "assign_${c}_total" "$n"
+				log "bench 8: $c clients, round robin: ${R[assign_${c}_on_tps]} assignments/s; $n assignments so far, per-rep counts within $spread, $dups leads with two open assignments, $bad owners not their assignment's rep"
+			else
+				log "bench 8: $c clients, the same without the rule: ${R[assign_${c}_off_tps]} tps"
+			fi
+		done
+	done
+	q postgres "DROP DATABASE $db" >/dev/null
 }
 
 # ------------------------------------------------------------------ 4 + 5a: big data
@@ -969,6 +1029,7 @@ write_results() {
 		echo "| 5b | cost of 10 live segments on single-row inserts (sync off) | ${MED[lm_off]} tps with 10 active | ${MED[noseg]} tps with 0 active | $(calc "${MED[lm_off]} / ${MED[noseg]}" 2) of the 0-active tps (≈ $seg_cost_us µs more CPU per insert, from $(nproc) cores / tps; within noise when near 1) | — (issue 3: report) | |"
 		echo "| 6 | backend memory across $MEM_N2 single-statement event inserts in one session | private memory (RssAnon) $(printf '%+d' "$mem_growth_anon") kB overall, $(printf '%+d' "$mem_growth_anon_late") kB from $MEM_N1 to $MEM_N2 inserts | — | — | no growth (bounded rule cache) | $(met "$mem_growth_anon_late < 1024") |"
 		echo "| 7 | every analytics view and \`funnel()\` (${R[big_q_n]} queries), $an_size | slowest: $an_worst | — | — | < 1 s each | $an_met |"
+		echo "| 8 | round-robin assignment, 2 / 4 concurrent clients, each transaction making a new lead sales-ready | ${R[assign_2_on_tps]} / ${R[assign_4_on_tps]} assignments/s; per-rep counts within ${R[assign_2_spread]} / ${R[assign_4_spread]}; ${R[assign_2_dups]} / ${R[assign_4_dups]} duplicate owners | the same without the rule: ${R[assign_2_off_tps]} / ${R[assign_4_off_tps]} tps | $(calc "${R[assign_2_on_tps]} / ${R[assign_2_off_tps]}" 2) / $(calc "${R[assign_4_on_tps]} / ${R[assign_4_off_tps]}" 2) | ≥ 2,000/s, exact fairness (within 1), no duplicate owner | $(met "${R[assign_2_on_tps]} >= 2000 && ${R[assign_4_on_tps]} >= 2000 && ${R[assign_2_spread]} <= 1 && ${R[assign_4_spread]} <= 1 && ${R[assign_2_dups]} + ${R[assign_4_dups]} + ${R[assign_2_bad]} + ${R[assign_4_bad]} == 0") |"
 		echo
 		echo "## 1–2. Bulk \`COPY\`"
 		echo
@@ -1045,6 +1106,18 @@ write_results() {
 		echo
 		echo "How these times and ingest grow from 10k to 1M leads: [\`SCALING.md\`](SCALING.md) (\`bash bench/run.sh scaling\`)."
 		echo
+		echo "## 8. Round-robin assignment"
+		echo
+		echo "A fresh database: 8 available reps and one away, one round-robin rule, the shipped stages (\`sql\` assigns on entry). \`pgbench -n -M prepared -j 2 -T $PGB_SECS\`, \`synchronous_commit = off\`; each pgbench transaction is an \`INSERT INTO lead_mgmt.leads (external_id) ... RETURNING id\` and an \`INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:lead, 'demo_requested')\`: a new lead, made sales-qualified by its demo request, which is assigned in the event's statement. Baseline: the same transactions with the rule switched off (no assignment). After each run with the rule, over all assignments so far: the spread of the available reps' lead counts (round robin is exact when it is at most 1), leads with two open assignments, and sales-qualified leads whose owner is not their open assignment's rep."
+		echo
+		echo "| clients | assignments/s | without the rule, tps | ratio | assignments so far | per-rep spread | two open assignments | owner ≠ assignment |"
+		echo "|---|---|---|---|---|---|---|---|"
+		for c in 2 4; do
+			echo "| $c | ${R[assign_${c}_on_tps]} | ${R[assign_${c}_off_tps]} | $(calc "${R[assign_${c}_on_tps]} / ${R[assign_${c}_off_tps]}" 2) | ${R[assign_${c}_total]} | ${R[assign_${c}_spread]} | ${R[assign_${c}_dups]} | ${R[assign_${c}_bad]} |"
+		done
+		echo
+		echo "The isolation spec \`test/isolation/specs/assignment_round_robin.spec\` and the TAP test \`test/t/020_assignment_stress.pl\` check the same properties in the test suite."
+		echo
 		echo "## Reproduce"
 		echo
 		echo '```bash'
@@ -1082,6 +1155,7 @@ else
 	bench_rule_change_small
 	bench_memory
 	q postgres "DROP DATABASE lm_bench" >/dev/null
+	bench_assign
 	bench_big
 	log "bench 7: the sales side of lm_big, then every analytics query"
 	load_sales lm_big big_
