@@ -125,3 +125,14 @@ INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:max, 'pricing_page_v
 ALTER TABLE lead_mgmt.stage_history DROP CONSTRAINT no_new_mqls;
 INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:max, 'pricing_page_visited');
 SELECT from_stage, to_stage FROM lead_mgmt.stage_history WHERE lead_id = :max ORDER BY id;
+
+-- Columns you add to stage_history get their defaults on lead_mgmt's
+-- writes too; once dropped, they are gone from them.
+ALTER TABLE lead_mgmt.stage_history ADD COLUMN written_by text DEFAULT current_user;
+INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:max, 'demo_requested');
+SELECT from_stage, to_stage, written_by IS NOT NULL AS has_writer
+  FROM lead_mgmt.stage_history WHERE lead_id = :max ORDER BY id DESC LIMIT 1;
+ALTER TABLE lead_mgmt.stage_history DROP COLUMN written_by;
+INSERT INTO lead_mgmt.events (lead_id, event_type, occurred_at)
+VALUES (:max, 'purchase', '2026-02-01 09:00+00');
+SELECT from_stage, to_stage, reason FROM lead_mgmt.stage_history WHERE lead_id = :max ORDER BY id DESC LIMIT 1;

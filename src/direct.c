@@ -364,10 +364,11 @@ direct_delete_ok(Relation rel)
  * Whether "INSERT INTO rel (cols) VALUES (...)" would do anything beyond
  * inserting the row and its index entries, checking its constraints: fire
  * a trigger (foreign keys are triggers too), apply a rule or row security,
- * or compute a column that is not given and not an identity column.
+ * coerce a value to its column's type, or compute a column that is not
+ * given and not a bigint identity column.
  */
 static bool
-direct_insert_ok(Relation rel, int ncols, const char *const *cols)
+direct_insert_ok(Relation rel, int ncols, const char *const *cols, const Oid *types)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 
@@ -383,8 +384,13 @@ direct_insert_ok(Relation rel, int ncols, const char *const *cols)
 		if (att->attgenerated)
 			return false;
 		for (int c = 0; c < ncols && !given; c++)
+		{
 			given = strcmp(NameStr(att->attname), cols[c]) == 0;
-		if (!given && !att->attidentity)
+			/* a value of another type (a domain, a typmod) needs coercing */
+			if (given && (att->atttypid != types[c] || att->atttypmod != -1))
+				return false;
+		}
+		if (!given && !(att->attidentity && att->atttypid == INT8OID))
 			return false;
 	}
 	return true;
@@ -414,7 +420,7 @@ direct_row_exists(Oid relid, int64 key)
 
 /*
  * Inserts one row the way
- *   INSERT INTO rel (cols) SELECT values
+ *   INSERT INTO rel (cols) SELECT values (of the given types)
  *    WHERE EXISTS (row of each probe) [ON CONFLICT DO NOTHING]
  * does, without planning and running that statement; identity columns not
  * among cols take their next value.  skip_conflicts inserts speculatively,
@@ -427,7 +433,7 @@ direct_row_exists(Oid relid, int64 key)
  * conflicting row against the transaction snapshot.
  */
 LmDirectResult
-lm_direct_insert(Oid relid, int ncols, const char *const *cols,
+lm_direct_insert(Oid relid, int ncols, const char *const *cols, const Oid *types,
 				 const Datum *values, const bool *nulls,
 				 const LmDirectProbe *probes, int nprobes, bool skip_conflicts)
 {
@@ -442,7 +448,7 @@ lm_direct_insert(Oid relid, int ncols, const char *const *cols,
 		return LM_DIRECT_UNSUPPORTED;
 
 	rel = table_open(relid, RowExclusiveLock);
-	if (!direct_insert_ok(rel, ncols, cols))
+	if (!direct_insert_ok(rel, ncols, cols, types))
 	{
 		table_close(rel, NoLock);
 		return LM_DIRECT_UNSUPPORTED;

@@ -27,7 +27,7 @@ typedef struct LmDirectProbe
 
 extern uint64 lm_direct_update_lead(Oid leads_relid, int64 lead_id);
 extern LmDirectResult lm_direct_insert(Oid relid, int ncols, const char *const *cols,
-									   const Datum *values, const bool *nulls,
+									   const Oid *types, const Datum *values, const bool *nulls,
 									   const LmDirectProbe *probes, int nprobes,
 									   bool skip_conflicts);
 extern LmDirectResult lm_direct_delete(Oid relid, int nkeys, const int64 *keys);

@@ -1147,7 +1147,7 @@ lm_history_write_one(LmHistoryItem *h)
 			isnull[i] = nulls[i] == 'n';
 		probe.relid = lm_relid("leads");
 		probe.key = h->lead_id;
-		if (lm_direct_insert(lm_relid("stage_history"), 6, cols, args, isnull,
+		if (lm_direct_insert(lm_relid("stage_history"), 6, cols, types, args, isnull,
 							 &probe, 1, false) != LM_DIRECT_UNSUPPORTED)
 			return;
 	}

@@ -213,6 +213,7 @@ static int
 direct_entries(int64 *seg, int64 *lead, TimestampTz *at, int ne)
 {
 	static const char *const cols[3] = {"segment_id", "lead_id", "since"};
+	static const Oid types[3] = {INT8OID, INT8OID, TIMESTAMPTZOID};
 	Oid			relid = ne > 0 ? lm_relid("segment_members") : InvalidOid;
 	Oid			leads_relid = ne > 0 ? lm_relid("leads") : InvalidOid;
 	Oid			segments_relid = ne > 0 ? lm_relid("segments") : InvalidOid;
@@ -231,7 +232,7 @@ direct_entries(int64 *seg, int64 *lead, TimestampTz *at, int ne)
 		probes[0].key = lead[i];
 		probes[1].relid = segments_relid;
 		probes[1].key = seg[i];
-		if (lm_direct_insert(relid, 3, cols, values, isnull, probes, 2, true) == LM_DIRECT_UNSUPPORTED)
+		if (lm_direct_insert(relid, 3, cols, types, values, isnull, probes, 2, true) == LM_DIRECT_UNSUPPORTED)
 		{
 			seg[left] = seg[i];
 			lead[left] = lead[i];
