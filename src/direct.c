@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  * direct.c
  *	  Writes of single rows without an SQL statement: the update of one
- *	  lead (the single-event path), and the one-row inserts into
- *	  stage_history and segment_members that follow it.
+ *	  lead (the single-event path), and the few inserts into stage_history
+ *	  and inserts and deletes in segment_members that follow it.
  *
  * A single event's statement used to run one more SQL statement for each
  * of these writes, and setting a statement up (plan cache, executor start
@@ -11,11 +11,12 @@
  * trigger machinery, and nothing else.
  *
  * Rules: each write first increments the command counter and takes a
- * fresh snapshot, as an SPI statement would.  An insert is done directly
- * only when the statement would do nothing more: the table has no
- * triggers, rules or row security that applies, and every column is either
- * given or an identity column; otherwise lm_direct_insert says so and the
- * caller runs its statement.  Identity sequences and compiled CHECK
+ * fresh snapshot, as an SPI statement would.  An insert or delete is done
+ * directly only when the statement would do nothing more: the table has no
+ * triggers (foreign keys included), rules or row security that applies,
+ * and for an insert every column is either given, in its exact type, or a
+ * bigint identity column; otherwise lm_direct_insert / lm_direct_delete say
+ * so and the caller runs its statement.  Identity sequences and compiled CHECK
  * constraints are kept per table and forgotten on a relcache invalidation
  * of it.
  *-------------------------------------------------------------------------
@@ -212,6 +213,7 @@ direct_estate(Relation rel, ResultRelInfo **rri)
 	return estate;
 }
 
+/* Closes what direct_estate and the write opened, and frees the state. */
 static void
 direct_estate_end(EState *estate, ResultRelInfo *rri)
 {
