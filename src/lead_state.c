@@ -82,10 +82,8 @@ static SPIPlanPtr plan_lock_ids = NULL;
 static SPIPlanPtr plan_events_ids = NULL;
 static SPIPlanPtr plan_events_one = NULL;
 static SPIPlanPtr plan_history = NULL;
-static SPIPlanPtr plan_history_one = NULL;
 
 static void lm_history_write(void);
-static void lm_history_write_one(LmHistoryItem *h);
 
 /* Drops everything per-statement when a (sub)transaction ends or aborts. */
 static void
@@ -1116,53 +1114,29 @@ lm_history_flush(void)
 }
 
 /*
- * Writes one queued stage change: the common case of a single event.
- * Directly when the statement would do no more (see direct.c); otherwise
- * a plan of scalar parameters, a Result over an index probe, where the
- * array plan below would set up a function scan and a join for one row.
+ * Writes one queued stage change (a single event's) without a statement,
+ * if direct.c can; returns false when the statement must write it.
  */
-static void
-lm_history_write_one(LmHistoryItem *h)
+static bool
+lm_history_write_direct(LmHistoryItem *h)
 {
-	Oid			types[6] = {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
-	Datum		args[6];
-	char		nulls[7] = "      ";
+	static const char *const cols[6] = {"lead_id", "from_stage", "to_stage",
+	"changed_at", "reason", "note"};
+	static const Oid types[6] = {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
+	Datum		values[6];
+	bool		isnull[6] = {false, h->from_stage == NULL, false, false, false, h->note == NULL};
+	LmDirectProbe probe;
 
-	args[0] = Int64GetDatum(h->lead_id);
-	args[1] = h->from_stage ? CStringGetTextDatum(h->from_stage) : (Datum) 0;
-	nulls[1] = h->from_stage ? ' ' : 'n';
-	args[2] = CStringGetTextDatum(h->to_stage);
-	args[3] = TimestampTzGetDatum(h->changed_at);
-	args[4] = CStringGetTextDatum(h->reason);
-	args[5] = h->note ? CStringGetTextDatum(h->note) : (Datum) 0;
-	nulls[5] = h->note ? ' ' : 'n';
-
-	{
-		static const char *const cols[6] = {"lead_id", "from_stage", "to_stage",
-		"changed_at", "reason", "note"};
-		bool		isnull[6];
-		LmDirectProbe probe;
-
-		for (int i = 0; i < 6; i++)
-			isnull[i] = nulls[i] == 'n';
-		probe.relid = lm_relid("leads");
-		probe.key = h->lead_id;
-		if (lm_direct_insert(lm_relid("stage_history"), 6, cols, types, args, isnull,
-							 &probe, 1, false) != LM_DIRECT_UNSUPPORTED)
-			return;
-	}
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "lead_mgmt: SPI_connect failed");
-	if (SPI_execute_plan(lm_plan(&plan_history_one,
-								 "INSERT INTO lead_mgmt.stage_history "
-								 "(lead_id, from_stage, to_stage, changed_at, reason, note) "
-								 "SELECT $1, $2, $3, $4, $5, $6 "
-								 "WHERE EXISTS (SELECT 1 FROM lead_mgmt.leads l "
-								 "              WHERE l.id OPERATOR(pg_catalog.=) $1)",
-								 6, types), args, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "lead_mgmt: writing stage_history failed");
-	SPI_finish();
+	values[0] = Int64GetDatum(h->lead_id);
+	values[1] = h->from_stage ? CStringGetTextDatum(h->from_stage) : (Datum) 0;
+	values[2] = CStringGetTextDatum(h->to_stage);
+	values[3] = TimestampTzGetDatum(h->changed_at);
+	values[4] = CStringGetTextDatum(h->reason);
+	values[5] = h->note ? CStringGetTextDatum(h->note) : (Datum) 0;
+	probe.relid = lm_relid("leads");
+	probe.key = h->lead_id;
+	return lm_direct_insert(lm_relid("stage_history"), 6, cols, types, values, isnull,
+							&probe, 1, false) != LM_DIRECT_UNSUPPORTED;
 }
 
 static void
@@ -1185,11 +1159,8 @@ lm_history_write(void)
 	if (n == 0)
 		return;
 	history = NIL;
-	if (n == 1)
-	{
-		lm_history_write_one(linitial(items));
+	if (n == 1 && lm_history_write_direct(linitial(items)))
 		return;
-	}
 	ids = palloc(sizeof(int64) * n);
 	from = palloc(sizeof(char *) * n);
 	to = palloc(sizeof(char *) * n);

@@ -46,8 +46,6 @@ typedef struct LmMembership
 static List *queued = NIL;		/* of LmMembership, TopTransactionContext */
 static SPIPlanPtr plan_enter = NULL;
 static SPIPlanPtr plan_exit = NULL;
-static SPIPlanPtr plan_enter_one = NULL;
-static SPIPlanPtr plan_exit_one = NULL;
 static SPIPlanPtr plan_segment = NULL;
 
 static bool
@@ -300,44 +298,6 @@ lm_segments_flush(void)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 
-	/*
-	 * One entry or exit: plans of scalar parameters, index probes only; the
-	 * array plans below set up a function scan and joins meant for bulk
-	 * statements.
-	 */
-	if (nx == 1)
-	{
-		Oid			types[2] = {INT8OID, INT8OID};
-		Datum		args[2];
-
-		args[0] = Int64GetDatum(xseg[0]);
-		args[1] = Int64GetDatum(xlead[0]);
-		if (SPI_execute_plan(lm_plan(&plan_exit_one,
-									 "DELETE FROM lead_mgmt.segment_members m "
-									 "WHERE m.segment_id OPERATOR(pg_catalog.=) $1 "
-									 "  AND m.lead_id OPERATOR(pg_catalog.=) $2",
-									 2, types), args, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "lead_mgmt: removing segment members failed");
-		nx = 0;
-	}
-	if (ne == 1)
-	{
-		Oid			types[3] = {INT8OID, INT8OID, TIMESTAMPTZOID};
-		Datum		args[3];
-
-		args[0] = Int64GetDatum(seg[0]);
-		args[1] = Int64GetDatum(lead[0]);
-		args[2] = TimestampTzGetDatum(at[0]);
-		if (SPI_execute_plan(lm_plan(&plan_enter_one,
-									 "INSERT INTO lead_mgmt.segment_members (segment_id, lead_id, since) "
-									 "SELECT $1, $2, $3 "
-									 "WHERE EXISTS (SELECT 1 FROM lead_mgmt.leads x WHERE x.id OPERATOR(pg_catalog.=) $2) "
-									 "  AND EXISTS (SELECT 1 FROM lead_mgmt.segments g WHERE g.id OPERATOR(pg_catalog.=) $1) "
-									 "ON CONFLICT DO NOTHING",
-									 3, types), args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "lead_mgmt: adding segment members failed");
-		ne = 0;
-	}
 	if (nx > 0)
 	{
 		Oid			types[2] = {INT8ARRAYOID, INT8ARRAYOID};
