@@ -248,19 +248,27 @@ par2() {
 	calc "$(date +%s.%N) - $t0"
 }
 
-# pgbench TABLE SYNC TAG: prints tps
-pgbench_run() {
-	local db=$1 table=$2 sync=$3 tag=$4 script out tps
-	script=$OUT/insert_${table//./_}.sql
-	[[ -f $script ]] || sed "s/@TABLE@/$table/" "$BENCH/pgbench/insert_event.sql.in" >"$script"
+# pgbench_tps DB SCRIPT CLIENTS SYNC TAG [ARGS...]: runs SCRIPT for
+# PGB_SECS, fails on any failed transaction, prints tps
+pgbench_tps() {
+	local db=$1 script=$2 clients=$3 sync=$4 tag=$5 out tps
+	shift 5
 	out=$OUT/pgbench_$tag.log
 	PGOPTIONS="$PGOPTIONS -c synchronous_commit=$sync" "$BINDIR/pgbench" -n -M prepared \
-		-c "$PGB_CLIENTS" -j 2 -T "$PGB_SECS" -D nleads="$N_LEADS" -f "$script" "$db" >"$out" 2>&1 ||
+		-c "$clients" -j 2 -T "$PGB_SECS" "$@" -f "$script" "$db" >"$out" 2>&1 ||
 		{ cat "$out" >&2; die "pgbench $tag failed"; }
 	grep -q '^number of failed transactions: 0 ' "$out" || { cat "$out" >&2; die "pgbench $tag: failed transactions"; }
 	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$out")
 	[[ -n $tps ]] || { cat "$out" >&2; die "pgbench $tag: no tps"; }
 	printf '%.0f' "$tps"
+}
+
+# pgbench_run DB TABLE SYNC TAG: single-row event inserts into TABLE, prints tps
+pgbench_run() {
+	local db=$1 table=$2 sync=$3 tag=$4 script
+	script=$OUT/insert_${table//./_}.sql
+	[[ -f $script ]] || sed "s/@TABLE@/$table/" "$BENCH/pgbench/insert_event.sql.in" >"$script"
+	pgbench_tps "$db" "$script" "$PGB_CLIENTS" "$sync" "$tag" -D nleads="$N_LEADS"
 }
 
 # ------------------------------------------------------------------ data
@@ -405,7 +413,7 @@ bench_memory() {
 # reps' lead counts differ by at most one, no lead has two open
 # assignments, every owner is its open assignment's rep.
 bench_assign() {
-	local db=lm_assign c tps out script=$OUT/assign.sql spread dups bad n
+	local db=lm_assign c rule tps script=$OUT/assign.sql spread dups bad n
 	log "bench 8: round-robin assignment, database $db"
 	q postgres "DROP DATABASE IF EXISTS $db" >/dev/null
 	q postgres "CREATE DATABASE $db" >/dev/null
@@ -422,21 +430,13 @@ bench_assign() {
 	EOF
 	# warm-up, not measured: the first seconds on a fresh database run
 	# slower (catalog caches, the first pages of every table and index)
-	PGOPTIONS="$PGOPTIONS -c synchronous_commit=off" "$BINDIR/pgbench" -n -M prepared \
-		-c 2 -j 2 -T 5 -f "$script" "$db" >"$OUT/pgbench_assign_warmup.log" 2>&1 ||
-		{ cat "$OUT/pgbench_assign_warmup.log" >&2; die "pgbench assign warm-up failed"; }
+	PGB_SECS=5 pgbench_tps "$db" "$script" 2 off assign_warmup >/dev/null
 	checkpoint
 	for c in 2 4; do
 		for rule in on off; do
 			q "$db" "UPDATE lead_mgmt.assignment_rules SET active = $([[ $rule == on ]] && echo true || echo false)" >/dev/null
-			out=$OUT/pgbench_assign_${c}_$rule.log
-			PGOPTIONS="$PGOPTIONS -c synchronous_commit=off" "$BINDIR/pgbench" -n -M prepared \
-				-c "$c" -j 2 -T "$PGB_SECS" -f "$script" "$db" >"$out" 2>&1 ||
-				{ cat "$out" >&2; die "pgbench assign $c $rule failed"; }
-			grep -q '^number of failed transactions: 0 ' "$out" || { cat "$out" >&2; die "pgbench assign $c $rule: failed transactions"; }
-			tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$out")
-			[[ -n $tps ]] || { cat "$out" >&2; die "pgbench assign $c $rule: no tps"; }
-			rec "assign_${c}_${rule}_tps" "$(printf '%.0f' "$tps")"
+			tps=$(pgbench_tps "$db" "$script" "$c" off "assign_${c}_$rule")
+			rec "assign_${c}_${rule}_tps" "$tps"
 			if [[ $rule == on ]]; then
 				spread=$(q "$db" "SELECT max(n) - min(n) FROM (SELECT count(l.id) AS n FROM lead_mgmt.reps r
 				                  LEFT JOIN lead_mgmt.leads l ON l.owner_id = r.id WHERE r.available GROUP BY r.id) x")
