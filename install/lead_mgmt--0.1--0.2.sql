@@ -867,3 +867,68 @@ $fn$;
 -- leads_funnel_idx rely on (see install/parts/core.sql)
 --------------------------------------------------------------------------
 ALTER TABLE lead_mgmt.leads SET (autovacuum_vacuum_scale_factor = 0.01);
+
+--------------------------------------------------------------------------
+-- 0.2: when leads are next due for maintenance moves from an index on
+-- leads.recheck_at to a table of its own, so that an event that only moves
+-- recheck_at is a HOT update of its lead (see install/parts/core.sql)
+--------------------------------------------------------------------------
+CREATE TABLE lead_mgmt.rechecks (
+    due_at  timestamptz NOT NULL,
+    lead_id bigint NOT NULL
+);
+CREATE INDEX rechecks_due_idx ON lead_mgmt.rechecks (due_at, lead_id);
+ALTER TABLE lead_mgmt.rechecks REPLICA IDENTITY FULL;
+COMMENT ON TABLE lead_mgmt.rechecks IS
+    'internal: when leads are next due for run_maintenance (an entry at or before each lead''s recheck_at)';
+INSERT INTO lead_mgmt.rechecks (due_at, lead_id)
+SELECT recheck_at, id FROM lead_mgmt.leads WHERE recheck_at IS NOT NULL;
+DROP INDEX lead_mgmt.leads_recheck_idx;
+SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.rechecks', '');
+
+-- analysts are not granted rechecks: it lists every lead (a rep's others'
+-- too) and tells nothing the leads do not
+CREATE OR REPLACE FUNCTION lead_mgmt.grant_analyst(role name, contact_data boolean DEFAULT false)
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g       text := lead_mgmt._grantee(role);
+    rels    text;
+    visible text;
+    contact text := (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ')
+                       FROM pg_catalog.unnest(lead_mgmt._lead_contact_columns()) c);
+BEGIN
+    EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA lead_mgmt TO %s', g);
+    -- every table and view of the extension but leads (column by column,
+    -- below) and rechecks (bookkeeping that lists every lead, a rep's
+    -- others' too, and tells nothing the leads do not)
+    SELECT pg_catalog.string_agg(c.oid::pg_catalog.regclass::pg_catalog.text, ', ' ORDER BY c.relname)
+      INTO rels
+      FROM pg_catalog.pg_class c
+     WHERE c.relnamespace OPERATOR(pg_catalog.=) 'lead_mgmt'::pg_catalog.regnamespace
+       AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'v', 'm', 'p']::pg_catalog."char"[])
+       AND c.relname OPERATOR(pg_catalog.<>) ALL (ARRAY['leads', 'rechecks']::pg_catalog.name[]);
+    EXECUTE pg_catalog.format('GRANT SELECT ON %s TO %s', rels, g);
+    -- leads column by column
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
+      INTO visible
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid OPERATOR(pg_catalog.=) 'lead_mgmt.leads'::pg_catalog.regclass
+       AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+       AND NOT a.attname::pg_catalog.text OPERATOR(pg_catalog.=) ANY (lead_mgmt._lead_contact_columns());
+    EXECUTE pg_catalog.format('GRANT SELECT (%s) ON lead_mgmt.leads TO %s', visible, g);
+    EXECUTE pg_catalog.format('%s SELECT (%s) ON lead_mgmt.leads %s %s',
+                              CASE WHEN contact_data THEN 'GRANT' ELSE 'REVOKE' END, contact,
+                              CASE WHEN contact_data THEN 'TO' ELSE 'FROM' END, g);
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION
+                                     lead_mgmt.funnel(timestamptz, timestamptz, text),
+                                     lead_mgmt.explain_score(bigint),
+                                     lead_mgmt.evaluate(jsonb, bigint),
+                                     lead_mgmt.validate_condition(jsonb, text),
+                                     lead_mgmt._pct(numeric, numeric),
+                                     lead_mgmt._ratio(numeric, numeric),
+                                     lead_mgmt._setting_interval(text) TO %s', g);
+END;
+$$;

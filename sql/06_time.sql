@@ -3,6 +3,8 @@
 -- Every lead carries recheck_at, the next time a windowed event leaves its
 -- window or an age condition flips.  run_maintenance(at) recomputes exactly
 -- the leads due by then; run twice at the same time, it does nothing more.
+-- It finds them through lead_mgmt.rechecks, which holds an entry at or
+-- before every lead's recheck_at (the end of this story).
 SET client_min_messages = warning;
 SET timezone = 'UTC';
 -- every story starts from a fresh install
@@ -54,3 +56,74 @@ SELECT lead_mgmt.run_maintenance(now() + interval '30 days 1 second') IS NOT NUL
 SELECT score FROM lead_mgmt.leads WHERE id = :yan;
 
 SELECT lead_mgmt.run_maintenance(NULL);
+
+-- How maintenance finds the leads due without scanning them: rechecks has,
+-- for every lead with a recheck_at, an entry at or before it.  This query
+-- lists the leads that break that rule; it stays empty whatever happens.
+\set missing 'SELECT count(*) AS leads_missing_an_entry FROM lead_mgmt.leads l WHERE l.recheck_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM lead_mgmt.rechecks r WHERE r.lead_id = l.id AND r.due_at <= l.recheck_at)'
+:missing;
+-- Xia, new today: the "no email opened in 30 days" rule may change her
+-- score on her 30th day (an entry then); her pricing visit leaves its
+-- 7-day window before that (recheck_at moves earlier: another entry).
+INSERT INTO lead_mgmt.leads (email) VALUES ('xia@example.com') RETURNING id AS xia \gset
+SELECT r.due_at - l.created_at AS after_creation, r.due_at = l.recheck_at AS is_recheck_at
+  FROM lead_mgmt.rechecks r JOIN lead_mgmt.leads l ON l.id = r.lead_id WHERE l.id = :xia;
+INSERT INTO lead_mgmt.events (lead_id, event_type, occurred_at)
+SELECT id, 'pricing_page_visited', created_at FROM lead_mgmt.leads WHERE id = :xia;
+SELECT r.due_at - l.created_at AS after_creation, r.due_at = l.recheck_at AS is_recheck_at
+  FROM lead_mgmt.rechecks r JOIN lead_mgmt.leads l ON l.id = r.lead_id WHERE l.id = :xia
+ ORDER BY r.due_at;
+-- Maintenance on day 8 takes the first entry and recomputes her; her next
+-- time, day 30, has its entry already.
+SELECT lead_mgmt.run_maintenance(now() + interval '8 days') ->> 'leads_rechecked' AS rechecked;
+SELECT r.due_at - l.created_at AS after_creation, r.due_at = l.recheck_at AS is_recheck_at
+  FROM lead_mgmt.rechecks r JOIN lead_mgmt.leads l ON l.id = r.lead_id WHERE l.id = :xia;
+:missing;
+
+-- Many leads in one statement: their entries are written by one statement.
+INSERT INTO lead_mgmt.leads (email, created_at)
+SELECT 'bulk' || g || '@example.com', now() - make_interval(days => g) FROM generate_series(1, 40) g;
+INSERT INTO lead_mgmt.events (lead_id, event_type, occurred_at)
+SELECT id, 'pricing_page_visited', now() - interval '1 day'
+  FROM lead_mgmt.leads WHERE email LIKE 'bulk%';
+:missing;
+SELECT count(*) AS bulk_leads_with_an_entry
+  FROM lead_mgmt.leads l WHERE email LIKE 'bulk%'
+   AND EXISTS (SELECT 1 FROM lead_mgmt.rechecks r WHERE r.lead_id = l.id);
+
+-- An event rolled back to a savepoint leaves no entry behind.
+BEGIN;
+INSERT INTO lead_mgmt.leads (email) VALUES ('undone@example.com') RETURNING id AS undone \gset
+SELECT count(*) AS entries_before FROM lead_mgmt.rechecks WHERE lead_id = :undone \gset
+SAVEPOINT s;
+SELECT lead_mgmt.track(:undone, 'pricing_page_visited') > 0 AS ok;
+SELECT count(*) - :entries_before AS entries_added_by_the_visit
+  FROM lead_mgmt.rechecks WHERE lead_id = :undone;
+ROLLBACK TO s;
+COMMIT;
+SELECT count(*) - :entries_before AS entries_left_by_the_visit
+  FROM lead_mgmt.rechecks WHERE lead_id = :undone;
+
+-- A deleted lead's entries stay until they are due; maintenance then
+-- drops them.
+DELETE FROM lead_mgmt.leads WHERE email = 'bulk1@example.com';
+SELECT lead_mgmt.run_maintenance(now() + interval '10 days') ->> 'leads_rechecked' AS rechecked;
+:missing;
+SELECT count(*) AS entries_of_missing_leads
+  FROM lead_mgmt.rechecks r WHERE NOT EXISTS (SELECT 1 FROM lead_mgmt.leads l WHERE l.id = r.lead_id);
+SELECT lead_mgmt.run_maintenance(now() + interval '31 days') ->> 'leads_rechecked' AS rechecked;
+SELECT count(*) AS entries_of_missing_leads
+  FROM lead_mgmt.rechecks r WHERE NOT EXISTS (SELECT 1 FROM lead_mgmt.leads l WHERE l.id = r.lead_id);
+:missing;
+-- Each lead taken is entered again at its new recheck_at, unless it has
+-- an entry there already.
+SELECT count(*) AS leads_with_two_entries_at_one_time FROM (
+    SELECT lead_id FROM lead_mgmt.rechecks GROUP BY lead_id, due_at HAVING count(*) > 1) d;
+
+-- If the entries were lost (say, a dump of 0.1 restored into 0.2), a full
+-- rescore rebuilds them from the leads.
+DELETE FROM lead_mgmt.rechecks;
+:missing;
+SELECT lead_mgmt.rescore() > 0 AS rescored;
+:missing;
+SELECT count(*) = count(DISTINCT lead_id) AS one_entry_per_lead FROM lead_mgmt.rechecks;

@@ -3,7 +3,8 @@
  *	  Maintains every lead's computed columns: score, engagement_score,
  *	  fit_score, stage, stage_changed_at, last_event_at, converted_at and
  *	  the internal event_counts / recheck_at / rules_version, plus
- *	  stage_history.
+ *	  stage_history and the rechecks entries that make maintenance find a
+ *	  lead when its recheck_at comes.
  *
  * How it works: the row trigger on leads is the only place that derives
  * computed columns.  Code that changes events does not write leads itself;
@@ -21,9 +22,17 @@
  * lead's events from scratch.  So state is exact at commit even while a
  * rule change is deferred or maintenance is late.
  *
+ * recheck_at is not indexed (a change of it would make the event's update
+ * of its lead non-HOT); lead_mgmt.rechecks holds, for every lead with a
+ * recheck_at, an entry at or before it.  The trigger keeps that true by
+ * adding an entry whenever recheck_at moves earlier; maintenance, which
+ * alone deletes entries, enters again the next time of every lead whose
+ * entry it took.
+ *
  * Memory: pending registries live in their own context, deleted when the
- * statement that made them ends; stage history waiting to be written lives
- * in TopTransactionContext.  Both are dropped on (sub)transaction abort.
+ * statement that made them ends; stage history and rechecks entries
+ * waiting to be written live in TopTransactionContext.  All are dropped on
+ * (sub)transaction abort.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -66,11 +75,20 @@ typedef struct LmHistoryItem
 	TimestampTz changed_at;
 	char	   *reason;
 	char	   *note;
+	bool		lead_updated;	/* of an UPDATE: the lead exists, locked */
 } LmHistoryItem;
+
+typedef struct LmRecheckItem
+{
+	SubTransactionId subid;	/* first: see LmQueuedItem */
+	int64		lead_id;
+	TimestampTz due_at;
+} LmRecheckItem;
 
 static LmPending *pending_top = NULL;
 static bool pending_applying = false;
 static List *history = NIL;		/* of LmHistoryItem, in TopTransactionContext */
+static List *rechecks = NIL;	/* of LmRecheckItem, in TopTransactionContext */
 static TimestampTz now_override = 0;
 static int	internal_depth = 0;
 static const char *reason_override = NULL;
@@ -82,8 +100,10 @@ static SPIPlanPtr plan_lock_ids = NULL;
 static SPIPlanPtr plan_events_ids = NULL;
 static SPIPlanPtr plan_events_one = NULL;
 static SPIPlanPtr plan_history = NULL;
+static SPIPlanPtr plan_rechecks = NULL;
 
 static void lm_history_write(void);
+static void lm_rechecks_write(void);
 
 /* Drops everything per-statement when a (sub)transaction ends or aborts. */
 static void
@@ -99,6 +119,7 @@ lm_xact_cb(XactEvent event, void *arg)
 			pending_top = NULL;
 			pending_applying = false;
 			history = NIL;
+			rechecks = NIL;
 			now_override = 0;
 			internal_depth = 0;
 			reason_override = NULL;
@@ -127,6 +148,7 @@ lm_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 		lm_assign_reset(mySubid);
 		lm_nurture_reset(mySubid);
 		history = lm_drop_aborted(history, mySubid);
+		rechecks = lm_drop_aborted(rechecks, mySubid);
 	}
 }
 
@@ -506,9 +528,12 @@ lm_recompute_leads(const int64 *ids, int n)
 }
 
 /*
- * Recomputes every lead from scratch.  Takes SHARE ROW EXCLUSIVE on leads:
- * it waits for in-flight writers of leads (whose events must be counted)
- * and keeps new ones out until commit; readers are not blocked.
+ * Recomputes every lead from scratch, and rebuilds rechecks from the new
+ * recheck_at of every lead (so that a rescore also repairs it, e.g. after
+ * restoring a dump of a version without it).  Takes SHARE ROW EXCLUSIVE on
+ * leads: it waits for in-flight writers of leads (whose events must be
+ * counted) and keeps new ones out until commit, maintenance included;
+ * readers are not blocked.
  */
 uint64
 lm_recompute_all(void)
@@ -532,6 +557,12 @@ lm_recompute_all(void)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	SPI_execute("UPDATE lead_mgmt.engine_state SET rescore_pending = false WHERE rescore_pending", false, 0);
+	if (OidIsValid(lm_relid_if_exists("rechecks")) &&	/* not at 0.1 */
+		(SPI_execute("DELETE FROM lead_mgmt.rechecks", false, 0) != SPI_OK_DELETE ||
+		 SPI_execute("INSERT INTO lead_mgmt.rechecks (due_at, lead_id) "
+					"SELECT recheck_at, id FROM lead_mgmt.leads WHERE recheck_at IS NOT NULL",
+					 false, 0) != SPI_OK_INSERT))
+		elog(ERROR, "lead_mgmt: rebuilding rechecks failed");
 	SPI_finish();
 	return done;
 }
@@ -841,6 +872,7 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	const char *note = NULL;
 	int32		current_rank = -1;
 	TimestampTz recheck;
+	TimestampTz old_recheck = LM_NO_TIME;
 	bool		full_eval = true;	/* counts recomputed: every segment re-evaluated */
 	const int32 *delta = NULL;
 	int			n_delta = 0;
@@ -923,6 +955,8 @@ lm_leads_trigger_row(TriggerData *trigdata)
 		full_eval = true;
 	if (!is_insert)
 	{
+		if (!isnull[cols->recheck_at - 1])
+			old_recheck = DatumGetTimestampTz(values[cols->recheck_at - 1]);
 		old_score_null = isnull[cols->score - 1] || isnull[cols->engagement_score - 1] ||
 			isnull[cols->fit_score - 1];
 		if (!old_score_null)
@@ -1014,6 +1048,19 @@ lm_leads_trigger_row(TriggerData *trigdata)
 		recheck = derived.next_change;
 	values[cols->recheck_at - 1] = TimestampTzGetDatum(recheck);
 	isnull[cols->recheck_at - 1] = (recheck == LM_NO_TIME);
+	if (recheck != LM_NO_TIME && (old_recheck == LM_NO_TIME || recheck < old_recheck) &&
+		!(p != NULL && p->scratch_all))	/* lm_recompute_all rebuilds them */
+	{
+		/* the entry at or before the old time may come too late */
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		LmRecheckItem *r = palloc(sizeof(LmRecheckItem));
+
+		r->subid = GetCurrentSubTransactionId();
+		r->lead_id = lead_id;
+		r->due_at = recheck;
+		rechecks = lappend(rechecks, r);
+		MemoryContextSwitchTo(old);
+	}
 	values[cols->rules_version - 1] = Int64GetDatum(cache->version);
 	isnull[cols->rules_version - 1] = false;
 	values[cols->last_event_at - 1] = TimestampTzGetDatum(c.last_event_at);
@@ -1085,6 +1132,7 @@ lm_leads_trigger_row(TriggerData *trigdata)
 		h->changed_at = changed_at;
 		h->reason = pstrdup(reason ? reason : "condition");
 		h->note = note ? pstrdup(note) : NULL;
+		h->lead_updated = !is_insert;
 		h->subid = GetCurrentSubTransactionId();
 		history = lappend(history, h);
 		MemoryContextSwitchTo(old);
@@ -1108,6 +1156,7 @@ void
 lm_history_flush(void)
 {
 	lm_history_write();
+	lm_rechecks_write();
 	lm_segments_flush();
 	lm_assign_flush();
 	lm_nurture_flush();
@@ -1133,10 +1182,11 @@ lm_history_write_direct(LmHistoryItem *h)
 	values[3] = TimestampTzGetDatum(h->changed_at);
 	values[4] = CStringGetTextDatum(h->reason);
 	values[5] = h->note ? CStringGetTextDatum(h->note) : (Datum) 0;
+	/* a lead inserted may have been skipped (ON CONFLICT DO NOTHING) */
 	probe.relid = lm_relid("leads");
 	probe.key = h->lead_id;
 	return lm_direct_insert(lm_relid("stage_history"), 6, cols, types, values, isnull,
-							&probe, 1, false) != LM_DIRECT_UNSUPPORTED;
+							&probe, h->lead_updated ? 0 : 1, false) != LM_DIRECT_UNSUPPORTED;
 }
 
 static void
@@ -1200,4 +1250,71 @@ lm_history_write(void)
 								 6, types), args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "lead_mgmt: writing stage_history failed");
 	SPI_finish();
+}
+
+/*
+ * Writes the queued rechecks entries: a single event's one entry without a
+ * statement, more by one statement.  Entries are not checked against
+ * leads: one of a lead that was not inserted after all is harmless, like
+ * one of a deleted lead (maintenance finds no such lead and drops it).
+ */
+static void
+lm_rechecks_write(void)
+{
+	List	   *items = rechecks;
+	int			n = list_length(items);
+	int64	   *ids;
+	TimestampTz *due;
+	int			i = 0;
+	ListCell   *lc;
+	Oid			types[2] = {TIMESTAMPTZARRAYOID, INT8ARRAYOID};
+	Datum		args[2];
+	Oid			relid;
+
+	if (n == 0)
+		return;
+	rechecks = NIL;
+
+	/* a database still at 0.1 indexes leads.recheck_at instead */
+	relid = lm_relid_if_exists("rechecks");
+	if (!OidIsValid(relid))
+		return;
+	if (n == 1)
+	{
+		static const char *const cols[2] = {"due_at", "lead_id"};
+		static const Oid coltypes[2] = {TIMESTAMPTZOID, INT8OID};
+		LmRecheckItem *r = linitial(items);
+		Datum		values[2];
+		bool		isnull[2] = {false, false};
+
+		values[0] = TimestampTzGetDatum(r->due_at);
+		values[1] = Int64GetDatum(r->lead_id);
+		if (lm_direct_insert(relid, 2, cols, coltypes, values, isnull,
+							 NULL, 0, false) != LM_DIRECT_UNSUPPORTED)
+			return;
+	}
+	ids = palloc(sizeof(int64) * n);
+	due = palloc(sizeof(TimestampTz) * n);
+	foreach(lc, items)
+	{
+		LmRecheckItem *r = lfirst(lc);
+
+		ids[i] = r->lead_id;
+		due[i] = r->due_at;
+		i++;
+	}
+	args[0] = PointerGetDatum(lm_timestamptz_array(due, n));
+	args[1] = PointerGetDatum(lm_int8_array(ids, n));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	if (SPI_execute_plan(lm_plan(&plan_rechecks,
+								 "INSERT INTO lead_mgmt.rechecks (due_at, lead_id) "
+								 "SELECT u.due_at, u.lead_id "
+								 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) "
+								 "  AS u(due_at, lead_id)",
+								 2, types), args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "lead_mgmt: writing rechecks failed");
+	SPI_finish();
+	pfree(ids);
+	pfree(due);
 }

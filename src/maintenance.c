@@ -5,9 +5,18 @@
  *
  * Maintenance does not scan the leads: every lead carries recheck_at, the
  * earliest time a windowed event leaves its window or an age condition
- * flips, so the work is proportional to what is due (an index range scan
- * of leads_recheck_idx).  Running it twice at the same time changes
- * nothing the second time: recomputed leads get a recheck_at after `at`.
+ * flips, and lead_mgmt.rechecks holds an entry at or before it (see
+ * lead_state.c), so the work is proportional to what is due: the entries
+ * due by `at` are taken (an index range scan), the leads among them that
+ * are due are recomputed, and every lead taken gets an entry at its
+ * recheck_at again.  Running it twice at the same time changes nothing
+ * the second time: recomputed leads get a recheck_at after `at`.
+ *
+ * Locking: ROW EXCLUSIVE on leads is taken before any entry is taken, as
+ * every other writer of rechecks (an update of leads) does, so that a full
+ * rescore (SHARE ROW EXCLUSIVE on leads) never waits for us while we wait
+ * for it.  Concurrent runs take disjoint entries (a taken entry is a
+ * deleted row).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -32,6 +41,8 @@ PG_FUNCTION_INFO_V1(lm_rescore);
 PG_FUNCTION_INFO_V1(lm_run_maintenance);
 
 static SPIPlanPtr plan_nurture = NULL;
+static SPIPlanPtr plan_due = NULL;
+static SPIPlanPtr plan_readd = NULL;
 
 /*
  * rescore(lead_id default null): one lead, or all, from its events -- its
@@ -60,6 +71,74 @@ lm_rescore(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64((int64) n);
 }
 
+/* The int8 values of the first column of SPI's result, in TopTransactionContext. */
+static int64 *
+spi_int8_column(int *n)
+{
+	int64	   *out;
+
+	*n = (int) SPI_processed;
+	out = MemoryContextAlloc(TopTransactionContext, sizeof(int64) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		bool		isnull;
+
+		out[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	return out;
+}
+
+/*
+ * Takes the rechecks entries due by `at` (their distinct leads into
+ * *taken) and returns the leads among them that are due (*n).  Planned
+ * with the actual time, not a kept generic plan: the planner then sees how
+ * few entries are due and uses rechecks_due_idx, so the cost follows what
+ * is due, not the size of the table.  A database still at 0.1 has no
+ * rechecks: there leads_recheck_idx finds the due leads, and nothing is
+ * taken.  (Not inlined: the caller's PG_TRY would clobber its locals.)
+ */
+pg_noinline static int64 *
+take_due_leads(TimestampTz at, int *n, int64 **taken, int *ntaken)
+{
+	Oid			types[2] = {TIMESTAMPTZOID, INT8ARRAYOID};
+	Datum		args[2];
+	int64	   *due;
+
+	*taken = NULL;
+	*ntaken = 0;
+	args[0] = TimestampTzGetDatum(at);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	if (!OidIsValid(lm_relid_if_exists("rechecks")))
+	{
+		if (SPI_execute_with_args("SELECT id FROM lead_mgmt.leads "
+								  "WHERE recheck_at OPERATOR(pg_catalog.<=) $1",
+								  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "lead_mgmt: finding due leads failed");
+		due = spi_int8_column(n);
+		SPI_finish();
+		return due;
+	}
+	if (SPI_execute_with_args("WITH taken AS (DELETE FROM lead_mgmt.rechecks "
+							  "  WHERE due_at OPERATOR(pg_catalog.<=) $1 RETURNING lead_id) "
+							  "SELECT DISTINCT lead_id FROM taken",
+							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: taking due rechecks failed");
+	*taken = spi_int8_column(ntaken);
+
+	/* of their leads, those due (the others' entries were early) */
+	args[1] = PointerGetDatum(lm_int8_array(*taken, *ntaken));
+	if (SPI_execute_plan(lm_plan(&plan_due,
+								 "SELECT id FROM lead_mgmt.leads "
+								 "WHERE recheck_at OPERATOR(pg_catalog.<=) $1 "
+								 "AND id OPERATOR(pg_catalog.=) ANY ($2)",
+								 2, types), args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: finding due leads failed");
+	due = spi_int8_column(n);
+	SPI_finish();
+	return due;
+}
+
 /*
  * run_maintenance(at default now()): recomputes, as of `at`, every lead
  * whose windowed or age-based terms changed by then.  Returns a jsonb of
@@ -71,6 +150,8 @@ lm_run_maintenance(PG_FUNCTION_ARGS)
 	TimestampTz at;
 	Oid			types[1] = {TIMESTAMPTZOID};
 	Datum		args[1];
+	int64	   *taken;
+	int			ntaken;
 	int64	   *ids;
 	int			n;
 	volatile uint64 rechecked = 0;
@@ -84,28 +165,10 @@ lm_run_maintenance(PG_FUNCTION_ARGS)
 				 errmsg("at must not be null"),
 				 errhint("Call lead_mgmt.run_maintenance() for now, or pass the time to apply.")));
 	at = PG_GETARG_TIMESTAMPTZ(0);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	args[0] = TimestampTzGetDatum(at);
-	/*
-	 * Planned with the actual time (not a kept generic plan): the planner
-	 * then sees how few leads are due and uses leads_recheck_idx, so the
-	 * cost follows what is due, not the size of the table.
-	 */
-	if (SPI_execute_with_args("SELECT id FROM lead_mgmt.leads "
-							  "WHERE recheck_at OPERATOR(pg_catalog.<=) $1",
-							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "lead_mgmt: finding due leads failed");
-	n = (int) SPI_processed;
-	ids = MemoryContextAlloc(TopTransactionContext, sizeof(int64) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-	{
-		bool		isnull;
 
-		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	SPI_finish();
+	lm_lock_leads_for_write();
+	ids = take_due_leads(at, &n, &taken, &ntaken);
 
 	lm_set_now_override(at);
 	PG_TRY();
@@ -119,6 +182,33 @@ lm_run_maintenance(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	pfree(ids);
+
+	/*
+	 * Every lead whose entry was taken gets one at its recheck_at again, as
+	 * it is now (recomputed above, or moved later since its entry was
+	 * made), unless it has one there already (rechecks_due_idx finds it).
+	 */
+	if (ntaken > 0)
+	{
+		Oid			rtypes[1] = {INT8ARRAYOID};
+		Datum		rargs[1];
+
+		rargs[0] = PointerGetDatum(lm_int8_array(taken, ntaken));
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "lead_mgmt: SPI_connect failed");
+		if (SPI_execute_plan(lm_plan(&plan_readd,
+									 "INSERT INTO lead_mgmt.rechecks (due_at, lead_id) "
+									 "SELECT l.recheck_at, l.id FROM lead_mgmt.leads l "
+									 "WHERE l.id OPERATOR(pg_catalog.=) ANY ($1) AND l.recheck_at IS NOT NULL "
+									 "AND NOT EXISTS (SELECT 1 FROM lead_mgmt.rechecks r "
+									 "  WHERE r.due_at OPERATOR(pg_catalog.=) l.recheck_at "
+									 "  AND r.lead_id OPERATOR(pg_catalog.=) l.id)",
+									 1, rtypes), rargs, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "lead_mgmt: entering rechecks again failed");
+		SPI_finish();
+	}
+	if (taken != NULL)
+		pfree(taken);
 
 	/*
 	 * Nurture (install/parts/nurture_queue.sql): releases touch claims whose

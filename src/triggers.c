@@ -121,7 +121,8 @@ lm_leads_after_statement(PG_FUNCTION_ARGS)
 /*
  * AFTER DELETE / TRUNCATE statement trigger on leads: their events, stage
  * history and segment memberships go with them (those tables carry no
- * foreign key; see the install script).
+ * foreign key; see the install script).  Their rechecks entries go with a
+ * TRUNCATE; a deleted lead's are dropped by maintenance when due.
  */
 Datum
 lm_leads_after_delete(PG_FUNCTION_ARGS)
@@ -138,6 +139,8 @@ lm_leads_after_delete(PG_FUNCTION_ARGS)
 			ret = SPI_execute("TRUNCATE lead_mgmt.stage_history", false, 0);
 		if (ret >= 0)
 			ret = SPI_execute("TRUNCATE lead_mgmt.segment_members", false, 0);
+		if (ret >= 0)
+			ret = SPI_execute("TRUNCATE lead_mgmt.rechecks", false, 0);
 	}
 	else
 	{

@@ -106,6 +106,18 @@ lm_relid(const char *relname)
 }
 
 /*
+ * OID of a relation of the extension's schema, or InvalidOid if it has
+ * none by that name: for relations newer than the oldest install script
+ * this library serves (a database stays at its version until ALTER
+ * EXTENSION UPDATE).
+ */
+Oid
+lm_relid_if_exists(const char *relname)
+{
+	return get_relname_relid(relname, lm_schema_oid());
+}
+
+/*
  * Takes ROW EXCLUSIVE on leads before rows are locked FOR UPDATE: the row
  * locks only need ROW SHARE, and a rule change (SHARE ROW EXCLUSIVE) could
  * slip in between and wait for our rows while we wait for the table.

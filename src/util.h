@@ -33,6 +33,7 @@ extern void lm_require_arg(FunctionCallInfo fcinfo, int argno, const char *name,
 extern SPIPlanPtr lm_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes);
 extern Oid	lm_schema_oid(void);
 extern Oid	lm_relid(const char *relname);
+extern Oid	lm_relid_if_exists(const char *relname);
 extern Oid	lm_lock_leads_for_write(void);
 extern ArrayType *lm_int8_array(const int64 *values, int n);
 extern ArrayType *lm_text_array(char **values, int n);

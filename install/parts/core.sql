@@ -172,9 +172,28 @@ CREATE INDEX leads_owner_idx ON lead_mgmt.leads (owner_id) WHERE owner_id IS NOT
 -- each rep's open leads (rep_performance, capacity), by an index-only count
 CREATE INDEX leads_open_owner_idx ON lead_mgmt.leads (owner_id)
     WHERE owner_id IS NOT NULL AND converted_at IS NULL AND disqualified_at IS NULL;
-CREATE INDEX leads_recheck_idx ON lead_mgmt.leads (recheck_at) WHERE recheck_at IS NOT NULL;
 COMMENT ON TABLE lead_mgmt.leads IS
     'leads; score, stage and the other computed columns are maintained by lead_mgmt';
+
+-- When leads are next due for maintenance: for every lead whose recheck_at
+-- is set, at least one entry at or before it.  run_maintenance(at) takes
+-- the entries due by `at`, recomputes those of their leads that are due
+-- and enters the next time of each again.  An entry is added only when a
+-- lead's recheck_at moves earlier (mostly: from none to a time), so entries
+-- can be early or left by deleted leads; either is only looked at once.
+-- recheck_at itself is not indexed: an event that changed it would then
+-- not be a HOT update of its lead, and at 100k leads that was a fifth of
+-- all events, each adding an entry to every index of leads.
+-- Written only by lead_mgmt (its trigger functions run as the owner).
+CREATE TABLE lead_mgmt.rechecks (
+    due_at  timestamptz NOT NULL,
+    lead_id bigint NOT NULL
+);
+CREATE INDEX rechecks_due_idx ON lead_mgmt.rechecks (due_at, lead_id);
+-- no key (an entry may repeat): logical replication identifies rows whole
+ALTER TABLE lead_mgmt.rechecks REPLICA IDENTITY FULL;
+COMMENT ON TABLE lead_mgmt.rechecks IS
+    'internal: when leads are next due for run_maintenance (an entry at or before each lead''s recheck_at)';
 
 CREATE TABLE lead_mgmt.events (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -729,6 +748,7 @@ SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.settings', '');
 SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.leads', '');
 SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.events', '');
 SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.stage_history', '');
+SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.rechecks', '');
 -- identity sequences are not dumped with their tables: register them too
 SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.scoring_rules_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('lead_mgmt.leads_id_seq', '');

@@ -444,13 +444,15 @@ DECLARE
                        FROM pg_catalog.unnest(lead_mgmt._lead_contact_columns()) c);
 BEGIN
     EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA lead_mgmt TO %s', g);
-    -- every table and view of the extension but leads
+    -- every table and view of the extension but leads (column by column,
+    -- below) and rechecks (bookkeeping that lists every lead, a rep's
+    -- others' too, and tells nothing the leads do not)
     SELECT pg_catalog.string_agg(c.oid::pg_catalog.regclass::pg_catalog.text, ', ' ORDER BY c.relname)
       INTO rels
       FROM pg_catalog.pg_class c
      WHERE c.relnamespace OPERATOR(pg_catalog.=) 'lead_mgmt'::pg_catalog.regnamespace
        AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'v', 'm', 'p']::pg_catalog."char"[])
-       AND c.relname OPERATOR(pg_catalog.<>) 'leads';
+       AND c.relname OPERATOR(pg_catalog.<>) ALL (ARRAY['leads', 'rechecks']::pg_catalog.name[]);
     EXECUTE pg_catalog.format('GRANT SELECT ON %s TO %s', rels, g);
     -- leads column by column
     SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)

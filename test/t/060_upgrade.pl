@@ -18,7 +18,9 @@
 #  * the version is 0.2, the control file's default, and
 #    pg_extension_update_paths() lists 0.1 -> 0.2;
 #  * every table of the schema holds what it held before (rows, md5), and
-#    every sequence is where it was;
+#    every sequence is where it was; the table new in 0.2, rechecks, has
+#    an entry for every lead with a recheck_at, and maintenance finds the
+#    leads due through it;
 #  * the upgraded schema is the schema of a fresh 0.2 install.  A plain
 #    pg_dump writes an extension as one CREATE EXTENSION line; with
 #    --binary-upgrade it writes out every member object: tables with their
@@ -37,7 +39,8 @@
 #    assigns; a rule edit rescores every lead retroactively; every lead's
 #    maintained state equals lead_mgmt.rescore() from scratch and segment
 #    membership a rebuild; the 0.2 guards hold;
-#  * a dump of the 0.1 database restores into 0.2 (every table as it was);
+#  * a dump of the 0.1 database restores into 0.2 (every table as it was;
+#    rescore() then fills rechecks and the first sales touches);
 #  * DROP EXTENSION, then CREATE EXTENSION, works.
 #
 # Column order is part of the compared schema (SELECT *, INSERT without a
@@ -213,6 +216,14 @@ my $first_touch_wrong = q{
 SELECT count(*) FROM lead_mgmt.assignments
  WHERE first_touch_at IS DISTINCT FROM lead_mgmt._first_touch(lead_id, rep_id, assigned_at)};
 
+# leads with a recheck_at but no rechecks entry at or before it (0.2):
+# maintenance would never find them
+my $rechecks_missing = q{
+SELECT count(*) FROM lead_mgmt.leads l
+ WHERE l.recheck_at IS NOT NULL
+   AND NOT EXISTS (SELECT 1 FROM lead_mgmt.rechecks r
+                    WHERE r.lead_id = l.id AND r.due_at <= l.recheck_at)};
+
 my $seq_state = q{
 SELECT string_agg(sequencename || '=' || coalesce(last_value::text, 'unused'), ' ' ORDER BY sequencename)
   FROM pg_sequences WHERE schemaname = 'lead_mgmt'};
@@ -304,7 +315,9 @@ cmp_ok(
 	"bare: the $from script's C functions were created against the current library");
 my $bare_before = table_contents('bare');
 update('bare');
-is_deeply(table_contents('bare'), $bare_before, 'bare: every table unchanged by the update');
+my $bare_after = table_contents('bare');
+is(delete $bare_after->{rechecks}, '0 empty', 'bare: the update adds lead_mgmt.rechecks, empty');
+is_deeply($bare_after, $bare_before, 'bare: every other table unchanged by the update');
 same_schema('bare', 'fresh', "bare ($from updated at once)");
 is_deeply(table_contents('bare'), table_contents('fresh'),
 	'bare: the shipped rows are those of a fresh install');
@@ -464,8 +477,12 @@ for my $t (sort keys %$loaded_before)
 	is($loaded_after->{$t}, $loaded_before->{$t},
 		"loaded: lead_mgmt.$t unchanged by the update (rows, md5)");
 }
-is(join(' ', sort keys %$loaded_after), join(' ', sort keys %$loaded_before),
-	'loaded: the same tables after the update');
+is(join(' ', sort keys %$loaded_after), join(' ', sort(keys %$loaded_before, 'rechecks')),
+	'loaded: the same tables after the update, and rechecks');
+cmp_ok($node->safe_psql('loaded', 'SELECT count(recheck_at) FROM lead_mgmt.leads'), '>', 0,
+	'loaded: some leads have a recheck_at');
+is($node->safe_psql('loaded', $rechecks_missing), '0',
+	'loaded: the update entered every lead with a recheck_at in rechecks');
 is($node->safe_psql('loaded', $first_touch_wrong), '0',
 	'loaded: the update computed every assignment\'s first sales touch');
 cmp_ok($node->safe_psql('loaded', 'SELECT count(first_touch_at) FROM lead_mgmt.assignments'), '>', 0,
@@ -489,16 +506,30 @@ $node->safe_psql('postgres', 'CREATE DATABASE restored');
 		"restored: pg_restore of the $from dump") or diag($dump_err);
 }
 is(version_of('restored'), $to, "restored: the extension is at $to");
-is_deeply(table_contents('restored'), $loaded_before,
-	"restored: every table as it was at $from");
+my $restored = table_contents('restored');
+is(delete $restored->{rechecks}, '0 empty', "restored: rechecks is empty (a $from dump has none)");
+is_deeply($restored, $loaded_before, "restored: every other table as it was at $from");
 is(differences_from_rescore('restored'), "t\n0",
 	'restored: lead state equals lead_mgmt.rescore()');
 # a 0.1 dump has no first touches: rescore() computes them (README, Upgrading)
 $node->safe_psql('restored', 'SELECT lead_mgmt.rescore()');
 is($node->safe_psql('restored', $first_touch_wrong), '0',
 	'restored: after rescore(), every assignment\'s first sales touch is computed');
+is($node->safe_psql('restored', $rechecks_missing), '0',
+	'restored: after rescore(), every lead with a recheck_at has its rechecks entry');
 
 # ------------------------------------------------------------ behaviour after the update
+# maintenance finds the leads due through the rechecks entries the update
+# made (before any rescore, which would rebuild them)
+is( $node->safe_psql(
+		'loaded', q{
+BEGIN;
+CREATE TEMP TABLE due AS
+SELECT count(*) AS n FROM lead_mgmt.leads WHERE recheck_at <= now() + interval '61 days';
+SELECT n > 0, n = (lead_mgmt.run_maintenance(now() + interval '61 days') ->> 'leads_rechecked')::bigint
+  FROM due;
+ROLLBACK;}), 't|t',
+	'loaded: maintenance rechecks every lead due, found through the rechecks the update entered');
 is(differences_from_rescore('loaded'), "t\n0",
 	'loaded: right after the update, lead state equals lead_mgmt.rescore()');
 is($node->safe_psql('loaded', 'SELECT lead_mgmt.refresh_segments()'), '0',
