@@ -1086,6 +1086,7 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	seg_in.stage_changed = (to_stage == NULL) != (from_stage == NULL) ||
 		(to_stage != NULL && strcmp(to_stage, from_stage) != 0);
 	seg_in.changed_cols = changed_cols;
+	seg_in.lead_updated = !is_insert;
 	seg_in.now = now;
 	lm_segments_decide(cache, &seg_in, &new_seg_ids, &n_new_seg);
 	segd = lm_segment_ids_datum(new_seg_ids, n_new_seg, &segnull);

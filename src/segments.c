@@ -40,6 +40,7 @@ typedef struct LmMembership
 	int64		segment_id;
 	int64		lead_id;
 	bool		enter;
+	bool		lead_updated;	/* of an UPDATE: no need to probe the lead */
 	TimestampTz at;
 } LmMembership;
 
@@ -96,7 +97,7 @@ lm_segment_affected(const LmSegment *seg, const LmSegmentInput *in)
 }
 
 static void
-queue(int64 segment_id, int64 lead_id, bool enter, TimestampTz at)
+queue(int64 segment_id, int64 lead_id, bool enter, bool lead_updated, TimestampTz at)
 {
 	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 	LmMembership *m = palloc(sizeof(LmMembership));
@@ -104,6 +105,7 @@ queue(int64 segment_id, int64 lead_id, bool enter, TimestampTz at)
 	m->segment_id = segment_id;
 	m->lead_id = lead_id;
 	m->enter = enter;
+	m->lead_updated = lead_updated;
 	m->at = at;
 	m->subid = GetCurrentSubTransactionId();
 	queued = lappend(queued, m);
@@ -130,7 +132,7 @@ lm_segments_decide(LmCache *cache, const LmSegmentInput *in, int64 **new_ids, in
 		if (is)
 			ids[n++] = seg->id;
 		if (is != was)
-			queue(seg->id, in->lead_id, is, in->now);
+			queue(seg->id, in->lead_id, is, in->lead_updated, in->now);
 	}
 	/* segments that are gone (deleted or deactivated): leave them */
 	for (int i = 0; i < in->n_old; i++)
@@ -140,7 +142,7 @@ lm_segments_decide(LmCache *cache, const LmSegmentInput *in, int64 **new_ids, in
 		for (int j = 0; j < cache->n_segments && !known; j++)
 			known = cache->segments[j].id == in->old_ids[i];
 		if (!known)
-			queue(in->old_ids[i], in->lead_id, false, in->now);
+			queue(in->old_ids[i], in->lead_id, false, in->lead_updated, in->now);
 	}
 	*new_ids = ids;
 	*n_new = n;
@@ -204,11 +206,12 @@ direct_exits(int64 *xseg, int64 *xlead, int nx)
 
 /*
  * Adds memberships without a statement where direct.c can (of leads and
- * segments that exist, skipping those already there); returns how many are
- * left, moved to the front of the arrays.
+ * segments that exist, skipping those already there; a lead updated by
+ * the statement exists); returns how many are left, moved to the front of
+ * the arrays.
  */
 static int
-direct_entries(int64 *seg, int64 *lead, TimestampTz *at, int ne)
+direct_entries(int64 *seg, int64 *lead, TimestampTz *at, const bool *lead_updated, int ne)
 {
 	static const char *const cols[3] = {"segment_id", "lead_id", "since"};
 	static const Oid types[3] = {INT8OID, INT8OID, TIMESTAMPTZOID};
@@ -226,11 +229,12 @@ direct_entries(int64 *seg, int64 *lead, TimestampTz *at, int ne)
 		values[0] = Int64GetDatum(seg[i]);
 		values[1] = Int64GetDatum(lead[i]);
 		values[2] = TimestampTzGetDatum(at[i]);
-		probes[0].relid = leads_relid;
-		probes[0].key = lead[i];
-		probes[1].relid = segments_relid;
-		probes[1].key = seg[i];
-		if (lm_direct_insert(relid, 3, cols, types, values, isnull, probes, 2, true) == LM_DIRECT_UNSUPPORTED)
+		probes[0].relid = segments_relid;
+		probes[0].key = seg[i];
+		probes[1].relid = leads_relid;
+		probes[1].key = lead[i];
+		if (lm_direct_insert(relid, 3, cols, types, values, isnull,
+							 probes, lead_updated[i] ? 1 : 2, true) == LM_DIRECT_UNSUPPORTED)
 		{
 			seg[left] = seg[i];
 			lead[left] = lead[i];
@@ -250,6 +254,7 @@ lm_segments_flush(void)
 	int64	   *seg;
 	int64	   *lead;
 	TimestampTz *at;
+	bool	   *upd;
 	int			ne = 0;
 	int			nx = 0;
 	int64	   *xseg;
@@ -262,6 +267,7 @@ lm_segments_flush(void)
 	seg = palloc(sizeof(int64) * n);
 	lead = palloc(sizeof(int64) * n);
 	at = palloc(sizeof(TimestampTz) * n);
+	upd = palloc(sizeof(bool) * n);
 	xseg = palloc(sizeof(int64) * n);
 	xlead = palloc(sizeof(int64) * n);
 	foreach(lc, items)
@@ -273,6 +279,7 @@ lm_segments_flush(void)
 			seg[ne] = m->segment_id;
 			lead[ne] = m->lead_id;
 			at[ne] = m->at;
+			upd[ne] = m->lead_updated;
 			ne++;
 		}
 		else
@@ -291,7 +298,7 @@ lm_segments_flush(void)
 	if (nx <= LM_DIRECT_MAX_ROWS)
 		nx = direct_exits(xseg, xlead, nx);
 	if (ne <= LM_DIRECT_MAX_ROWS)
-		ne = direct_entries(seg, lead, at, ne);
+		ne = direct_entries(seg, lead, at, upd, ne);
 	if (nx == 0 && ne == 0)
 		return;
 

@@ -26,6 +26,7 @@ typedef struct LmSegmentInput
 	int			n_delta;
 	bool		score_changed;
 	bool		stage_changed;
+	bool		lead_updated;	/* an UPDATE: the lead exists (locked) */
 	const Bitmapset *changed_cols;	/* lead columns an application changed */
 	TimestampTz now;
 } LmSegmentInput;
