@@ -98,6 +98,21 @@ SELECT (lead_mgmt.run_maintenance(now() + interval '31 days') ->> 'leads_recheck
 SELECT count(*) AS readers_in_31_days FROM lead_mgmt.lead_segments
  WHERE segment = 'pricing-guide readers, active this month';
 
+-- The same under REPEATABLE READ: Ben moves to Portugal and back, one
+-- transaction each.  (A single change's entry is then written by a
+-- statement rather than directly: ON CONFLICT DO NOTHING under a
+-- transaction snapshot is left to the executor.)
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+UPDATE lead_mgmt.leads SET country = 'PT' WHERE first_name = 'Ben';
+SELECT array_agg(s.segment ORDER BY s.segment) AS ben_in_portugal
+  FROM lead_mgmt.lead_segments s JOIN lead_mgmt.leads l ON l.id = s.lead_id WHERE l.first_name = 'Ben';
+COMMIT;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+UPDATE lead_mgmt.leads SET country = 'DE' WHERE first_name = 'Ben';
+COMMIT;
+SELECT array_agg(s.segment ORDER BY s.segment) AS ben_back_home
+  FROM lead_mgmt.lead_segments s JOIN lead_mgmt.leads l ON l.id = s.lead_id WHERE l.first_name = 'Ben';
+
 -- refresh_segments() rebuilds from scratch and changes nothing that is right.
 SELECT lead_mgmt.refresh_segments() AS changes;
 SELECT lead_mgmt.refresh_segments(id) AS changes FROM lead_mgmt.segments WHERE name = 'iberia';
