@@ -10,6 +10,8 @@
 #  * every lead's maintained state (score, engagement and fit scores, stage,
 #    per-predicate event counts, recheck time, segments, last event,
 #    conversion) equals lead_mgmt.rescore() from scratch;
+#  * every lead with a recheck time has an entry in lead_mgmt.rechecks at or
+#    before it, so maintenance will find it;
 #  * segment_members agrees: lead_mgmt.refresh_segments() changes nothing;
 #  * no lead has two open assignments, every owner matches its open
 #    assignment, and the round robin is still exact.
@@ -499,6 +501,17 @@ is( $node->safe_psql(
 	'0', 'no event without its lead');
 
 # ------------------------------------------------------------ maintained state == from scratch
+# before the rescore below, which rebuilds rechecks
+is( $node->safe_psql(
+		'postgres',
+		q{SELECT count(*) FROM lead_mgmt.leads l
+		   WHERE l.recheck_at IS NOT NULL
+		     AND NOT EXISTS (SELECT 1 FROM lead_mgmt.rechecks r
+		                      WHERE r.lead_id = l.id AND r.due_at <= l.recheck_at)}),
+	'0', 'every lead with a recheck time has its rechecks entry (maintenance will find it)');
+cmp_ok($node->safe_psql('postgres', 'SELECT count(*) FROM lead_mgmt.leads WHERE recheck_at IS NOT NULL'),
+	'>', 0, 'some leads have a recheck time');
+
 my $diff = $node->safe_psql(
 	'postgres', q{
 SET client_min_messages = warning;
