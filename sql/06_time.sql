@@ -127,3 +127,9 @@ DELETE FROM lead_mgmt.rechecks;
 SELECT lead_mgmt.rescore() > 0 AS rescored;
 :missing;
 SELECT count(*) = count(DISTINCT lead_id) AS one_entry_per_lead FROM lead_mgmt.rechecks;
+
+-- TRUNCATE of leads empties rechecks with them.
+BEGIN;
+TRUNCATE lead_mgmt.leads CASCADE;
+SELECT count(*) AS rechecks_left FROM lead_mgmt.rechecks;
+ROLLBACK;

@@ -1193,7 +1193,7 @@ lm_history_write_direct(LmHistoryItem *h)
 	values[4] = CStringGetTextDatum(h->reason);
 	values[5] = h->note ? CStringGetTextDatum(h->note) : (Datum) 0;
 	/* a lead inserted may have been skipped (ON CONFLICT DO NOTHING) */
-	probe.relid = lm_relid("leads");
+	probe.relid = h->lead_updated ? InvalidOid : lm_relid("leads");
 	probe.key = h->lead_id;
 	return lm_direct_insert(lm_relid("stage_history"), 6, cols, types, values, isnull,
 							&probe, h->lead_updated ? 0 : 1, false) != LM_DIRECT_UNSUPPORTED;

@@ -216,7 +216,7 @@ direct_entries(int64 *seg, int64 *lead, TimestampTz *at, const bool *lead_update
 	static const char *const cols[3] = {"segment_id", "lead_id", "since"};
 	static const Oid types[3] = {INT8OID, INT8OID, TIMESTAMPTZOID};
 	Oid			relid = ne > 0 ? lm_relid("segment_members") : InvalidOid;
-	Oid			leads_relid = ne > 0 ? lm_relid("leads") : InvalidOid;
+	Oid			leads_relid = InvalidOid;	/* looked up if a lead must be probed */
 	Oid			segments_relid = ne > 0 ? lm_relid("segments") : InvalidOid;
 	int			left = 0;
 
@@ -231,6 +231,8 @@ direct_entries(int64 *seg, int64 *lead, TimestampTz *at, const bool *lead_update
 		values[2] = TimestampTzGetDatum(at[i]);
 		probes[0].relid = segments_relid;
 		probes[0].key = seg[i];
+		if (!lead_updated[i] && !OidIsValid(leads_relid))
+			leads_relid = lm_relid("leads");
 		probes[1].relid = leads_relid;
 		probes[1].key = lead[i];
 		if (lm_direct_insert(relid, 3, cols, types, values, isnull,

@@ -91,20 +91,6 @@ lm_schema_oid(void)
 	return nsp;
 }
 
-/* OID of a relation of the extension's schema. */
-Oid
-lm_relid(const char *relname)
-{
-	Oid			relid = get_relname_relid(relname, lm_schema_oid());
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation \"lead_mgmt.%s\" does not exist", relname),
-				 errhint("Reinstall the extension with DROP EXTENSION lead_mgmt; CREATE EXTENSION lead_mgmt.")));
-	return relid;
-}
-
 /*
  * OID of a relation of the extension's schema, or InvalidOid if it has
  * none by that name: for relations newer than the oldest install script
@@ -115,6 +101,20 @@ Oid
 lm_relid_if_exists(const char *relname)
 {
 	return get_relname_relid(relname, lm_schema_oid());
+}
+
+/* OID of a relation of the extension's schema; a clear error if it is missing. */
+Oid
+lm_relid(const char *relname)
+{
+	Oid			relid = lm_relid_if_exists(relname);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"lead_mgmt.%s\" does not exist", relname),
+				 errhint("Reinstall the extension with DROP EXTENSION lead_mgmt; CREATE EXTENSION lead_mgmt.")));
+	return relid;
 }
 
 /*
