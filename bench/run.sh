@@ -263,6 +263,26 @@ pgbench_tps() {
 	printf '%.0f' "$tps"
 }
 
+# wal_stats DB LSN0 LOGTAG KEY: the WAL written since LSN0 by the pgbench
+# run whose log is $OUT/LOGTAG.log, per transaction: records KEY_b (bytes
+# per transaction) and KEY_fpi (% of them full-page images), from
+# pg_waldump --stats (exact: the run was the only writer, with autovacuum,
+# whose WAL the run caused).  Keeps the per-record-type table in
+# $OUT/wal_LOGTAG.txt.
+wal_stats() {
+	local db=$1 lsn0=$2 logtag=$3 key=$4 lsn1 n total fpi
+	lsn1=$(q "$db" "SELECT pg_current_wal_lsn()")
+	n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$OUT/$logtag.log")
+	"$BINDIR/pg_waldump" -p "$LM_TMP/data/pg_wal" --stats=record -s "$lsn0" -e "$lsn1" \
+		>"$OUT/wal_$logtag.txt" 2>&1 || { cat "$OUT/wal_$logtag.txt" >&2; die "pg_waldump after $logtag failed"; }
+	# Total  <records>  <record bytes> [%]  <FPI bytes> [%]  <combined> [100%]
+	read -r total fpi < <(awk '$1 == "Total" { print $NF == "[100%]" ? $(NF-1) : $(NF), $5 }' "$OUT/wal_$logtag.txt")
+	[[ -n $n && -n $total && -n $fpi ]] || die "no WAL totals for $logtag"
+	rec "${key}_n" "$n"
+	rec "${key}_b" "$(calc "$total / $n" 0)"
+	rec "${key}_fpi" "$(calc "100 * $fpi / $total" 0)"
+}
+
 # pgbench_run DB TABLE SYNC TAG: single-row event inserts into TABLE, prints tps
 pgbench_run() {
 	local db=$1 table=$2 sync=$3 tag=$4 script
@@ -338,7 +358,7 @@ bench_copy() {
 
 # ------------------------------------------------------------------ 3 + 5b: pgbench
 bench_pgbench() {
-	local db=lm_bench sync run t tps
+	local db=lm_bench sync run t tps lsn0 hist0
 	for sync in off on; do
 		checkpoint
 		for ((run = 1; run <= PGB_RUNS; run++)); do
@@ -348,9 +368,15 @@ bench_pgbench() {
 					lm) table=lead_mgmt.events ;;
 					ref) table=ref.events ;;
 				esac
+				lsn0=$(q "$db" "SELECT pg_current_wal_lsn()")
+				hist0=$(q "$db" "SELECT count(*) FROM lead_mgmt.stage_history")
 				tps=$(pgbench_run "$db" "$table" "$sync" "${t}_sync${sync}_$run")
 				rec "pgb_${t}_${sync}_$run" "$tps"
-				log "bench 3: single-row INSERT, sync $sync, run $run, $t: $tps tps"
+				wal_stats "$db" "$lsn0" "pgbench_${t}_sync${sync}_$run" "pgbw_${t}_${sync}_$run"
+				if [[ $t == lm ]]; then
+					rec "pgbh_${sync}_$run" "$(($(q "$db" "SELECT count(*) FROM lead_mgmt.stage_history") - hist0))"
+				fi
+				log "bench 3: single-row INSERT, sync $sync, run $run, $t: $tps tps; WAL ${R[pgbw_${t}_${sync}_${run}_b]} B per transaction, ${R[pgbw_${t}_${sync}_${run}_fpi]} % full-page images"
 			done
 		done
 	done
@@ -1054,6 +1080,18 @@ write_results() {
 		echo "|---|---|---|---|---|---|"
 		echo "| off | ${MED[bare_off]} (${BOTH[bare_off]}) | ${MED[lm_off]} (${BOTH[lm_off]}) | ${MED[ref_off]} (${BOTH[ref_off]}) | $r_off | $r_ref_off |"
 		echo "| on | ${MED[bare_on]} (${BOTH[bare_on]}) | ${MED[lm_on]} (${BOTH[lm_on]}) | ${MED[ref_on]} (${BOTH[ref_on]}) | $r_on | $r_ref_on |"
+		echo
+		echo "WAL written per transaction in each run (\`pg_waldump --stats\` over the run's LSN range; in parentheses the share of full-page images, which the first change of each page after a checkpoint writes), and how many of lead_mgmt's events moved their lead to another stage (an update of \`leads\` that changes \`stage\` cannot be HOT: \`leads_stage_idx\` and \`leads_funnel_idx\` hold it, so it inserts into all 8 indexes of \`leads\`):"
+		echo
+		echo "| \`synchronous_commit\` | run | bare B | lead_mgmt B | reference B | lead_mgmt / bare | lead_mgmt events changing the stage |"
+		echo "|---|---|---|---|---|---|---|"
+		for sync in off on; do
+			for ((run = 1; run <= PGB_RUNS; run++)); do
+				local wb=${R[pgbw_bare_${sync}_${run}_b]} wl=${R[pgbw_lm_${sync}_${run}_b]} wr=${R[pgbw_ref_${sync}_${run}_b]}
+				local nl=${R[pgbw_lm_${sync}_${run}_n]}
+				echo "| $sync | $run | $wb (${R[pgbw_bare_${sync}_${run}_fpi]} %) | $wl (${R[pgbw_lm_${sync}_${run}_fpi]} %) | $wr (${R[pgbw_ref_${sync}_${run}_fpi]} %) | $(calc "$wl / $wb" 2) | ${R[pgbh_${sync}_$run]} ($(calc "100 * ${R[pgbh_${sync}_$run]} / $nl" 1) % of $nl) |"
+			done
+		done
 		echo
 		echo "## 4. Full rescore"
 		echo
