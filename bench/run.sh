@@ -46,6 +46,7 @@
 #                      tree, e.g. HEAD: immune to half-done edits of the tree
 #   LM_BENCH_BIG_LEADS, LM_BENCH_BIG_EVENTS   size of the rescore/segment data
 #   LM_BENCH_PGBENCH_SECS, LM_BENCH_PGBENCH_RUNS   pgbench duration and repetitions
+#   LM_BENCH_COPY_ROUNDS  rounds of the bare and pipeline COPY (quick 1, full 3)
 #   LM_BENCH_VIEW_REPS  timed runs of each analytics query after a warm-up (5)
 #   LM_BENCH_SCALING_SIZES  lead counts of scaling mode ("10000 100000 1000000")
 #   LM_BENCH_KEEP=1    leave the cluster running at the end
@@ -70,13 +71,13 @@ cd "$REPO"
 MODE=${1:-quick}
 case $MODE in
 	quick)
-		N_LEADS=10000 N_EVENTS=100000
+		N_LEADS=10000 N_EVENTS=100000 COPY_ROUNDS=${LM_BENCH_COPY_ROUNDS:-1}
 		BIG_LEADS=${LM_BENCH_BIG_LEADS:-100000} BIG_EVENTS=${LM_BENCH_BIG_EVENTS:-1000000}
 		PGB_SECS=${LM_BENCH_PGBENCH_SECS:-10} PGB_RUNS=${LM_BENCH_PGBENCH_RUNS:-1}
 		MEM_N1=10000 MEM_N2=100000
 		;;
 	full)
-		N_LEADS=100000 N_EVENTS=1000000
+		N_LEADS=100000 N_EVENTS=1000000 COPY_ROUNDS=${LM_BENCH_COPY_ROUNDS:-3}
 		BIG_LEADS=${LM_BENCH_BIG_LEADS:-1000000} BIG_EVENTS=${LM_BENCH_BIG_EVENTS:-10000000}
 		PGB_SECS=${LM_BENCH_PGBENCH_SECS:-30} PGB_RUNS=${LM_BENCH_PGBENCH_RUNS:-2}
 		MEM_N1=100000 MEM_N2=1000000
@@ -132,6 +133,8 @@ declare -A R=()
 rec() { R[$1]=$2; printf '%s\t%s\n' "$1" "$2" >>"$OUT/results.tsv"; }
 # arithmetic with awk (floating point); prints the result
 calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
+# median_s: the same for seconds (keeps the decimals)
+median_s() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.0f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # ------------------------------------------------------------------ build
@@ -342,6 +345,11 @@ bench_copy() {
 		timed "$db" "COPY $1 ($cols) FROM '$csv' (FORMAT csv);"
 		q "$db" "VACUUM ANALYZE" >/dev/null
 	}
+	# rounds after the first load fresh copies of the database as it is now
+	if ((COPY_ROUNDS > 1)); then
+		q postgres "DROP DATABASE IF EXISTS lm_bench_tpl" >/dev/null
+		q postgres "CREATE DATABASE lm_bench_tpl TEMPLATE $db" >/dev/null
+	fi
 	t=$(copy_into lm_bench.events_bare); rec copy_bare1_s "$t"
 	log "bench 1: COPY into the bare table:        ${t}s"
 	t=$(copy_into lead_mgmt.events); rec copy_lm_s "$t"
@@ -351,6 +359,35 @@ bench_copy() {
 	q "$db" "TRUNCATE lm_bench.events_bare" >/dev/null
 	t=$(copy_into lm_bench.events_bare); rec copy_bare2_s "$t"
 	log "bench 1: COPY into the bare table again:  ${t}s"
+	rec copy_bare_r1_s "$(calc "(${R[copy_bare1_s]} + ${R[copy_bare2_s]}) / 2")"
+	rec copy_lm_r1_s "${R[copy_lm_s]}"
+
+	# Further rounds, bare and lead_mgmt only, in alternating order, each on
+	# a fresh copy of the database: the COPY through the pipeline moves by
+	# 10-20 % between runs on a shared machine, and the figure is the median.
+	local r order tab key
+	for ((r = 2; r <= COPY_ROUNDS; r++)); do
+		q postgres "DROP DATABASE IF EXISTS lm_bench_r" >/dev/null
+		q postgres "CREATE DATABASE lm_bench_r TEMPLATE lm_bench_tpl" >/dev/null
+		order="lm_bench.events_bare lead_mgmt.events"
+		((r % 2 == 0)) && order="lead_mgmt.events lm_bench.events_bare"
+		for tab in $order; do
+			key=lm; [[ $tab == lm_bench.events_bare ]] && key=bare
+			t=$(db=lm_bench_r copy_into "$tab"); rec "copy_${key}_r${r}_s" "$t"
+			log "bench 1: round $r: COPY into $tab: ${t}s"
+		done
+	done
+	if ((COPY_ROUNDS > 1)); then
+		q postgres "DROP DATABASE IF EXISTS lm_bench_r" >/dev/null
+		q postgres "DROP DATABASE lm_bench_tpl" >/dev/null
+	fi
+	local vals_b=() vals_l=()
+	for ((r = 1; r <= COPY_ROUNDS; r++)); do
+		vals_b+=("${R[copy_bare_r${r}_s]}")
+		vals_l+=("${R[copy_lm_r${r}_s]}")
+	done
+	rec copy_bare_med_s "$(median_s "${vals_b[@]}")"
+	rec copy_lm_med_s "$(median_s "${vals_l[@]}")"
 
 	# What the pipeline did (sanity, and for the report)
 	q "$db" "SELECT stage, count(*) FROM lead_mgmt.leads GROUP BY stage ORDER BY min(stage)" >"$OUT/stages_after_copy.txt"
@@ -960,8 +997,8 @@ write_results() {
 
 	# --- derived figures
 	local bare_s lm_s ref_s bare_rps lm_rps ref_rps r_copy r_ref
-	bare_s=$(calc "(${R[copy_bare1_s]} + ${R[copy_bare2_s]}) / 2")
-	lm_s=${R[copy_lm_s]} ref_s=${R[copy_ref_s]}
+	bare_s=${R[copy_bare_med_s]}
+	lm_s=${R[copy_lm_med_s]} ref_s=${R[copy_ref_s]}
 	bare_rps=$(calc "${R[copy_rows]} / $bare_s" 0)
 	lm_rps=$(calc "${R[copy_rows]} / $lm_s" 0)
 	ref_rps=$(calc "${R[copy_rows]} / $ref_s" 0)
@@ -1070,9 +1107,18 @@ write_results() {
 		echo
 		echo "One \`COPY ... FROM\` a server-side CSV file of ${R[copy_rows]} events (written once with \`COPY ... TO\`: the realistic mix of \`bench/generate.sql\`, in time order, every lead existing, a \`dedupe_key\` on every row) for $N_LEADS leads, into:"
 		echo
-		echo "- **bare**: \`lm_bench.events_bare\`, the same columns, primary key, unique \`dedupe_key\` and \`(lead_id, occurred_at)\` index, no trigger — twice (before and after the others: ${R[copy_bare1_s]} s and ${R[copy_bare2_s]} s; the mean is used);"
-		echo "- **lead_mgmt**: \`lead_mgmt.events\` with 20 scoring rules (\`load_example_rules()\` and 10 more: caps, properties filters, windows, engagement and fit conditions), 10 segments and the 5 shipped stages: ${lm_s} s. Afterwards: ${R[copy_history_rows]} stage changes recorded, ${R[copy_members]} segment memberships;"
-		echo "- **reference**: \`ref.events\`, the row-level PL/pgSQL trigger of \`bench/plpgsql_reference.sql\` (13 event rules without window, 2 score thresholds; no conditions, windows, segments or history): ${ref_s} s."
+		local rounds_b="" rounds_l="" r
+		for ((r = 2; r <= COPY_ROUNDS; r++)); do
+			rounds_b+=", ${R[copy_bare_r${r}_s]} s"
+			rounds_l+=", ${R[copy_lm_r${r}_s]} s"
+		done
+		if ((COPY_ROUNDS > 1)); then
+			echo "$COPY_ROUNDS rounds. Round 1 loads the benchmark database in the order below; each further round loads a fresh copy of that database as it was before round 1 (\`CREATE DATABASE ... TEMPLATE\`), bare and lead_mgmt only, lead_mgmt first in even rounds. Each figure is the median of the rounds."
+			echo
+		fi
+		echo "- **bare**: \`lm_bench.events_bare\`, the same columns, primary key, unique \`dedupe_key\` and \`(lead_id, occurred_at)\` index, no trigger — in round 1 twice (before and after the others: ${R[copy_bare1_s]} s and ${R[copy_bare2_s]} s; their mean, ${R[copy_bare_r1_s]} s, is the round's)${rounds_b:+, then${rounds_b#,}}: **${bare_s} s**;"
+		echo "- **lead_mgmt**: \`lead_mgmt.events\` with 20 scoring rules (\`load_example_rules()\` and 10 more: caps, properties filters, windows, engagement and fit conditions), 10 segments and the 5 shipped stages: ${R[copy_lm_r1_s]} s${rounds_l:+$rounds_l}: **${lm_s} s**. Afterwards (round 1): ${R[copy_history_rows]} stage changes recorded, ${R[copy_members]} segment memberships;"
+		echo "- **reference**: \`ref.events\`, the row-level PL/pgSQL trigger of \`bench/plpgsql_reference.sql\` (13 event rules without window, 2 score thresholds; no conditions, windows, segments or history): ${ref_s} s (round 1)."
 		echo
 		echo "A \`CHECKPOINT\` precedes each \`COPY\`, and a \`VACUUM ANALYZE\` of the database (not timed) follows it, so that no autovacuum of the table just loaded runs while the next \`COPY\` is timed. Leads ($N_LEADS, inserted through the lead trigger with rules and segments in place) took ${R[leads_insert_s]} s."
 		echo
