@@ -23,10 +23,11 @@
 #
 #   1. bulk COPY of N events for N/10 leads through the whole pipeline (20
 #      rules, 10 segments, 5 stages) vs the same COPY into an identical table
-#      without triggers, and
+#      without triggers (full: 3 rounds, the median), and
 #   2. vs the PL/pgSQL row-trigger reference (bench/plpgsql_reference.sql);
 #   3. single-row INSERT with pgbench (4 clients), synchronous_commit off and
-#      on: bare table, lead_mgmt.events, the reference;
+#      on: bare table, lead_mgmt.events, the reference; the WAL of each run
+#      (pg_waldump --stats) and its stage changes;
 #   4. full rescore after a rule change on large data;
 #   5. segments: refresh_segments(), forced rebuild, condition change, and
 #      the cost of 10 live segments on single-row inserts (10 vs 0 active);
