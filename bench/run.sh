@@ -267,16 +267,13 @@ pgbench_tps() {
 	printf '%.0f' "$tps"
 }
 
-# wal_stats DB LSN0 LOGTAG KEY: the WAL written since LSN0 by the pgbench
-# run whose log is $OUT/LOGTAG.log, per transaction: records KEY_b (bytes
-# per transaction) and KEY_fpi (% of them full-page images), from
-# pg_waldump --stats (exact: the run was the only writer, with autovacuum,
-# whose WAL the run caused).  Keeps the per-record-type table in
-# $OUT/wal_LOGTAG.txt.
-wal_stats() {
-	local db=$1 lsn0=$2 logtag=$3 key=$4 lsn1 n total fpi
-	lsn1=$(q "$db" "SELECT pg_current_wal_lsn()")
-	n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$OUT/$logtag.log")
+# wal_range LSN0 LSN1 N LOGTAG KEY: the WAL written between LSN0 and LSN1 by
+# N transactions or rows: records KEY_n, KEY_b (bytes per transaction or
+# row) and KEY_fpi (% of them full-page images), from pg_waldump --stats
+# (exact: the step measured was the only writer, with autovacuum, whose WAL
+# it caused).  Keeps the per-record-type table in $OUT/wal_LOGTAG.txt.
+wal_range() {
+	local lsn0=$1 lsn1=$2 n=$3 logtag=$4 key=$5 total fpi
 	"$BINDIR/pg_waldump" -p "$LM_TMP/data/pg_wal" --stats=record -s "$lsn0" -e "$lsn1" \
 		>"$OUT/wal_$logtag.txt" 2>&1 || { cat "$OUT/wal_$logtag.txt" >&2; die "pg_waldump after $logtag failed"; }
 	# Total  <records>  <record bytes> [%]  <FPI bytes> [%]  <combined> [100%]
@@ -285,6 +282,15 @@ wal_stats() {
 	rec "${key}_n" "$n"
 	rec "${key}_b" "$(calc "$total / $n" 0)"
 	rec "${key}_fpi" "$(calc "100 * $fpi / $total" 0)"
+}
+
+# wal_stats DB LSN0 LOGTAG KEY: wal_range from LSN0 to now for the pgbench
+# run whose log is $OUT/LOGTAG.log, per transaction.
+wal_stats() {
+	local db=$1 lsn0=$2 logtag=$3 key=$4 lsn1 n
+	lsn1=$(q "$db" "SELECT pg_current_wal_lsn()")
+	n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$OUT/$logtag.log")
+	wal_range "$lsn0" "$lsn1" "$n" "$logtag" "$key"
 }
 
 # pgbench_run DB TABLE SYNC TAG: single-row event inserts into TABLE, prints tps
@@ -341,24 +347,33 @@ bench_copy() {
 	# Each COPY starts on a settled cluster: the VACUUM ANALYZE after each
 	# (not timed) does now what autovacuum would otherwise do to the table
 	# just loaded while the next COPY is being timed.
+	# Prints the seconds, and the WAL positions before and after the COPY.
 	copy_into() {
+		local l0 l1 secs
 		checkpoint
-		timed "$db" "COPY $1 ($cols) FROM '$csv' (FORMAT csv);"
+		l0=$(q "$db" "SELECT pg_current_wal_lsn()")
+		secs=$(timed "$db" "COPY $1 ($cols) FROM '$csv' (FORMAT csv);")
+		l1=$(q "$db" "SELECT pg_current_wal_lsn()")
 		q "$db" "VACUUM ANALYZE" >/dev/null
+		echo "$secs $l0 $l1"
 	}
 	# rounds after the first load fresh copies of the database as it is now
 	if ((COPY_ROUNDS > 1)); then
 		q postgres "DROP DATABASE IF EXISTS lm_bench_tpl" >/dev/null
 		q postgres "CREATE DATABASE lm_bench_tpl TEMPLATE $db" >/dev/null
 	fi
-	t=$(copy_into lm_bench.events_bare); rec copy_bare1_s "$t"
-	log "bench 1: COPY into the bare table:        ${t}s"
-	t=$(copy_into lead_mgmt.events); rec copy_lm_s "$t"
-	log "bench 1: COPY into lead_mgmt.events:      ${t}s"
-	t=$(copy_into ref.events); rec copy_ref_s "$t"
-	log "bench 2: COPY into the PL/pgSQL reference: ${t}s"
+	local l0 l1
+	read -r t l0 l1 <<<"$(copy_into lm_bench.events_bare)"; rec copy_bare1_s "$t"
+	wal_range "$l0" "$l1" "$N_COPY" copy_bare copyw_bare
+	log "bench 1: COPY into the bare table:        ${t}s; WAL ${R[copyw_bare_b]} B per row, ${R[copyw_bare_fpi]} % full-page images"
+	read -r t l0 l1 <<<"$(copy_into lead_mgmt.events)"; rec copy_lm_s "$t"
+	wal_range "$l0" "$l1" "$N_COPY" copy_lm copyw_lm
+	log "bench 1: COPY into lead_mgmt.events:      ${t}s; WAL ${R[copyw_lm_b]} B per row, ${R[copyw_lm_fpi]} % full-page images"
+	read -r t l0 l1 <<<"$(copy_into ref.events)"; rec copy_ref_s "$t"
+	wal_range "$l0" "$l1" "$N_COPY" copy_ref copyw_ref
+	log "bench 2: COPY into the PL/pgSQL reference: ${t}s; WAL ${R[copyw_ref_b]} B per row, ${R[copyw_ref_fpi]} % full-page images"
 	q "$db" "TRUNCATE lm_bench.events_bare" >/dev/null
-	t=$(copy_into lm_bench.events_bare); rec copy_bare2_s "$t"
+	read -r t l0 l1 <<<"$(copy_into lm_bench.events_bare)"; rec copy_bare2_s "$t"
 	log "bench 1: COPY into the bare table again:  ${t}s"
 	rec copy_bare_r1_s "$(calc "(${R[copy_bare1_s]} + ${R[copy_bare2_s]}) / 2")"
 	rec copy_lm_r1_s "${R[copy_lm_s]}"
@@ -374,7 +389,7 @@ bench_copy() {
 		((r % 2 == 0)) && order="lead_mgmt.events lm_bench.events_bare"
 		for tab in $order; do
 			key=lm; [[ $tab == lm_bench.events_bare ]] && key=bare
-			t=$(db=lm_bench_r copy_into "$tab"); rec "copy_${key}_r${r}_s" "$t"
+			read -r t l0 l1 <<<"$(db=lm_bench_r copy_into "$tab")"; rec "copy_${key}_r${r}_s" "$t"
 			log "bench 1: round $r: COPY into $tab: ${t}s"
 		done
 	done
@@ -1120,6 +1135,8 @@ write_results() {
 		echo "- **bare**: \`lm_bench.events_bare\`, the same columns, primary key, unique \`dedupe_key\` and \`(lead_id, occurred_at)\` index, no trigger — in round 1 twice (before and after the others: ${R[copy_bare1_s]} s and ${R[copy_bare2_s]} s; their mean, ${R[copy_bare_r1_s]} s, is the round's)${rounds_b:+, then${rounds_b#,}}: **${bare_s} s**;"
 		echo "- **lead_mgmt**: \`lead_mgmt.events\` with 20 scoring rules (\`load_example_rules()\` and 10 more: caps, properties filters, windows, engagement and fit conditions), 10 segments and the 5 shipped stages: ${R[copy_lm_r1_s]} s${rounds_l:+$rounds_l}: **${lm_s} s**. Afterwards (round 1): ${R[copy_history_rows]} stage changes recorded, ${R[copy_members]} segment memberships;"
 		echo "- **reference**: \`ref.events\`, the row-level PL/pgSQL trigger of \`bench/plpgsql_reference.sql\` (13 event rules without window, 2 score thresholds; no conditions, windows, segments or history): ${ref_s} s (round 1)."
+		echo
+		echo "WAL written by each \`COPY\` of round 1, per row (\`pg_waldump --stats\`; in parentheses the share of full-page images): bare ${R[copyw_bare_b]} B (${R[copyw_bare_fpi]} %), lead_mgmt ${R[copyw_lm_b]} B (${R[copyw_lm_fpi]} %), reference ${R[copyw_ref_b]} B (${R[copyw_ref_fpi]} %)."
 		echo
 		echo "A \`CHECKPOINT\` precedes each \`COPY\`, and a \`VACUUM ANALYZE\` of the database (not timed) follows it, so that no autovacuum of the table just loaded runs while the next \`COPY\` is timed. Leads ($N_LEADS, inserted through the lead trigger with rules and segments in place) took ${R[leads_insert_s]} s."
 		echo
