@@ -134,9 +134,15 @@ declare -A R=()
 rec() { R[$1]=$2; printf '%s\t%s\n' "$1" "$2" >>"$OUT/results.tsv"; }
 # arithmetic with awk (floating point); prints the result
 calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
-# median_s: the same for seconds (keeps the decimals)
-median_s() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.0f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# median_fmt FMT VALUES...: the median; the mean of the middle two, printed
+# with FMT, for an even count.  median: of counts (tps); median_s: of seconds.
+median_fmt() {
+	local fmt=$1
+	shift
+	printf '%s\n' "$@" | sort -g | awk -v fmt="$fmt\n" '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf fmt, (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+median() { median_fmt '%.0f' "$@"; }
+median_s() { median_fmt '%.3f' "$@"; }
 
 # ------------------------------------------------------------------ build
 build() {
@@ -362,21 +368,21 @@ bench_copy() {
 		q postgres "DROP DATABASE IF EXISTS lm_bench_tpl" >/dev/null
 		q postgres "CREATE DATABASE lm_bench_tpl TEMPLATE $db" >/dev/null
 	fi
+	# copy_round1 TABLE NAME: a COPY of round 1, recorded as copy_NAME_s
+	# with its WAL per row (copyw_NAME_*)
 	local l0 l1
-	read -r t l0 l1 <<<"$(copy_into lm_bench.events_bare)"; rec copy_bare1_s "$t"
-	wal_range "$l0" "$l1" "$N_COPY" copy_bare copyw_bare
-	log "bench 1: COPY into the bare table:        ${t}s; WAL ${R[copyw_bare_b]} B per row, ${R[copyw_bare_fpi]} % full-page images"
-	read -r t l0 l1 <<<"$(copy_into lead_mgmt.events)"; rec copy_lm_s "$t"
-	wal_range "$l0" "$l1" "$N_COPY" copy_lm copyw_lm
-	log "bench 1: COPY into lead_mgmt.events:      ${t}s; WAL ${R[copyw_lm_b]} B per row, ${R[copyw_lm_fpi]} % full-page images"
-	read -r t l0 l1 <<<"$(copy_into ref.events)"; rec copy_ref_s "$t"
-	wal_range "$l0" "$l1" "$N_COPY" copy_ref copyw_ref
-	log "bench 2: COPY into the PL/pgSQL reference: ${t}s; WAL ${R[copyw_ref_b]} B per row, ${R[copyw_ref_fpi]} % full-page images"
+	copy_round1() {
+		read -r t l0 l1 <<<"$(copy_into "$1")"
+		rec "copy_$2_s" "$t"
+		wal_range "$l0" "$l1" "$N_COPY" "copy_$2" "copyw_$2"
+		log "bench 1: COPY into $1: ${t}s; WAL ${R[copyw_$2_b]} B per row, ${R[copyw_$2_fpi]} % full-page images"
+	}
+	copy_round1 lm_bench.events_bare bare1
+	copy_round1 lead_mgmt.events lm_r1
+	copy_round1 ref.events ref
 	q "$db" "TRUNCATE lm_bench.events_bare" >/dev/null
-	read -r t l0 l1 <<<"$(copy_into lm_bench.events_bare)"; rec copy_bare2_s "$t"
-	log "bench 1: COPY into the bare table again:  ${t}s"
+	copy_round1 lm_bench.events_bare bare2
 	rec copy_bare_r1_s "$(calc "(${R[copy_bare1_s]} + ${R[copy_bare2_s]}) / 2")"
-	rec copy_lm_r1_s "${R[copy_lm_s]}"
 
 	# Further rounds, bare and lead_mgmt only, in alternating order, each on
 	# a fresh copy of the database: the COPY through the pipeline moves by
@@ -426,7 +432,9 @@ bench_pgbench() {
 					ref) table=ref.events ;;
 				esac
 				lsn0=$(q "$db" "SELECT pg_current_wal_lsn()")
-				hist0=$(q "$db" "SELECT count(*) FROM lead_mgmt.stage_history")
+				if [[ $t == lm ]]; then
+					hist0=$(q "$db" "SELECT count(*) FROM lead_mgmt.stage_history")
+				fi
 				tps=$(pgbench_run "$db" "$table" "$sync" "${t}_sync${sync}_$run")
 				rec "pgb_${t}_${sync}_$run" "$tps"
 				wal_stats "$db" "$lsn0" "pgbench_${t}_sync${sync}_$run" "pgbw_${t}_${sync}_$run"
@@ -1136,7 +1144,7 @@ write_results() {
 		echo "- **lead_mgmt**: \`lead_mgmt.events\` with 20 scoring rules (\`load_example_rules()\` and 10 more: caps, properties filters, windows, engagement and fit conditions), 10 segments and the 5 shipped stages: ${R[copy_lm_r1_s]} s${rounds_l:+$rounds_l}: **${lm_s} s**. Afterwards (round 1): ${R[copy_history_rows]} stage changes recorded, ${R[copy_members]} segment memberships;"
 		echo "- **reference**: \`ref.events\`, the row-level PL/pgSQL trigger of \`bench/plpgsql_reference.sql\` (13 event rules without window, 2 score thresholds; no conditions, windows, segments or history): ${ref_s} s (round 1)."
 		echo
-		echo "WAL written by each \`COPY\` of round 1, per row (\`pg_waldump --stats\`; in parentheses the share of full-page images): bare ${R[copyw_bare_b]} B (${R[copyw_bare_fpi]} %), lead_mgmt ${R[copyw_lm_b]} B (${R[copyw_lm_fpi]} %), reference ${R[copyw_ref_b]} B (${R[copyw_ref_fpi]} %)."
+		echo "WAL written by each \`COPY\` of round 1, per row (\`pg_waldump --stats\`; in parentheses the share of full-page images): bare ${R[copyw_bare1_b]} B (${R[copyw_bare1_fpi]} %), lead_mgmt ${R[copyw_lm_r1_b]} B (${R[copyw_lm_r1_fpi]} %), reference ${R[copyw_ref_b]} B (${R[copyw_ref_fpi]} %)."
 		echo
 		echo "A \`CHECKPOINT\` precedes each \`COPY\`, and a \`VACUUM ANALYZE\` of the database (not timed) follows it, so that no autovacuum of the table just loaded runs while the next \`COPY\` is timed. Leads ($N_LEADS, inserted through the lead trigger with rules and segments in place) took ${R[leads_insert_s]} s."
 		echo
