@@ -103,6 +103,43 @@ SELECT :carol, 'email_opened' FROM generate_series(1, 3);
 SELECT * FROM lead_mgmt.explain_score(:carol);
 SELECT score, engagement_score, fit_score, stage FROM lead_mgmt.leads WHERE id = :carol;
 
+-- Your own triggers on leads fire on the updates lead_mgmt makes, too:
+-- here an audit of score changes, and a BEFORE trigger that tidies a
+-- field (it fires before lead_mgmt's, whose name sorts later, so the
+-- score sees the tidied value).  An AFTER trigger's OLD is the lead as
+-- it was before the event.
+CREATE TABLE public.score_audit (lead_id bigint, old_score integer, new_score integer, stage text);
+CREATE FUNCTION public.audit_score() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.score_audit VALUES (NEW.id, OLD.score, NEW.score, NEW.stage);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER audit_score AFTER UPDATE ON lead_mgmt.leads
+    FOR EACH ROW WHEN (OLD.score IS DISTINCT FROM NEW.score) EXECUTE FUNCTION public.audit_score();
+CREATE FUNCTION public.tidy_industry() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.industry := lower(NEW.industry);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER a_tidy_industry BEFORE UPDATE ON lead_mgmt.leads
+    FOR EACH ROW EXECUTE FUNCTION public.tidy_industry();
+SELECT lead_mgmt.capture('{"email": "dora@example.com", "industry": "FinTech"}') AS dora \gset
+INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:dora, 'pricing_page_visited');
+INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:dora, 'demo_requested');
+SELECT old_score, new_score, stage FROM public.score_audit WHERE lead_id = :dora ORDER BY new_score;
+SELECT industry, score, fit_score, stage FROM lead_mgmt.leads WHERE id = :dora;
+-- a disabled trigger does not fire; dropped, lead_mgmt goes on alone
+ALTER TABLE lead_mgmt.leads DISABLE TRIGGER audit_score;
+INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:dora, 'email_replied');
+DROP TRIGGER a_tidy_industry ON lead_mgmt.leads;
+DROP TRIGGER audit_score ON lead_mgmt.leads;
+INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:dora, 'email_clicked');
+SELECT count(*) AS audited FROM public.score_audit WHERE lead_id = :dora;
+SELECT score, stage FROM lead_mgmt.leads WHERE id = :dora;
+DROP TABLE public.score_audit;
+DROP FUNCTION public.audit_score();
+DROP FUNCTION public.tidy_industry();
+
 -- Explaining or rescoring a lead that does not exist is an error.
 SELECT * FROM lead_mgmt.explain_score(-1);
 SELECT lead_mgmt.rescore(-1);

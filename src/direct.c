@@ -332,7 +332,11 @@ lm_direct_update_lead(Oid leads_relid, int64 lead_id)
 				ExecOpenIndices(rri, false);
 				recheck = ExecInsertIndexTuples(rri, newslot, estate, true, false, NULL, NIL);
 			}
-			ExecARUpdateTriggers(estate, rri, NULL, NULL, &newslot->tts_tid, NULL, newslot,
+			/*
+			 * The AFTER ROW triggers' OLD is the version updated (tid of
+			 * oldslot): foreign keys' checks compare it with the new one.
+			 */
+			ExecARUpdateTriggers(estate, rri, NULL, NULL, &oldslot->tts_tid, NULL, newslot,
 								 recheck, NULL, false);
 			list_free(recheck);
 			processed = 1;
