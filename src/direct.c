@@ -19,6 +19,17 @@
  * so and the caller runs its statement.  Identity sequences and compiled CHECK
  * constraints are kept per table and forgotten on a relcache invalidation
  * of it.
+ *
+ * The lead's update calls lead_mgmt's own two UPDATE triggers on leads
+ * (the row trigger that derives the computed columns, the statement
+ * trigger that writes what it queued) as functions, not through the
+ * trigger manager, when nothing else would differ: no other trigger fires
+ * on an UPDATE of leads (foreign keys' triggers still run, through the
+ * trigger manager), session_replication_role is not replica, and the
+ * current user is the functions' owner, as their SECURITY DEFINER would
+ * make it.  (Such calls are not counted in pg_stat_user_functions.)  What
+ * leads' triggers are is kept until a relcache invalidation of leads or
+ * any change to pg_proc.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -29,6 +40,9 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
@@ -38,14 +52,17 @@
 #include "nodes/readfuncs.h"
 #include "optimizer/optimizer.h"
 #include "storage/lmgr.h"
+#include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "direct.h"
+#include "lead_state.h"
 
 /* identity sequences of the tables written here (a handful) */
 #define LM_IDENTITY_SLOTS 4
@@ -80,6 +97,21 @@ typedef struct LmCheckCache
 static LmCheckCache check_caches[LM_CHECK_SLOTS];
 
 /*
+ * Whether an UPDATE of leads fires only lead_mgmt's own triggers (besides
+ * foreign keys'), and which they are (see the file header).
+ */
+typedef struct LmLeadTriggers
+{
+	bool		valid;
+	Oid			relid;
+	bool		own_only;
+	Oid			before_row;		/* pg_trigger oid of the row trigger */
+	Oid			owner;			/* owner of both trigger functions */
+} LmLeadTriggers;
+
+static LmLeadTriggers lead_triggers;
+
+/*
  * Forgets what was derived from a changed relation (from all: InvalidOid):
  * its identity sequences and its compiled CHECK constraints.
  */
@@ -96,6 +128,15 @@ direct_relcache_cb(Datum arg, Oid relid)
 		if (OidIsValid(check_caches[i].relid) &&
 			(!OidIsValid(relid) || check_caches[i].relid == relid))
 			check_caches[i].stale = true;
+	if (!OidIsValid(relid) || relid == lead_triggers.relid)
+		lead_triggers.valid = false;
+}
+
+/* Forgets what leads' triggers are on any change to pg_proc. */
+static void
+direct_proc_cb(Datum arg, int cacheid, uint32 hashvalue)
+{
+	lead_triggers.valid = false;
 }
 
 /*
@@ -172,6 +213,7 @@ void
 lm_direct_init(void)
 {
 	CacheRegisterRelcacheCallback(direct_relcache_cb, (Datum) 0);
+	CacheRegisterSyscacheCallback(PROCOID, direct_proc_cb, (Datum) 0);
 }
 
 /* The sequence behind an identity column, looked up in pg_depend once. */
@@ -225,6 +267,134 @@ direct_estate_end(EState *estate, ResultRelInfo *rri)
 }
 
 /*
+ * Whether fn is lead_mgmt's C function named symbol, in the schema of
+ * leads, SECURITY DEFINER without settings of its own; sets *owner.
+ */
+static bool
+own_trigger_function(Oid fn, Oid nsp, const char *symbol, Oid *owner)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Form_pg_proc proc;
+	bool		ours = false;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	if (proc->prolang == ClanguageId && proc->pronamespace == nsp && proc->prosecdef &&
+		heap_attisnull(tup, Anum_pg_proc_proconfig, NULL))
+	{
+		bool		isnull;
+		Datum		src = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_prosrc, &isnull);
+
+		if (!isnull)
+		{
+			char	   *name = TextDatumGetCString(src);
+
+			ours = strcmp(name, symbol) == 0;
+			pfree(name);
+		}
+		*owner = proc->proowner;
+	}
+	ReleaseSysCache(tup);
+	return ours;
+}
+
+/*
+ * Finds out whether an UPDATE of leads fires lead_mgmt's two triggers and
+ * nothing else but foreign keys' (see the file header); cached.
+ */
+static const LmLeadTriggers *
+lead_triggers_get(Relation rel)
+{
+	TriggerDesc *td = rel->trigdesc;
+	LmLeadTriggers t = {true, RelationGetRelid(rel), false, InvalidOid, InvalidOid};
+	Oid			after_statement = InvalidOid;
+	Oid			as_owner = InvalidOid;
+	bool		other = false;
+
+	if (lead_triggers.valid && lead_triggers.relid == RelationGetRelid(rel))
+		return &lead_triggers;
+
+	for (int i = 0; td != NULL && i < td->numtriggers && !other; i++)
+	{
+		Trigger    *trig = &td->triggers[i];
+		Oid			owner = InvalidOid;
+
+		/* what does not fire on an UPDATE (with replication role origin) */
+		if (!TRIGGER_FOR_UPDATE(trig->tgtype) ||
+			trig->tgenabled == TRIGGER_DISABLED || trig->tgenabled == TRIGGER_FIRES_ON_REPLICA)
+			continue;
+		/* foreign keys' row triggers still go through the trigger manager */
+		if (RI_FKey_trigger_type(trig->tgfoid) != RI_TRIGGER_NONE)
+			continue;
+		if (trig->tgqual != NULL || trig->tgnattr > 0 ||
+			trig->tgoldtable != NULL || trig->tgnewtable != NULL)
+			other = true;
+		else if (TRIGGER_FOR_BEFORE(trig->tgtype) && TRIGGER_FOR_ROW(trig->tgtype) &&
+				 !OidIsValid(t.before_row) &&
+				 own_trigger_function(trig->tgfoid, RelationGetNamespace(rel),
+									  "lm_leads_before_row", &owner))
+		{
+			t.before_row = trig->tgoid;
+			t.owner = owner;
+		}
+		else if (TRIGGER_FOR_AFTER(trig->tgtype) && !TRIGGER_FOR_ROW(trig->tgtype) &&
+				 !OidIsValid(after_statement) &&
+				 own_trigger_function(trig->tgfoid, RelationGetNamespace(rel),
+									  "lm_leads_after_statement", &owner))
+		{
+			after_statement = trig->tgoid;
+			as_owner = owner;
+		}
+		else
+			other = true;
+	}
+	t.own_only = !other && OidIsValid(t.before_row) && OidIsValid(after_statement) &&
+		t.owner == as_owner;
+	lead_triggers = t;
+	return &lead_triggers;
+}
+
+/*
+ * Runs lead_mgmt's row trigger on leads for the update of oldslot's row
+ * into newslot, as the trigger manager would (in the per-tuple context);
+ * returns false if it skipped the update.
+ */
+static bool
+call_lead_row_trigger(EState *estate, ResultRelInfo *rri, Oid trigger_oid,
+					  TupleTableSlot *oldslot, TupleTableSlot *newslot)
+{
+	TriggerDesc *td = rri->ri_TrigDesc;
+	TriggerData tdata = {0};
+	MemoryContext old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
+	bool		should_free;
+	HeapTuple	newtup;
+	HeapTuple	result;
+
+	tdata.type = T_TriggerData;
+	tdata.tg_event = TRIGGER_EVENT_UPDATE | TRIGGER_EVENT_ROW | TRIGGER_EVENT_BEFORE;
+	tdata.tg_relation = rri->ri_RelationDesc;
+	for (int i = 0; i < td->numtriggers; i++)
+		if (td->triggers[i].tgoid == trigger_oid)
+			tdata.tg_trigger = &td->triggers[i];
+	if (tdata.tg_trigger == NULL)
+		elog(ERROR, "lead_mgmt: trigger %u of leads not found", trigger_oid);
+	tdata.tg_trigtuple = ExecFetchSlotHeapTuple(oldslot, false, NULL);
+	newtup = ExecFetchSlotHeapTuple(newslot, true, &should_free);
+	tdata.tg_newtuple = newtup;
+	tdata.tg_trigslot = oldslot;
+	tdata.tg_newslot = newslot;
+
+	result = lm_leads_trigger_row(&tdata);
+	if (result != NULL && result != newtup)
+		ExecForceStoreHeapTuple(result, newslot, false);
+	if (should_free && result != newtup)
+		heap_freetuple(newtup);
+	MemoryContextSwitchTo(old);
+	return result != NULL;
+}
+
+/*
  * Updates one lead the way "UPDATE lead_mgmt.leads SET rules_version =
  * rules_version WHERE id = $1" does, without planning and running that
  * statement: a single event's statement costs about as much again as the
@@ -237,8 +407,9 @@ direct_estate_end(EState *estate, ResultRelInfo *rri)
  * and SERIALIZABLE get the serialization failure an UPDATE gives), the
  * BEFORE and AFTER ROW and STATEMENT triggers of leads (the row trigger
  * derives the computed columns; the statement trigger writes what they
- * queued), CHECK constraints, index entries only when the update is not
- * HOT, and the replica identity check of publications.
+ * queued; lead_mgmt's own two are called directly when they are the only
+ * ones, see the file header), CHECK constraints, index entries only when
+ * the update is not HOT, and the replica identity check of publications.
  *
  * Returns 1 if the lead was updated, 0 if it no longer exists.
  */
@@ -259,6 +430,9 @@ lm_direct_update_lead(Oid leads_relid, int64 lead_id)
 	TM_Result	res;
 	bool		found;
 	uint64		processed = 0;
+	const LmLeadTriggers *own;
+	bool		own_triggers;
+	Oid			before_row;
 
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -266,6 +440,10 @@ lm_direct_update_lead(Oid leads_relid, int64 lead_id)
 
 	rel = table_open(leads_relid, RowExclusiveLock);
 	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
+	own = lead_triggers_get(rel);
+	own_triggers = own->own_only && SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA &&
+		GetUserId() == own->owner;
+	before_row = own->before_row;
 
 	estate = direct_estate(rel, &rri);
 	EvalPlanQualInit(&epq, estate, NULL, NIL, -1);
@@ -310,14 +488,17 @@ lm_direct_update_lead(Oid leads_relid, int64 lead_id)
 	}
 
 	AfterTriggerBeginQuery();
-	ExecBSUpdateTriggers(estate, rri);
+	if (!own_triggers)
+		ExecBSUpdateTriggers(estate, rri);
 	if (found)
 	{
 		bool		skip = false;
 
 		ExecCopySlot(newslot, oldslot);
-		if (rri->ri_TrigDesc && rri->ri_TrigDesc->trig_update_before_row &&
-			!ExecBRUpdateTriggers(estate, &epq, rri, &oldslot->tts_tid, NULL, newslot, &tmfd))
+		if (own_triggers)
+			skip = !call_lead_row_trigger(estate, rri, before_row, oldslot, newslot);
+		else if (rri->ri_TrigDesc && rri->ri_TrigDesc->trig_update_before_row &&
+				 !ExecBRUpdateTriggers(estate, &epq, rri, &oldslot->tts_tid, NULL, newslot, &tmfd))
 			skip = true;
 		if (!skip)
 		{
@@ -342,8 +523,12 @@ lm_direct_update_lead(Oid leads_relid, int64 lead_id)
 			processed = 1;
 		}
 	}
-	ExecASUpdateTriggers(estate, rri, NULL);
+	if (!own_triggers)
+		ExecASUpdateTriggers(estate, rri, NULL);
 	AfterTriggerEndQuery(estate);
+	/* lead_mgmt's statement trigger, after foreign keys' row triggers */
+	if (own_triggers)
+		lm_history_flush();
 
 	EvalPlanQualEnd(&epq);
 	direct_estate_end(estate, rri);
