@@ -12,6 +12,7 @@
 #include "guc.h"
 #include "lead_state.h"
 #include "rules_cache.h"
+#include "util.h"
 
 PG_MODULE_MAGIC;
 
@@ -29,4 +30,5 @@ _PG_init(void)
 	lm_cache_init();
 	lm_state_init();
 	lm_direct_init();
+	lm_util_init();
 }

@@ -1,8 +1,10 @@
 /*-------------------------------------------------------------------------
  * util.c
  *	  Shared helpers.  Kept SPI plans live for the backend's lifetime (the
- *	  plan cache re-plans them after DDL); everything else allocates in the
- *	  caller's memory context.
+ *	  plan cache re-plans them after DDL); the OIDs of the extension's
+ *	  relations are kept by name until a relcache invalidation of one of
+ *	  them (or of all); everything else allocates in the caller's memory
+ *	  context.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -12,6 +14,7 @@
 #include "catalog/pg_type.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
@@ -92,6 +95,41 @@ lm_schema_oid(void)
 }
 
 /*
+ * The extension's relations found by name (a few per event, each two
+ * catalog cache lookups otherwise).  Only relations that exist are kept;
+ * dropping or renaming one invalidates its relcache entry, which empties
+ * this list.
+ */
+#define LM_RELID_SLOTS 16
+typedef struct LmRelidSlot
+{
+	char		name[NAMEDATALEN];
+	Oid			relid;
+} LmRelidSlot;
+
+static LmRelidSlot relid_slots[LM_RELID_SLOTS];
+static int	n_relid_slots = 0;
+
+/* Forgets the relations found by name when one of them (or all) changes. */
+static void
+relid_relcache_cb(Datum arg, Oid relid)
+{
+	for (int i = 0; i < n_relid_slots; i++)
+		if (!OidIsValid(relid) || relid_slots[i].relid == relid)
+		{
+			n_relid_slots = 0;
+			return;
+		}
+}
+
+/* Registers the invalidation callback; called from _PG_init. */
+void
+lm_util_init(void)
+{
+	CacheRegisterRelcacheCallback(relid_relcache_cb, (Datum) 0);
+}
+
+/*
  * OID of a relation of the extension's schema, or InvalidOid if it has
  * none by that name: for relations newer than the oldest install script
  * this library serves (a database stays at its version until ALTER
@@ -100,7 +138,19 @@ lm_schema_oid(void)
 Oid
 lm_relid_if_exists(const char *relname)
 {
-	return get_relname_relid(relname, lm_schema_oid());
+	Oid			relid;
+
+	for (int i = 0; i < n_relid_slots; i++)
+		if (strcmp(relid_slots[i].name, relname) == 0)
+			return relid_slots[i].relid;
+	relid = get_relname_relid(relname, lm_schema_oid());
+	if (OidIsValid(relid) && n_relid_slots < LM_RELID_SLOTS && strlen(relname) < NAMEDATALEN)
+	{
+		strlcpy(relid_slots[n_relid_slots].name, relname, NAMEDATALEN);
+		relid_slots[n_relid_slots].relid = relid;
+		n_relid_slots++;
+	}
+	return relid;
 }
 
 /* OID of a relation of the extension's schema; a clear error if it is missing. */

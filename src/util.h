@@ -31,6 +31,7 @@ typedef struct LmQueuedItem
 extern List *lm_drop_aborted(List *items, SubTransactionId aborted);
 extern void lm_require_arg(FunctionCallInfo fcinfo, int argno, const char *name, const char *hint);
 extern SPIPlanPtr lm_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes);
+extern void lm_util_init(void);
 extern Oid	lm_schema_oid(void);
 extern Oid	lm_relid(const char *relname);
 extern Oid	lm_relid_if_exists(const char *relname);
