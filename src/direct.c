@@ -1,14 +1,16 @@
 /*-------------------------------------------------------------------------
  * direct.c
- *	  Writes of single rows without an SQL statement: the update of one
- *	  lead (the single-event path), and the few inserts into stage_history
- *	  and inserts and deletes in segment_members that follow it.
+ *	  Writes without an SQL statement: the update of the leads a statement
+ *	  of events touched (one, for a single event), and the few inserts
+ *	  into stage_history and inserts and deletes in segment_members that
+ *	  follow a single event.
  *
  * A single event's statement used to run one more SQL statement for each
  * of these writes, and setting a statement up (plan cache, executor start
  * with every index opened, portal) cost as much again as the write.  These
  * functions do what the statement does, through the same table, index and
- * trigger machinery, and nothing else.
+ * trigger machinery, and nothing else.  The leads are updated in id order
+ * by construction, which a statement's plan does not promise.
  *
  * Rules: each write first increments the command counter and takes a
  * fresh snapshot, as an SPI statement would.  An insert or delete is done
@@ -395,26 +397,75 @@ call_lead_row_trigger(EState *estate, ResultRelInfo *rri, Oid trigger_oid,
 }
 
 /*
- * Updates one lead the way "UPDATE lead_mgmt.leads SET rules_version =
- * rules_version WHERE id = $1" does, without planning and running that
- * statement: a single event's statement costs about as much again as the
- * event's own INSERT when it goes through the executor, and most of that
- * is setting the statement up.
+ * Finds the lead whose id is lead_id with the index scan and locks its
+ * newest version into slot, as an UPDATE would before changing it.
+ * Returns false if there is no such lead (or it was deleted concurrently,
+ * at READ COMMITTED).
+ */
+static bool
+lock_lead(Relation rel, IndexScanDesc scan, Snapshot snap, CommandId cid,
+		  int64 lead_id, TupleTableSlot *slot)
+{
+	ScanKeyData key;
+	TM_FailureData tmfd;
+	TM_Result	res;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(lead_id));
+	index_rescan(scan, &key, 1, NULL, 0);
+	if (!index_getnext_slot(scan, ForwardScanDirection, slot))
+		return false;
+	res = table_tuple_lock(rel, &slot->tts_tid, snap, slot, cid, LockTupleNoKeyExclusive,
+						   LockWaitBlock,
+						   IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+						   &tmfd);
+	switch (res)
+	{
+		case TM_Ok:
+			return true;
+		case TM_Updated:
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update")));
+			break;
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent delete")));
+			return false;
+		default:
+			elog(ERROR, "lead_mgmt: unexpected result %d locking lead " INT64_FORMAT,
+				 (int) res, lead_id);
+	}
+	return false;
+}
+
+/*
+ * Updates the leads whose ids are ids[0..n-1] (ascending, distinct) the
+ * way "UPDATE lead_mgmt.leads SET rules_version = rules_version WHERE id
+ * = ANY ($1)" does, without planning and running that statement: a single
+ * event's statement costs about as much again as the event's own INSERT
+ * when it goes through the executor, and most of that is setting the
+ * statement up; a bulk load's statement had to lock its leads in id order
+ * by a query of its own first, as the UPDATE's order depends on its plan.
  *
  * What an UPDATE guarantees is kept: a fresh snapshot after a command
- * counter increment (like an SPI statement), the newest version of the
+ * counter increment (like an SPI statement), the newest version of each
  * row locked (READ COMMITTED follows concurrent updates; REPEATABLE READ
- * and SERIALIZABLE get the serialization failure an UPDATE gives), the
- * BEFORE and AFTER ROW and STATEMENT triggers of leads (the row trigger
- * derives the computed columns; the statement trigger writes what they
- * queued; lead_mgmt's own two are called directly when they are the only
- * ones, see the file header), CHECK constraints, index entries only when
- * the update is not HOT, and the replica identity check of publications.
+ * and SERIALIZABLE get the serialization failure an UPDATE gives), in id
+ * order so that concurrent writers cannot deadlock, the BEFORE and AFTER
+ * ROW and STATEMENT triggers of leads (the row trigger derives the
+ * computed columns; the statement trigger writes what they queued;
+ * lead_mgmt's own two are called directly when they are the only ones, see
+ * the file header), CHECK constraints, index entries only when an update
+ * is not HOT, and the replica identity check of publications.  Per-lead
+ * work runs in the per-tuple context, reset after each lead.
  *
- * Returns 1 if the lead was updated, 0 if it no longer exists.
+ * Returns the number of leads updated (those that no longer exist are
+ * skipped).
  */
 uint64
-lm_direct_update_lead(Oid leads_relid, int64 lead_id)
+lm_direct_update_leads(Oid leads_relid, const int64 *ids, int n)
 {
 	Relation	rel;
 	Relation	idx;
@@ -423,12 +474,9 @@ lm_direct_update_lead(Oid leads_relid, int64 lead_id)
 	TupleTableSlot *oldslot;
 	TupleTableSlot *newslot;
 	IndexScanDesc scan;
-	ScanKeyData key;
 	Snapshot	snap;
 	EPQState	epq;
 	TM_FailureData tmfd;
-	TM_Result	res;
-	bool		found;
 	uint64		processed = 0;
 	const LmLeadTriggers *own;
 	bool		own_triggers;
@@ -449,50 +497,22 @@ lm_direct_update_lead(Oid leads_relid, int64 lead_id)
 	EvalPlanQualInit(&epq, estate, NULL, NIL, -1);
 	oldslot = table_slot_create(rel, &estate->es_tupleTable);
 	newslot = table_slot_create(rel, &estate->es_tupleTable);
-
-	/* find the row and lock its newest version */
 	idx = index_open(RelationGetPrimaryKeyIndex(rel), RowExclusiveLock);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(lead_id));
 	scan = index_beginscan(rel, idx, snap, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, oldslot);
-	index_endscan(scan);
-	index_close(idx, NoLock);
-	if (found)
-	{
-		res = table_tuple_lock(rel, &oldslot->tts_tid, snap, oldslot,
-							   estate->es_output_cid, LockTupleNoKeyExclusive,
-							   LockWaitBlock,
-							   IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
-							   &tmfd);
-		switch (res)
-		{
-			case TM_Ok:
-				break;
-			case TM_Updated:
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update")));
-				break;
-			case TM_Deleted:
-				if (IsolationUsesXactSnapshot())
-					ereport(ERROR,
-							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-							 errmsg("could not serialize access due to concurrent delete")));
-				found = false;
-				break;
-			default:
-				elog(ERROR, "lead_mgmt: unexpected result %d locking lead " INT64_FORMAT,
-					 (int) res, lead_id);
-		}
-	}
 
 	AfterTriggerBeginQuery();
 	if (!own_triggers)
 		ExecBSUpdateTriggers(estate, rri);
-	if (found)
+	for (int i = 0; i < n; i++)
 	{
 		bool		skip = false;
+		bool		update_indexes;
+		List	   *recheck = NIL;
+
+		CHECK_FOR_INTERRUPTS();
+		ResetPerTupleExprContext(estate);
+		if (!lock_lead(rel, scan, snap, estate->es_output_cid, ids[i], oldslot))
+			continue;
 
 		ExecCopySlot(newslot, oldslot);
 		if (own_triggers)
@@ -500,29 +520,30 @@ lm_direct_update_lead(Oid leads_relid, int64 lead_id)
 		else if (rri->ri_TrigDesc && rri->ri_TrigDesc->trig_update_before_row &&
 				 !ExecBRUpdateTriggers(estate, &epq, rri, &oldslot->tts_tid, NULL, newslot, &tmfd))
 			skip = true;
-		if (!skip)
-		{
-			bool		update_indexes;
-			List	   *recheck = NIL;
+		if (skip)
+			continue;
 
-			if (rel->rd_att->constr)
-				ExecConstraints(rri, newslot, estate);
-			simple_table_tuple_update(rel, &oldslot->tts_tid, newslot, snap, &update_indexes);
-			if (update_indexes && rel->rd_rel->relhasindex)
-			{
+		if (rel->rd_att->constr)
+			ExecConstraints(rri, newslot, estate);
+		simple_table_tuple_update(rel, &oldslot->tts_tid, newslot, snap, &update_indexes);
+		if (update_indexes && rel->rd_rel->relhasindex)
+		{
+			if (rri->ri_IndexRelationDescs == NULL)
 				ExecOpenIndices(rri, false);
-				recheck = ExecInsertIndexTuples(rri, newslot, estate, true, false, NULL, NIL);
-			}
-			/*
-			 * The AFTER ROW triggers' OLD is the version updated (tid of
-			 * oldslot): foreign keys' checks compare it with the new one.
-			 */
-			ExecARUpdateTriggers(estate, rri, NULL, NULL, &oldslot->tts_tid, NULL, newslot,
-								 recheck, NULL, false);
-			list_free(recheck);
-			processed = 1;
+			recheck = ExecInsertIndexTuples(rri, newslot, estate, true, false, NULL, NIL);
 		}
+
+		/*
+		 * The AFTER ROW triggers' OLD is the version updated (tid of
+		 * oldslot): foreign keys' checks compare it with the new one.
+		 */
+		ExecARUpdateTriggers(estate, rri, NULL, NULL, &oldslot->tts_tid, NULL, newslot,
+							 recheck, NULL, false);
+		list_free(recheck);
+		processed++;
 	}
+	index_endscan(scan);
+	index_close(idx, NoLock);
 	if (!own_triggers)
 		ExecASUpdateTriggers(estate, rri, NULL);
 	AfterTriggerEndQuery(estate);

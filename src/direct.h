@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  * direct.h
- *	  Writes of single rows without an SQL statement, for the single-event
- *	  path: the update of one lead, and inserts into the tables lead_mgmt
- *	  writes for it (stage_history, segment_members).
+ *	  Writes without an SQL statement: the update of the leads a statement's
+ *	  events touched, and for a single event the inserts into the tables
+ *	  lead_mgmt writes for it (stage_history, segment_members).
  *-------------------------------------------------------------------------
  */
 #ifndef LM_DIRECT_H
@@ -25,7 +25,7 @@ typedef struct LmDirectProbe
 	int64		key;
 } LmDirectProbe;
 
-extern uint64 lm_direct_update_lead(Oid leads_relid, int64 lead_id);
+extern uint64 lm_direct_update_leads(Oid leads_relid, const int64 *ids, int n);
 extern LmDirectResult lm_direct_insert(Oid relid, int ncols, const char *const *cols,
 									   const Oid *types, const Datum *values, const bool *nulls,
 									   const LmDirectProbe *probes, int nprobes,

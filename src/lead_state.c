@@ -9,12 +9,11 @@
  * How it works: the row trigger on leads is the only place that derives
  * computed columns.  Code that changes events does not write leads itself;
  * it registers per-lead pending changes (a delta of counts, or counts from
- * scratch) in an LmPending and issues one UPDATE of the affected leads,
- * whose row trigger picks the change up -- for a single lead, without an
- * SQL statement (lm_direct_update_lead, same locking and triggers).
- * Because the trigger runs on the row version the UPDATE locked,
- * concurrent writers never lose each other's counts (EvalPlanQual re-fires
- * it on the newest version; the direct path locks the newest version).
+ * scratch) in an LmPending and updates the affected leads, in id order,
+ * without an SQL statement (lm_direct_update_leads: an UPDATE's locking
+ * and triggers); the row trigger picks the change up.  Because the trigger
+ * runs on the newest row version, locked, concurrent writers never lose
+ * each other's counts.  Rescoring every lead is one UPDATE statement.
  *
  * A lead's stored counts are trusted only if they were computed with the
  * current rules (rules_version) and no windowed or age term has changed
@@ -93,8 +92,6 @@ static TimestampTz now_override = 0;
 static int	internal_depth = 0;
 static const char *reason_override = NULL;
 
-static SPIPlanPtr plan_update_ids = NULL;
-static SPIPlanPtr plan_lock_sorted = NULL;
 static SPIPlanPtr plan_update_all = NULL;
 static SPIPlanPtr plan_lock_ids = NULL;
 static SPIPlanPtr plan_events_ids = NULL;
@@ -264,9 +261,9 @@ spi_updated(int ret)
 }
 
 /*
- * Applies a registry: one UPDATE of the affected leads (all of them with
- * all_leads), in id order so that concurrent writers lock in one order.
- * Returns the number of leads updated.
+ * Applies a registry: updates the affected leads in id order, so that
+ * concurrent writers lock in one order (all of them with all_leads, by
+ * one UPDATE statement).  Returns the number of leads updated.
  */
 uint64
 lm_pending_apply(LmPending *p, bool all_leads)
@@ -309,34 +306,13 @@ lm_pending_apply(LmPending *p, bool all_leads)
 
 			processed = spi_updated(SPI_execute_plan(plan, NULL, NULL, false, 0));
 		}
-		else if (n == 1)
-		{
-			/* the common single-event case: no statement to plan and run */
-			processed = lm_direct_update_lead(leads_relid, ids[0]);
-		}
 		else
 		{
-			Oid			types[1] = {INT8ARRAYOID};
-			Datum		args[1];
-			SPIPlanPtr	plan;
-
 			/*
-			 * Lock the leads in id order first: the UPDATE's own scan order
-			 * depends on the plan, and two statements locking the same
-			 * leads in different orders would deadlock.
+			 * Directly, in id order (ids is sorted): two statements
+			 * locking the same leads in different orders would deadlock.
 			 */
-			args[0] = PointerGetDatum(lm_int8_array(ids, (int) n));
-			plan = lm_plan(&plan_lock_sorted,
-						   "SELECT 1 FROM lead_mgmt.leads WHERE id OPERATOR(pg_catalog.=) ANY ($1) "
-						   "ORDER BY id FOR NO KEY UPDATE",
-						   1, types);
-			if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "lead_mgmt: locking leads failed");
-			plan = lm_plan(&plan_update_ids,
-									   "UPDATE lead_mgmt.leads SET rules_version = rules_version "
-									   "WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
-									   1, types);
-			processed = spi_updated(SPI_execute_plan(plan, args, NULL, false, 0));
+			processed = lm_direct_update_leads(leads_relid, ids, (int) n);
 		}
 	}
 	PG_FINALLY();
