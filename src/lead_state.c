@@ -97,6 +97,7 @@ static SPIPlanPtr plan_lock_ids = NULL;
 static SPIPlanPtr plan_events_ids = NULL;
 static SPIPlanPtr plan_events_one = NULL;
 static SPIPlanPtr plan_history = NULL;
+static SPIPlanPtr plan_history_updated = NULL;
 static SPIPlanPtr plan_rechecks = NULL;
 
 static void lm_history_write(void);
@@ -1191,6 +1192,8 @@ lm_history_write(void)
 	Oid			types[6] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
 	Datum		args[6];
+	bool		all_updated = true;
+	SPIPlanPtr	plan;
 
 	if (n == 0)
 		return;
@@ -1213,6 +1216,7 @@ lm_history_write(void)
 		reasons[i] = h->reason;
 		notes[i] = h->note;
 		at[i] = h->changed_at;
+		all_updated = all_updated && h->lead_updated;
 		i++;
 	}
 	args[0] = PointerGetDatum(lm_int8_array(ids, n));
@@ -1224,16 +1228,32 @@ lm_history_write(void)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
-	if (SPI_execute_plan(lm_plan(&plan_history,
-								 "INSERT INTO lead_mgmt.stage_history "
-								 "(lead_id, from_stage, to_stage, changed_at, reason, note) "
-								 "SELECT u.lead_id, u.from_stage, u.to_stage, u.changed_at, u.reason, u.note "
-								 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
-								 "               pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)) "
-								 "  AS u(lead_id, from_stage, to_stage, changed_at, reason, note) "
-								 "WHERE EXISTS (SELECT 1 FROM lead_mgmt.leads l "
-								 "              WHERE l.id OPERATOR(pg_catalog.=) u.lead_id)",
-								 6, types), args, NULL, false, 0) != SPI_OK_INSERT)
+
+	/*
+	 * Leads this statement updated (and so locked) exist: only leads an
+	 * INSERT may have skipped (ON CONFLICT DO NOTHING) are probed.
+	 */
+	if (all_updated)
+		plan = lm_plan(&plan_history_updated,
+					   "INSERT INTO lead_mgmt.stage_history "
+					   "(lead_id, from_stage, to_stage, changed_at, reason, note) "
+					   "SELECT u.lead_id, u.from_stage, u.to_stage, u.changed_at, u.reason, u.note "
+					   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+					   "               pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)) "
+					   "  AS u(lead_id, from_stage, to_stage, changed_at, reason, note)",
+					   6, types);
+	else
+		plan = lm_plan(&plan_history,
+					   "INSERT INTO lead_mgmt.stage_history "
+					   "(lead_id, from_stage, to_stage, changed_at, reason, note) "
+					   "SELECT u.lead_id, u.from_stage, u.to_stage, u.changed_at, u.reason, u.note "
+					   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+					   "               pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)) "
+					   "  AS u(lead_id, from_stage, to_stage, changed_at, reason, note) "
+					   "WHERE EXISTS (SELECT 1 FROM lead_mgmt.leads l "
+					   "              WHERE l.id OPERATOR(pg_catalog.=) u.lead_id)",
+					   6, types);
+	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "lead_mgmt: writing stage_history failed");
 	SPI_finish();
 }

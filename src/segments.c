@@ -46,6 +46,7 @@ typedef struct LmMembership
 
 static List *queued = NIL;		/* of LmMembership, TopTransactionContext */
 static SPIPlanPtr plan_enter = NULL;
+static SPIPlanPtr plan_enter_updated = NULL;
 static SPIPlanPtr plan_exit = NULL;
 static SPIPlanPtr plan_segment = NULL;
 
@@ -211,7 +212,7 @@ direct_exits(int64 *xseg, int64 *xlead, int nx)
  * the arrays.
  */
 static int
-direct_entries(int64 *seg, int64 *lead, TimestampTz *at, const bool *lead_updated, int ne)
+direct_entries(int64 *seg, int64 *lead, TimestampTz *at, bool *lead_updated, int ne)
 {
 	static const char *const cols[3] = {"segment_id", "lead_id", "since"};
 	static const Oid types[3] = {INT8OID, INT8OID, TIMESTAMPTZOID};
@@ -241,6 +242,7 @@ direct_entries(int64 *seg, int64 *lead, TimestampTz *at, const bool *lead_update
 			seg[left] = seg[i];
 			lead[left] = lead[i];
 			at[left] = at[i];
+			lead_updated[left] = lead_updated[i];
 			left++;
 		}
 	}
@@ -326,19 +328,39 @@ lm_segments_flush(void)
 	{
 		Oid			types[3] = {INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID};
 		Datum		args[3];
+		bool		all_updated = true;
+		SPIPlanPtr	plan;
 
+		for (int i = 0; i < ne && all_updated; i++)
+			all_updated = upd[i];
 		args[0] = PointerGetDatum(lm_int8_array(seg, ne));
 		args[1] = PointerGetDatum(lm_int8_array(lead, ne));
 		args[2] = PointerGetDatum(lm_timestamptz_array(at, ne));
-		if (SPI_execute_plan(lm_plan(&plan_enter,
-									 "INSERT INTO lead_mgmt.segment_members (segment_id, lead_id, since) "
-									 "SELECT u.s, u.l, u.t "
-									 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
-									 "                pg_catalog.unnest($3)) AS u(s, l, t) "
-									 "WHERE EXISTS (SELECT 1 FROM lead_mgmt.leads x WHERE x.id OPERATOR(pg_catalog.=) u.l) "
-									 "  AND EXISTS (SELECT 1 FROM lead_mgmt.segments g WHERE g.id OPERATOR(pg_catalog.=) u.s) "
-									 "ON CONFLICT DO NOTHING",
-									 3, types), args, NULL, false, 0) != SPI_OK_INSERT)
+
+		/*
+		 * Leads this statement updated (and so locked) exist: only leads
+		 * an INSERT may have skipped (ON CONFLICT DO NOTHING) are probed.
+		 */
+		if (all_updated)
+			plan = lm_plan(&plan_enter_updated,
+						   "INSERT INTO lead_mgmt.segment_members (segment_id, lead_id, since) "
+						   "SELECT u.s, u.l, u.t "
+						   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
+						   "                pg_catalog.unnest($3)) AS u(s, l, t) "
+						   "WHERE EXISTS (SELECT 1 FROM lead_mgmt.segments g WHERE g.id OPERATOR(pg_catalog.=) u.s) "
+						   "ON CONFLICT DO NOTHING",
+						   3, types);
+		else
+			plan = lm_plan(&plan_enter,
+						   "INSERT INTO lead_mgmt.segment_members (segment_id, lead_id, since) "
+						   "SELECT u.s, u.l, u.t "
+						   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
+						   "                pg_catalog.unnest($3)) AS u(s, l, t) "
+						   "WHERE EXISTS (SELECT 1 FROM lead_mgmt.leads x WHERE x.id OPERATOR(pg_catalog.=) u.l) "
+						   "  AND EXISTS (SELECT 1 FROM lead_mgmt.segments g WHERE g.id OPERATOR(pg_catalog.=) u.s) "
+						   "ON CONFLICT DO NOTHING",
+						   3, types);
+		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "lead_mgmt: adding segment members failed");
 	}
 	SPI_finish();
