@@ -412,6 +412,13 @@ SELECT count(DISTINCT id) AS leads
 SELECT pg_temp.outcome($$INSERT INTO lead_mgmt.leads (email) VALUES ('pair@example.com'), ('PAIR@example.com')$$) AS same_email_twice;
 INSERT INTO lead_mgmt.leads (email) VALUES ('pair@example.com'), ('PAIR@example.com') ON CONFLICT DO NOTHING;
 SELECT count(*) AS pair_leads FROM lead_mgmt.leads WHERE lower(email) = 'pair@example.com';
+-- the row skipped by ON CONFLICT leaves no stage history or membership
+SELECT (SELECT count(*) FROM lead_mgmt.stage_history h
+         WHERE NOT EXISTS (SELECT 1 FROM lead_mgmt.leads l WHERE l.id = h.lead_id)) AS orphan_history,
+       (SELECT count(*) FROM lead_mgmt.segment_members m
+         WHERE NOT EXISTS (SELECT 1 FROM lead_mgmt.leads l WHERE l.id = m.lead_id)) AS orphan_members,
+       (SELECT count(*) FROM lead_mgmt.stage_history h JOIN lead_mgmt.leads l ON l.id = h.lead_id
+         WHERE lower(l.email) = 'pair@example.com') AS pair_history;
 
 -------------------------------------------------------------------------
 -- Unicode and very long strings

@@ -97,7 +97,6 @@ static SPIPlanPtr plan_lock_ids = NULL;
 static SPIPlanPtr plan_events_ids = NULL;
 static SPIPlanPtr plan_events_one = NULL;
 static SPIPlanPtr plan_history = NULL;
-static SPIPlanPtr plan_history_updated = NULL;
 static SPIPlanPtr plan_rechecks = NULL;
 
 static void lm_history_write(void);
@@ -1189,11 +1188,10 @@ lm_history_write(void)
 	TimestampTz *at;
 	int			i = 0;
 	ListCell   *lc;
-	Oid			types[6] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		args[6];
-	bool		all_updated = true;
-	SPIPlanPtr	plan;
+	bool	   *updated;
+	Oid			types[7] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID};
+	Datum		args[7];
 
 	if (n == 0)
 		return;
@@ -1206,6 +1204,7 @@ lm_history_write(void)
 	reasons = palloc(sizeof(char *) * n);
 	notes = palloc(sizeof(char *) * n);
 	at = palloc(sizeof(TimestampTz) * n);
+	updated = palloc(sizeof(bool) * n);
 	foreach(lc, items)
 	{
 		LmHistoryItem *h = lfirst(lc);
@@ -1216,7 +1215,7 @@ lm_history_write(void)
 		reasons[i] = h->reason;
 		notes[i] = h->note;
 		at[i] = h->changed_at;
-		all_updated = all_updated && h->lead_updated;
+		updated[i] = h->lead_updated;
 		i++;
 	}
 	args[0] = PointerGetDatum(lm_int8_array(ids, n));
@@ -1225,35 +1224,27 @@ lm_history_write(void)
 	args[3] = PointerGetDatum(lm_timestamptz_array(at, n));
 	args[4] = PointerGetDatum(lm_text_array(reasons, n));
 	args[5] = PointerGetDatum(lm_text_array(notes, n));
+	args[6] = PointerGetDatum(lm_bool_array(updated, n));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 
 	/*
-	 * Leads this statement updated (and so locked) exist: only leads an
-	 * INSERT may have skipped (ON CONFLICT DO NOTHING) are probed.
+	 * A lead an UPDATE changed exists (it is locked); only the rows of
+	 * leads an INSERT queued, which ON CONFLICT DO NOTHING may have
+	 * skipped, look the lead up.
 	 */
-	if (all_updated)
-		plan = lm_plan(&plan_history_updated,
-					   "INSERT INTO lead_mgmt.stage_history "
-					   "(lead_id, from_stage, to_stage, changed_at, reason, note) "
-					   "SELECT u.lead_id, u.from_stage, u.to_stage, u.changed_at, u.reason, u.note "
-					   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
-					   "               pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)) "
-					   "  AS u(lead_id, from_stage, to_stage, changed_at, reason, note)",
-					   6, types);
-	else
-		plan = lm_plan(&plan_history,
-					   "INSERT INTO lead_mgmt.stage_history "
-					   "(lead_id, from_stage, to_stage, changed_at, reason, note) "
-					   "SELECT u.lead_id, u.from_stage, u.to_stage, u.changed_at, u.reason, u.note "
-					   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
-					   "               pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)) "
-					   "  AS u(lead_id, from_stage, to_stage, changed_at, reason, note) "
-					   "WHERE EXISTS (SELECT 1 FROM lead_mgmt.leads l "
-					   "              WHERE l.id OPERATOR(pg_catalog.=) u.lead_id)",
-					   6, types);
-	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_plan(lm_plan(&plan_history,
+								 "INSERT INTO lead_mgmt.stage_history "
+								 "(lead_id, from_stage, to_stage, changed_at, reason, note) "
+								 "SELECT u.lead_id, u.from_stage, u.to_stage, u.changed_at, u.reason, u.note "
+								 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+								 "               pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), "
+								 "               pg_catalog.unnest($7)) "
+								 "  AS u(lead_id, from_stage, to_stage, changed_at, reason, note, updated) "
+								 "WHERE u.updated OR EXISTS (SELECT 1 FROM lead_mgmt.leads l "
+								 "                           WHERE l.id OPERATOR(pg_catalog.=) u.lead_id)",
+								 7, types), args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "lead_mgmt: writing stage_history failed");
 	SPI_finish();
 }

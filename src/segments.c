@@ -46,7 +46,6 @@ typedef struct LmMembership
 
 static List *queued = NIL;		/* of LmMembership, TopTransactionContext */
 static SPIPlanPtr plan_enter = NULL;
-static SPIPlanPtr plan_enter_updated = NULL;
 static SPIPlanPtr plan_exit = NULL;
 static SPIPlanPtr plan_segment = NULL;
 
@@ -326,41 +325,29 @@ lm_segments_flush(void)
 	}
 	if (ne > 0)
 	{
-		Oid			types[3] = {INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID};
-		Datum		args[3];
-		bool		all_updated = true;
-		SPIPlanPtr	plan;
+		Oid			types[4] = {INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, BOOLARRAYOID};
+		Datum		args[4];
 
-		for (int i = 0; i < ne && all_updated; i++)
-			all_updated = upd[i];
 		args[0] = PointerGetDatum(lm_int8_array(seg, ne));
 		args[1] = PointerGetDatum(lm_int8_array(lead, ne));
 		args[2] = PointerGetDatum(lm_timestamptz_array(at, ne));
+		args[3] = PointerGetDatum(lm_bool_array(upd, ne));
 
 		/*
-		 * Leads this statement updated (and so locked) exist: only leads
-		 * an INSERT may have skipped (ON CONFLICT DO NOTHING) are probed.
+		 * A lead an UPDATE changed exists (it is locked); only the entries
+		 * of leads an INSERT queued, which ON CONFLICT DO NOTHING may have
+		 * skipped, look the lead up.
 		 */
-		if (all_updated)
-			plan = lm_plan(&plan_enter_updated,
-						   "INSERT INTO lead_mgmt.segment_members (segment_id, lead_id, since) "
-						   "SELECT u.s, u.l, u.t "
-						   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
-						   "                pg_catalog.unnest($3)) AS u(s, l, t) "
-						   "WHERE EXISTS (SELECT 1 FROM lead_mgmt.segments g WHERE g.id OPERATOR(pg_catalog.=) u.s) "
-						   "ON CONFLICT DO NOTHING",
-						   3, types);
-		else
-			plan = lm_plan(&plan_enter,
-						   "INSERT INTO lead_mgmt.segment_members (segment_id, lead_id, since) "
-						   "SELECT u.s, u.l, u.t "
-						   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
-						   "                pg_catalog.unnest($3)) AS u(s, l, t) "
-						   "WHERE EXISTS (SELECT 1 FROM lead_mgmt.leads x WHERE x.id OPERATOR(pg_catalog.=) u.l) "
-						   "  AND EXISTS (SELECT 1 FROM lead_mgmt.segments g WHERE g.id OPERATOR(pg_catalog.=) u.s) "
-						   "ON CONFLICT DO NOTHING",
-						   3, types);
-		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
+		if (SPI_execute_plan(lm_plan(&plan_enter,
+									 "INSERT INTO lead_mgmt.segment_members (segment_id, lead_id, since) "
+									 "SELECT u.s, u.l, u.t "
+									 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
+									 "                pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(s, l, t, updated) "
+									 "WHERE (u.updated OR EXISTS (SELECT 1 FROM lead_mgmt.leads x "
+									 "                            WHERE x.id OPERATOR(pg_catalog.=) u.l)) "
+									 "  AND EXISTS (SELECT 1 FROM lead_mgmt.segments g WHERE g.id OPERATOR(pg_catalog.=) u.s) "
+									 "ON CONFLICT DO NOTHING",
+									 4, types), args, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "lead_mgmt: adding segment members failed");
 	}
 	SPI_finish();

@@ -193,6 +193,17 @@ lm_int8_array(const int64 *values, int n)
 	return construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 }
 
+/* A one-dimensional boolean[] of n values. */
+ArrayType *
+lm_bool_array(const bool *values, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = BoolGetDatum(values[i]);
+	return construct_array(d, n, BOOLOID, 1, true, TYPALIGN_CHAR);
+}
+
 /* A one-dimensional text[] of n values; NULL pointers become NULL elements. */
 ArrayType *
 lm_text_array(char **values, int n)

@@ -37,6 +37,7 @@ extern Oid	lm_relid(const char *relname);
 extern Oid	lm_relid_if_exists(const char *relname);
 extern Oid	lm_lock_leads_for_write(void);
 extern ArrayType *lm_int8_array(const int64 *values, int n);
+extern ArrayType *lm_bool_array(const bool *values, int n);
 extern ArrayType *lm_text_array(char **values, int n);
 extern ArrayType *lm_timestamptz_array(const TimestampTz *values, int n);
 
