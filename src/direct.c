@@ -397,6 +397,21 @@ call_lead_row_trigger(EState *estate, ResultRelInfo *rri, Oid trigger_oid,
 }
 
 /*
+ * The error an UPDATE or DELETE gives when, under REPEATABLE READ or
+ * SERIALIZABLE, its row was updated (or deleted) by a transaction its
+ * snapshot does not see.
+ */
+static void
+serialization_failure(bool deleted)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 deleted ? errmsg("could not serialize access due to concurrent delete")
+			 : errmsg("could not serialize access due to concurrent update"),
+			 errhint("Retry the transaction: another one changed the same row after this one's snapshot was taken.")));
+}
+
+/*
  * Finds the lead whose id is lead_id with the index scan and locks its
  * newest version into slot, as an UPDATE would before changing it.
  * Returns false if there is no such lead (or it was deleted concurrently,
@@ -423,15 +438,11 @@ lock_lead(Relation rel, IndexScanDesc scan, Snapshot snap, CommandId cid,
 		case TM_Ok:
 			return true;
 		case TM_Updated:
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("could not serialize access due to concurrent update")));
+			serialization_failure(false);
 			break;
 		case TM_Deleted:
 			if (IsolationUsesXactSnapshot())
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent delete")));
+				serialization_failure(true);
 			return false;
 		default:
 			elog(ERROR, "lead_mgmt: unexpected result %d locking lead " INT64_FORMAT,
@@ -815,10 +826,10 @@ lm_direct_delete(Oid relid, int nkeys, const int64 *keys)
 			result = LM_DIRECT_UNSUPPORTED;
 			break;
 		}
-		else if (res == TM_Updated || (res == TM_Deleted && IsolationUsesXactSnapshot()))
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("could not serialize access due to concurrent update")));
+		else if (res == TM_Updated)
+			serialization_failure(false);
+		else if (res == TM_Deleted && IsolationUsesXactSnapshot())
+			serialization_failure(true);
 		/* deleted by a committed transaction, or by this command: gone */
 	}
 	index_endscan(scan);
