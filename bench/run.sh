@@ -243,6 +243,12 @@ timed() {
 	EOF
 }
 checkpoint() { q postgres 'CHECKPOINT' >/dev/null; }
+# Restarts the throwaway cluster (fast shutdown: a checkpoint), emptying
+# shared buffers; the data and settings stay.
+restart_cluster() {
+	bash "$REPO/test/harness.sh" restart >>"$OUT/cluster.log" 2>&1 ||
+		{ cat "$OUT/cluster.log" >&2; die "cluster restart failed"; }
+}
 # par2 DB SQL: runs SQL in two sessions at once, @K@ replaced by 0 and 1;
 # prints the elapsed seconds until both are done.
 par2() {
@@ -352,11 +358,20 @@ bench_copy() {
 	local t cols="lead_id, event_type, occurred_at, properties, dedupe_key"
 	# Each COPY starts on a settled cluster: the VACUUM ANALYZE after each
 	# (not timed) does now what autovacuum would otherwise do to the table
-	# just loaded while the next COPY is being timed.
+	# just loaded while the next COPY is being timed; and on a restarted
+	# server (its fast shutdown checkpoints), so that every COPY starts with
+	# empty shared buffers.  Without the restart, the order of the COPYs
+	# mattered: after the reference's 40-s COPY had filled shared buffers
+	# with often-used pages, the next COPYs through lead_mgmt took 14-16 %
+	# longer (9.2 s before it, 10.5 and 10.7 s after; 9.1 and 9.3 s after
+	# it with a restart), the bare ones no longer (COPY writes the events
+	# through a small ring of buffers; lead_mgmt also reads and updates the
+	# leads and writes its side tables through shared buffers, and had to
+	# evict the reference's pages to do so).
 	# Prints the seconds, and the WAL positions before and after the COPY.
 	copy_into() {
 		local l0 l1 secs
-		checkpoint
+		restart_cluster
 		l0=$(q "$db" "SELECT pg_current_wal_lsn()")
 		secs=$(timed "$db" "COPY $1 ($cols) FROM '$csv' (FORMAT csv);")
 		l1=$(q "$db" "SELECT pg_current_wal_lsn()")
@@ -1146,7 +1161,7 @@ write_results() {
 		echo
 		echo "WAL written by each \`COPY\` of round 1, per row (\`pg_waldump --stats\`; in parentheses the share of full-page images): bare ${R[copyw_bare1_b]} B (${R[copyw_bare1_fpi]} %), lead_mgmt ${R[copyw_lm_r1_b]} B (${R[copyw_lm_r1_fpi]} %), reference ${R[copyw_ref_b]} B (${R[copyw_ref_fpi]} %)."
 		echo
-		echo "A \`CHECKPOINT\` precedes each \`COPY\`, and a \`VACUUM ANALYZE\` of the database (not timed) follows it, so that no autovacuum of the table just loaded runs while the next \`COPY\` is timed. Leads ($N_LEADS, inserted through the lead trigger with rules and segments in place) took ${R[leads_insert_s]} s."
+		echo "Each \`COPY\` runs on a freshly restarted server (its fast shutdown is a checkpoint), so that every one starts with empty shared buffers whatever ran before it, and a \`VACUUM ANALYZE\` of the database (not timed) follows it, so that no autovacuum of the table just loaded runs while the next \`COPY\` is timed. (Without the restart, the \`COPY\`s through lead_mgmt that followed the reference's took 14–16 % longer and the bare ones did not: the reference's 40-s load leaves shared buffers full of often-used pages, which lead_mgmt, updating the leads and writing its side tables through shared buffers, has to evict, while a \`COPY\` writes the events themselves through a small ring of buffers.) Leads ($N_LEADS, inserted through the lead trigger with rules and segments in place) took ${R[leads_insert_s]} s."
 		echo
 		echo "## 3. Single-row \`INSERT\` (pgbench)"
 		echo

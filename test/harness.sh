@@ -5,6 +5,7 @@
 #   bash test/harness.sh build    make clean && make WERROR=1 && make install
 #   bash test/harness.sh start    start a throwaway cluster (left running; prints its env)
 #   bash test/harness.sh stop     stop it and remove its directory
+#   bash test/harness.sh restart  restart it (fast shutdown): empty shared buffers, same data
 #   bash test/harness.sh env      print the export lines for the throwaway cluster
 #   bash test/harness.sh test     deps, build, start, every suite, stop; summary at the end
 #   bash test/harness.sh demo     deps, build, start, load bench/demo.sql, stop
@@ -255,6 +256,15 @@ cmd_start() {
 	cluster_start
 	say "cluster running; for your shell:"
 	print_env
+}
+
+# Restarts the running throwaway cluster: what is in shared buffers is
+# gone, the data and the settings stay (bench/run.sh, before each timed COPY).
+cmd_restart() {
+	resolve_pg
+	[[ -f $DATA/postmaster.pid ]] || die "no throwaway cluster running in $DATA"
+	as_owner "$BINDIR/pg_ctl" -D "$DATA" -l "$SERVER_LOG" -m fast -w -t 60 restart >/dev/null ||
+		{ cat "$SERVER_LOG" >&2; die "pg_ctl restart failed"; }
 }
 
 cmd_stop() {
@@ -577,6 +587,7 @@ case $cmd in
 	build) cmd_build ;;
 	start) cmd_start ;;
 	stop) cmd_stop ;;
+	restart) cmd_restart ;;
 	env) print_env ;;
 	test) cmd_test ;;
 	demo) cmd_demo ;;
