@@ -23,7 +23,8 @@
 #
 #   1. bulk COPY of N events for N/10 leads through the whole pipeline (20
 #      rules, 10 segments, 5 stages) vs the same COPY into an identical table
-#      without triggers (full: 3 rounds, the median), and
+#      without triggers (full: 3 rounds, the median; every COPY on a
+#      freshly restarted server, empty shared buffers), and
 #   2. vs the PL/pgSQL row-trigger reference (bench/plpgsql_reference.sql);
 #   3. single-row INSERT with pgbench (4 clients), synchronous_commit off and
 #      on: bare table, lead_mgmt.events, the reference; the WAL of each run
