@@ -138,6 +138,16 @@ DROP TRIGGER audit_score ON lead_mgmt.leads;
 INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:dora, 'email_clicked');
 SELECT count(*) AS audited FROM public.score_audit WHERE lead_id = :dora;
 SELECT score, stage FROM lead_mgmt.leads WHERE id = :dora;
+-- Your CHECK constraints on leads hold for the computed columns too: an
+-- event that would break one is refused, and nothing of it is kept
+-- (NOT VALID: rows already there are not checked, changes are).
+ALTER TABLE lead_mgmt.leads ADD CONSTRAINT score_cap CHECK (score <= 50) NOT VALID;
+\set VERBOSITY terse
+INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:dora, 'email_clicked');
+\set VERBOSITY default
+SELECT score, stage, (SELECT count(*) FROM lead_mgmt.events WHERE lead_id = :dora) AS events
+  FROM lead_mgmt.leads WHERE id = :dora;
+ALTER TABLE lead_mgmt.leads DROP CONSTRAINT score_cap;
 DROP TABLE public.score_audit;
 DROP FUNCTION public.audit_score();
 DROP FUNCTION public.tidy_industry();

@@ -79,7 +79,7 @@ static LmIdentitySeq identity_seqs[LM_IDENTITY_SLOTS];
 static int	n_identity_seqs = 0;
 
 /*
- * Compiled CHECK constraints of the tables inserted into here.  A statement
+ * Compiled CHECK constraints of the tables written here.  A statement
  * parses and compiles them again each time it runs, which costs more than
  * inserting the row; these live in a context of their own until the
  * table's relcache entry is invalidated (then they are marked stale, and
@@ -535,7 +535,7 @@ lm_direct_update_leads(Oid leads_relid, const int64 *ids, int n)
 			continue;
 
 		if (rel->rd_att->constr)
-			ExecConstraints(rri, newslot, estate);
+			direct_check_constraints(rri, newslot, estate);
 		simple_table_tuple_update(rel, &oldslot->tts_tid, newslot, snap, &update_indexes);
 		if (update_indexes && rel->rd_rel->relhasindex)
 		{
