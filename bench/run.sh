@@ -361,14 +361,7 @@ bench_copy() {
 	# (not timed) does now what autovacuum would otherwise do to the table
 	# just loaded while the next COPY is being timed; and on a restarted
 	# server (its fast shutdown checkpoints), so that every COPY starts with
-	# empty shared buffers.  Without the restart, the order of the COPYs
-	# mattered: after the reference's 40-s COPY had filled shared buffers
-	# with often-used pages, the next COPYs through lead_mgmt took 14-16 %
-	# longer (9.2 s before it, 10.5 and 10.7 s after; 9.1 and 9.3 s after
-	# it with a restart), the bare ones no longer (COPY writes the events
-	# through a small ring of buffers; lead_mgmt also reads and updates the
-	# leads and writes its side tables through shared buffers, and had to
-	# evict the reference's pages to do so).
+	# empty shared buffers, whatever ran before it (why: RESULTS.md, 1-2).
 	# Prints the seconds, and the WAL positions before and after the COPY.
 	copy_into() {
 		local l0 l1 secs
@@ -401,8 +394,8 @@ bench_copy() {
 	rec copy_bare_r1_s "$(calc "(${R[copy_bare1_s]} + ${R[copy_bare2_s]}) / 2")"
 
 	# Further rounds, bare and lead_mgmt only, in alternating order, each on
-	# a fresh copy of the database: the COPY through the pipeline moves by
-	# 10-20 % between runs on a shared machine, and the figure is the median.
+	# a fresh copy of the database; the figure is the median, as the
+	# machine is shared.
 	local r order tab key
 	for ((r = 2; r <= COPY_ROUNDS; r++)); do
 		q postgres "DROP DATABASE IF EXISTS lm_bench_r" >/dev/null
