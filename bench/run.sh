@@ -121,6 +121,12 @@ log() {
 # share of the last 5 minutes in which some task waited for a CPU (PSI)
 cpu_pressure() { sed -n 's/^some avg10=[^ ]* avg60=[^ ]* avg300=\([^ ]*\) .*/\1 %/p' /proc/pressure/cpu 2>/dev/null || true; }
 die() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 1; }
+# the counts and durations the environment may set are positive integers
+for v in LM_BENCH_COPY_ROUNDS LM_BENCH_BIG_LEADS LM_BENCH_BIG_EVENTS LM_BENCH_PGBENCH_SECS \
+	LM_BENCH_PGBENCH_RUNS LM_BENCH_VIEW_REPS; do
+	[[ -z ${!v:-} || ${!v} =~ ^[1-9][0-9]*$ ]] ||
+		die "$v is '${!v}': set it to a positive whole number, or unset it for the mode's default"
+done
 
 mkdir -p "$OUT"
 [[ $MODE == scaling-report ]] || rm -f "$OUT"/*.log "$OUT"/*.sql "$OUT/results.tsv"
