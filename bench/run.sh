@@ -77,13 +77,13 @@ case $MODE in
 		N_LEADS=10000 N_EVENTS=100000 COPY_ROUNDS=${LM_BENCH_COPY_ROUNDS:-1}
 		BIG_LEADS=${LM_BENCH_BIG_LEADS:-100000} BIG_EVENTS=${LM_BENCH_BIG_EVENTS:-1000000}
 		PGB_SECS=${LM_BENCH_PGBENCH_SECS:-10} PGB_RUNS=${LM_BENCH_PGBENCH_RUNS:-1}
-		MEM_N1=10000 MEM_N2=100000
+		MEM_N2=100000
 		;;
 	full)
 		N_LEADS=100000 N_EVENTS=1000000 COPY_ROUNDS=${LM_BENCH_COPY_ROUNDS:-3}
 		BIG_LEADS=${LM_BENCH_BIG_LEADS:-1000000} BIG_EVENTS=${LM_BENCH_BIG_EVENTS:-10000000}
 		PGB_SECS=${LM_BENCH_PGBENCH_SECS:-30} PGB_RUNS=${LM_BENCH_PGBENCH_RUNS:-2}
-		MEM_N1=100000 MEM_N2=1000000
+		MEM_N2=1000000
 		;;
 	scaling-report)
 		PGB_SECS=${LM_BENCH_PGBENCH_SECS:-10}
@@ -506,29 +506,35 @@ bench_rule_change_small() {
 }
 
 # ------------------------------------------------------------------ 6: memory
+# MEM_N2 inserts in 10 equal steps, one session.  After each: VmRSS,
+# RssAnon (private memory) and the bytes of all the backend's memory
+# contexts (palloc).  A leak grows with the inserts; a bounded cache, and
+# the peak of transient memory that malloc keeps for reuse, stop growing:
+# the figure is the growth over the second half.
+MEM_STEPS=10
 bench_memory() {
-	local db=lm_bench out=$OUT/memory.log
-	log "bench 6: $MEM_N2 single-statement inserts in one session (RSS at 0, $MEM_N1, $MEM_N2)"
-	PSQL -d "$db" >"$out" 2>&1 <<-EOF || { cat "$out" >&2; die "memory benchmark failed"; }
-		SELECT 'pid', pg_backend_pid();
-		SELECT 'rss0', lm_bench.proc_status_kb('VmRSS'), lm_bench.proc_status_kb('RssAnon');
-		SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
-		CALL lm_bench.insert_loop($MEM_N1, $N_LEADS, 1);
-		SELECT 'rss1', lm_bench.proc_status_kb('VmRSS'), lm_bench.proc_status_kb('RssAnon'),
-		       round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 2);
-		SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
-		CALL lm_bench.insert_loop($((MEM_N2 - MEM_N1)), $N_LEADS, 2);
-		SELECT 'rss2', lm_bench.proc_status_kb('VmRSS'), lm_bench.proc_status_kb('RssAnon'),
-		       round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 2);
-		SELECT 'hwm', lm_bench.proc_status_kb('VmHWM');
-	EOF
-	local k
-	read -r _ R0 A0 < <(grep '^rss0|' "$out" | tr '|' ' ')
-	read -r _ R1 A1 S1 < <(grep '^rss1|' "$out" | tr '|' ' ')
-	read -r _ R2 A2 S2 < <(grep '^rss2|' "$out" | tr '|' ' ')
-	read -r _ HWM < <(grep '^hwm|' "$out" | tr '|' ' ')
-	for k in R0 A0 R1 A1 S1 R2 A2 S2 HWM; do rec "mem_$k" "${!k}"; done
-	log "bench 6: VmRSS ${R0} -> ${R1} -> ${R2} kB; RssAnon ${A0} -> ${A1} -> ${A2} kB"
+	local db=lm_bench out=$OUT/memory.log step=$((MEM_N2 / MEM_STEPS)) k
+	log "bench 6: $MEM_N2 single-statement inserts in one session, memory after every $step"
+	{
+		echo "SELECT 'pid', pg_backend_pid();"
+		echo "SELECT 'mem0', lm_bench.proc_status_kb('VmRSS'), lm_bench.proc_status_kb('RssAnon'), (SELECT sum(total_bytes) FROM pg_backend_memory_contexts), 0;"
+		for ((k = 1; k <= MEM_STEPS; k++)); do
+			echo "SELECT extract(epoch FROM clock_timestamp()) AS t0 \\gset"
+			echo "CALL lm_bench.insert_loop($step, $N_LEADS, $k);"
+			echo "SELECT 'mem$k', lm_bench.proc_status_kb('VmRSS'), lm_bench.proc_status_kb('RssAnon'), (SELECT sum(total_bytes) FROM pg_backend_memory_contexts), round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 2);"
+		done
+		echo "SELECT 'hwm', lm_bench.proc_status_kb('VmHWM');"
+	} >"$OUT/memory.sql"
+	PSQL -d "$db" -f "$OUT/memory.sql" >"$out" 2>&1 || { cat "$out" >&2; die "memory benchmark failed"; }
+	local r a c t hwm
+	for ((k = 0; k <= MEM_STEPS; k++)); do
+		read -r _ r a c t < <(grep "^mem$k|" "$out" | tr '|' ' ')
+		[[ -n $t ]] || { cat "$out" >&2; die "memory benchmark: no figures after step $k"; }
+		rec "mem_R$k" "$r"; rec "mem_A$k" "$a"; rec "mem_C$k" "$c"; rec "mem_S$k" "$t"
+	done
+	read -r _ hwm < <(grep '^hwm|' "$out" | tr '|' ' ')
+	rec mem_HWM "$hwm"
+	log "bench 6: RssAnon ${R[mem_A0]} -> ${R[mem_A$((MEM_STEPS / 2))]} -> ${R[mem_A$MEM_STEPS]} kB; memory contexts ${R[mem_C0]} -> ${R[mem_C$((MEM_STEPS / 2))]} -> ${R[mem_C$MEM_STEPS]} B"
 }
 
 # ------------------------------------------------------------------ 8: assignment
@@ -1096,10 +1102,11 @@ write_results() {
 	refresh_1m=$(calc "${R[seg_refresh_s]} * $scale_l" 1)
 	update_1m=$(calc "${R[seg_update_s]} * $scale_l" 1)
 
-	local mem_growth_anon mem_growth_rss mem_growth_anon_late
-	mem_growth_anon=$((R[mem_A2] - R[mem_A0]))
-	mem_growth_anon_late=$((R[mem_A2] - R[mem_A1]))
-	mem_growth_rss=$((R[mem_R2] - R[mem_R0]))
+	local mem_growth_anon mem_growth_rss mem_growth_anon_late mem_growth_ctx_late mem_half=$((MEM_STEPS / 2))
+	mem_growth_anon=$((R[mem_A$MEM_STEPS] - R[mem_A0]))
+	mem_growth_anon_late=$((R[mem_A$MEM_STEPS] - R[mem_A$mem_half]))
+	mem_growth_ctx_late=$((R[mem_C$MEM_STEPS] - R[mem_C$mem_half]))
+	mem_growth_rss=$((R[mem_R$MEM_STEPS] - R[mem_R0]))
 
 	met() { if awk "BEGIN { exit !($1) }"; then echo "**met**"; else echo "**not met**"; fi; }
 
@@ -1159,7 +1166,7 @@ write_results() {
 		echo "| 4 | full rescore after a rule change, 1M leads / 10M events | $rescore_fig | — | — | < 60 s | $(met "$rescore_1m < 60") |"
 		echo "| 5a | segment rebuild, 10 segments, 1M leads (\`segment_members\` emptied, then \`refresh_segments()\`) | $rebuild_fig | — | — | < 20 s | $(met "$rebuild_1m < 20") |"
 		echo "| 5b | cost of 10 live segments on single-row inserts (sync off) | ${MED[lm_off]} tps with 10 active | ${MED[noseg]} tps with 0 active | $(calc "${MED[lm_off]} / ${MED[noseg]}" 2) of the 0-active tps (≈ $seg_cost_us µs more CPU per insert, from $(nproc) cores / tps; within noise when near 1) | — (issue 3: report) | |"
-		echo "| 6 | backend memory across $MEM_N2 single-statement event inserts in one session | private memory (RssAnon) $(printf '%+d' "$mem_growth_anon") kB overall, $(printf '%+d' "$mem_growth_anon_late") kB from $MEM_N1 to $MEM_N2 inserts | — | — | no growth (bounded rule cache) | $(met "$mem_growth_anon_late < 1024") |"
+		echo "| 6 | backend memory across $MEM_N2 single-statement event inserts in one session | private memory (RssAnon) $(printf '%+d' "$mem_growth_anon") kB overall, $(printf '%+d' "$mem_growth_anon_late") kB over the second half ($((MEM_N2 / 2)) to $MEM_N2 inserts); memory contexts $(printf '%+d' "$mem_growth_ctx_late") bytes over the second half | — | — | no growth (bounded rule cache) | $(met "$mem_growth_anon_late < 1024") |"
 		echo "| 7 | every analytics view and \`funnel()\` (${R[big_q_n]} queries), $an_size | slowest: $an_worst | — | — | < 1 s each | $an_met |"
 		echo "| 8 | round-robin assignment, 2 / 4 concurrent clients, each transaction making a new lead sales-ready | ${R[assign_2_on_tps]} / ${R[assign_4_on_tps]} assignments/s; per-rep counts within ${R[assign_2_spread]} / ${R[assign_4_spread]}; ${R[assign_2_dups]} / ${R[assign_4_dups]} duplicate owners | the same without the rule: ${R[assign_2_off_tps]} / ${R[assign_4_off_tps]} tps | $(calc "${R[assign_2_on_tps]} / ${R[assign_2_off_tps]}" 2) / $(calc "${R[assign_4_on_tps]} / ${R[assign_4_off_tps]}" 2) | ≥ 2,000/s, exact fairness (within 1), no duplicate owner | $(met "${R[assign_2_on_tps]} >= 2000 && ${R[assign_4_on_tps]} >= 2000 && ${R[assign_2_spread]} <= 1 && ${R[assign_4_spread]} <= 1 && ${R[assign_2_dups]} + ${R[assign_4_dups]} + ${R[assign_2_bad]} + ${R[assign_4_bad]} == 0") |"
 		echo
@@ -1233,12 +1240,15 @@ write_results() {
 		echo
 		echo "One psql session on the $N_LEADS-lead database; \`CALL lm_bench.insert_loop(n)\` runs n single-row \`INSERT\` statements into \`lead_mgmt.events\` (each fires the triggers; a \`COMMIT\` every 10,000), random leads, the same event mix. \`/proc/<pg_backend_pid()>/status\` read through \`pg_read_file('/proc/self/status')\`:"
 		echo
-		echo "| after | inserts/s | VmRSS kB | RssAnon kB (private) |"
-		echo "|---|---|---|---|"
-		echo "| 0 inserts | | ${R[mem_R0]} | ${R[mem_A0]} |"
-		echo "| $MEM_N1 | $(calc "$MEM_N1 / ${R[mem_S1]}" 0) | ${R[mem_R1]} | ${R[mem_A1]} |"
-		echo "| $MEM_N2 | $(calc "($MEM_N2 - $MEM_N1) / ${R[mem_S2]}" 0) | ${R[mem_R2]} | ${R[mem_A2]} |"
+		echo "| after | inserts/s in the step | VmRSS kB | RssAnon kB (private) | memory contexts, bytes |"
+		echo "|---|---|---|---|---|"
+		echo "| 0 inserts | | ${R[mem_R0]} | ${R[mem_A0]} | ${R[mem_C0]} |"
+		local k
+		for ((k = 1; k <= MEM_STEPS; k++)); do
+			echo "| $((k * MEM_N2 / MEM_STEPS)) | $(calc "$MEM_N2 / $MEM_STEPS / ${R[mem_S$k]}" 0) | ${R[mem_R$k]} | ${R[mem_A$k]} | ${R[mem_C$k]} |"
+		done
 		echo
+		echo "A leak grows with the inserts; what a backend caches for good (rules, plans, catalog entries) and the peak of its transient memory, which malloc keeps for reuse, stop growing once the inserts have gone through every path: the figure is the growth over the second half. The memory contexts are the sum of \`total_bytes\` of \`pg_backend_memory_contexts\` (everything palloc holds), read in the same session."
 		echo "VmRSS also counts the pages of \`shared_buffers\` the backend has touched ($(printf '%+d' "$mem_growth_rss") kB overall), which grows with the data it reads and is not a leak; the private memory (RssAnon) is the figure to watch. Peak VmHWM: ${R[mem_HWM]} kB."
 		echo
 		echo "## 7. Analytics views"
