@@ -450,6 +450,21 @@ fresh_pgbench_db() {
 	q postgres "DROP DATABASE IF EXISTS $PGB_DB" >/dev/null
 	q postgres "CREATE DATABASE $PGB_DB TEMPLATE lm_bench STRATEGY FILE_COPY" >/dev/null
 }
+# pgbench_reconfigured KEY RUN SQL: single-row inserts into lead_mgmt.events,
+# sync off, on a fresh copy changed by SQL, then vacuumed (as the copy of
+# the other runs was) and checkpointed (as FILE_COPY did for those).
+# Records the tps as pgb_KEY_off_RUN and the seconds SQL took as
+# KEY_setup_s_RUN.  Call it directly, not in $(...), or R keeps neither.
+pgbench_reconfigured() {
+	local key=$1 run=$2 sql=$3 t tps
+	fresh_pgbench_db
+	t=$(timed "$PGB_DB" "$sql")
+	rec "${key}_setup_s_$run" "$t"
+	q "$PGB_DB" "VACUUM ANALYZE lead_mgmt.leads, lead_mgmt.segment_members" >/dev/null
+	checkpoint
+	tps=$(pgbench_run "$PGB_DB" lead_mgmt.events off "${key}_syncoff_$run")
+	rec "pgb_${key}_off_$run" "$tps"
+}
 bench_pgbench() {
 	local db=$PGB_DB sync run t tps lsn0 hist0 table
 	for sync in off on; do
@@ -474,21 +489,14 @@ bench_pgbench() {
 		done
 	done
 
-	# 0 active segments: each run on a fresh copy whose segments are
-	# deactivated, vacuumed (as the copy of the other runs was), and
-	# checkpointed (as FILE_COPY did for those)
+	# 0 active segments
 	for ((run = 1; run <= PGB_RUNS; run++)); do
-		fresh_pgbench_db
-		t=$(timed "$db" "UPDATE lead_mgmt.segments SET active = false;")
+		pgbench_reconfigured lmnoseg "$run" "UPDATE lead_mgmt.segments SET active = false;"
 		if ((run == 1)); then
-			rec seg_deactivate_s "$t"
-			log "bench 5: deactivating the 10 segments: ${t}s"
+			rec seg_deactivate_s "${R[lmnoseg_setup_s_1]}"
+			log "bench 5: deactivating the 10 segments: ${R[seg_deactivate_s]}s"
 		fi
-		q "$db" "VACUUM ANALYZE lead_mgmt.leads, lead_mgmt.segment_members" >/dev/null
-		checkpoint
-		tps=$(pgbench_run "$db" lead_mgmt.events off "lm_noseg_syncoff_$run")
-		rec "pgb_lmnoseg_off_$run" "$tps"
-		log "bench 5: single-row INSERT, sync off, run $run, lead_mgmt with 0 active segments: $tps tps"
+		log "bench 5: single-row INSERT, sync off, run $run, lead_mgmt with 0 active segments: ${R[pgb_lmnoseg_off_$run]} tps"
 	done
 	t=$(timed "$db" "UPDATE lead_mgmt.segments SET active = true;")
 	rec seg_activate_small_s "$t"
@@ -496,20 +504,13 @@ bench_pgbench() {
 
 	# lead_mgmt configured to do what the reference does: the event rules
 	# the reference got (no window, no condition rule), the stages' score
-	# thresholds without their conditions, no segment; each run on a fresh
-	# copy, the leads rescored by the change, vacuumed and checkpointed
+	# thresholds without their conditions, no segment (the change rescores
+	# the leads)
 	for ((run = 1; run <= PGB_RUNS; run++)); do
-		fresh_pgbench_db
-		PSQL -d "$db" >/dev/null <<-EOF
-			UPDATE lead_mgmt.segments SET active = false;
+		pgbench_reconfigured lmrefconf "$run" "UPDATE lead_mgmt.segments SET active = false;
 			UPDATE lead_mgmt.scoring_rules SET active = false WHERE event_type IS NULL OR within IS NOT NULL;
-			UPDATE lead_mgmt.stages SET condition = NULL;
-		EOF
-		q "$db" "VACUUM ANALYZE lead_mgmt.leads, lead_mgmt.segment_members" >/dev/null
-		checkpoint
-		tps=$(pgbench_run "$db" lead_mgmt.events off "lm_refconf_syncoff_$run")
-		rec "pgb_lmrefconf_off_$run" "$tps"
-		log "bench 3: single-row INSERT, sync off, run $run, lead_mgmt with the reference's configuration: $tps tps"
+			UPDATE lead_mgmt.stages SET condition = NULL;"
+		log "bench 3: single-row INSERT, sync off, run $run, lead_mgmt with the reference's configuration: ${R[pgb_lmrefconf_off_$run]} tps"
 	done
 	rec refconf_rules "$(q "$db" "SELECT count(*) FROM lead_mgmt.scoring_rules WHERE active")"
 	q postgres "DROP DATABASE $db" >/dev/null
