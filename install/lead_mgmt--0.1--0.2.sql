@@ -869,6 +869,15 @@ $fn$;
 ALTER TABLE lead_mgmt.leads SET (autovacuum_vacuum_scale_factor = 0.01);
 
 --------------------------------------------------------------------------
+-- 0.2: no statistics on the internal arrays of leads, which no query
+-- filters on (see install/parts/core.sql)
+--------------------------------------------------------------------------
+ALTER TABLE lead_mgmt.leads
+    ALTER COLUMN event_counts SET STATISTICS 0,
+    ALTER COLUMN segment_ids SET STATISTICS 0,
+    ALTER COLUMN sequence_ids SET STATISTICS 0;
+
+--------------------------------------------------------------------------
 -- 0.2: when leads are next due for maintenance moves from an index on
 -- leads.recheck_at to a table of its own, so that an event that only moves
 -- recheck_at is a HOT update of its lead (see install/parts/core.sql)

@@ -3,7 +3,7 @@
 -- pgtap and lead_mgmt are already created).  Every file runs in a
 -- transaction that is rolled back, so files do not see each other's changes.
 BEGIN;
-SELECT plan(16);
+SELECT plan(17);
 
 SELECT has_schema('lead_mgmt', 'schema lead_mgmt exists');
 
@@ -55,6 +55,20 @@ SELECT has_function('lead_mgmt', 'evaluate', ARRAY['jsonb', 'bigint'],
     'lead_mgmt.evaluate(jsonb, bigint) exists');
 
 SELECT has_extension('lead_mgmt', 'extension lead_mgmt is installed');
+
+-- ANALYZE keeps statistics on what queries filter on, and none on the
+-- internal arrays of leads (per-predicate counts, segments, sequences)
+INSERT INTO lead_mgmt.leads (email)
+SELECT 'stats' || g || '@example.com' FROM generate_series(1, 20) AS g;
+ANALYZE lead_mgmt.leads;
+SELECT results_eq(
+    $$SELECT count(*) FILTER (WHERE attname = 'email')::integer,
+             count(*) FILTER (WHERE attname IN ('event_counts', 'segment_ids', 'sequence_ids'))::integer
+        FROM pg_stats
+       WHERE schemaname = 'lead_mgmt' AND tablename = 'leads'$$,
+    $$VALUES (1, 0)$$,
+    'ANALYZE keeps no statistics on event_counts, segment_ids and sequence_ids of leads'
+);
 
 SELECT * FROM finish();
 ROLLBACK;
