@@ -69,11 +69,13 @@ static SPIPlanPtr plan_rotation_ensure = NULL;
 static SPIPlanPtr plan_rotation_lock = NULL;
 static SPIPlanPtr plan_rotation_save = NULL;
 static SPIPlanPtr plan_pool = NULL;
+static SPIPlanPtr plan_load = NULL;
 static SPIPlanPtr plan_win_rates = NULL;
 static SPIPlanPtr plan_end = NULL;
 static SPIPlanPtr plan_insert = NULL;
 static SPIPlanPtr plan_rep = NULL;
 static SPIPlanPtr plan_rep_leads = NULL;
+static SPIPlanPtr plan_first_touch = NULL;
 
 /*
  * Rotation state is read (and locked) once per transaction and kept in
@@ -120,18 +122,29 @@ lock_rotation(int64 rule_id, int64 *cursor, ArrayType **reps, ArrayType **curren
 
 	if (r == NULL)
 	{
+		/*
+		 * The row exists after the rule's first assignment: lock it, and
+		 * create it (ON CONFLICT: a concurrent first assignment may create
+		 * it too) only when there is none yet.
+		 */
 		args[0] = Int64GetDatum(rule_id);
-		if (SPI_execute_plan(lm_plan(&plan_rotation_ensure,
-									 "INSERT INTO lead_mgmt.rotation_state (rule_id) VALUES ($1) "
-									 "ON CONFLICT DO NOTHING",
-									 1, types), args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "lead_mgmt: creating rotation state failed");
-		if (SPI_execute_plan(lm_plan(&plan_rotation_lock,
-									 "SELECT cursor, wrr_reps, wrr_current FROM lead_mgmt.rotation_state "
-									 "WHERE rule_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-									 1, types), args, NULL, false, 0) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "lead_mgmt: locking rotation state failed");
+		for (int attempt = 0;; attempt++)
+		{
+			if (SPI_execute_plan(lm_plan(&plan_rotation_lock,
+										 "SELECT cursor, wrr_reps, wrr_current FROM lead_mgmt.rotation_state "
+										 "WHERE rule_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+										 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "lead_mgmt: locking rotation state failed");
+			if (SPI_processed == 1)
+				break;
+			if (attempt > 0)
+				elog(ERROR, "lead_mgmt: rotation state of rule " INT64_FORMAT " not found", rule_id);
+			if (SPI_execute_plan(lm_plan(&plan_rotation_ensure,
+										 "INSERT INTO lead_mgmt.rotation_state (rule_id) VALUES ($1) "
+										 "ON CONFLICT DO NOTHING",
+										 1, types), args, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "lead_mgmt: creating rotation state failed");
+		}
 		old = MemoryContextSwitchTo(TopTransactionContext);
 		r = palloc0(sizeof(RotationEntry));
 		r->rule_id = rule_id;
@@ -197,16 +210,64 @@ write_rotations(void)
 	}
 }
 
-/* The eligible reps of a rule's pool for this lead, ascending id. */
+/*
+ * Fills in the open leads of each candidate (neither converted nor
+ * disqualified) and, when with_last, the time of their last assignment.
+ */
+static void
+count_load(Candidate *c, int n, bool with_last)
+{
+	Oid			types[2] = {INT8ARRAYOID, BOOLOID};
+	Datum		args[2];
+	int64	   *ids = palloc(sizeof(int64) * n);
+
+	for (int i = 0; i < n; i++)
+		ids[i] = c[i].id;
+	args[0] = PointerGetDatum(lm_int8_array(ids, n));
+	args[1] = BoolGetDatum(with_last);
+	if (SPI_execute_plan(lm_plan(&plan_load,
+								 "SELECT (SELECT pg_catalog.count(*) FROM lead_mgmt.leads l"
+								 "         WHERE l.owner_id OPERATOR(pg_catalog.=) u.id"
+								 "           AND l.converted_at IS NULL AND l.disqualified_at IS NULL),"
+								 "       CASE WHEN $2 THEN"
+								 "         (SELECT pg_catalog.max(a.assigned_at) FROM lead_mgmt.assignments a"
+								 "           WHERE a.rep_id OPERATOR(pg_catalog.=) u.id) END"
+								 "  FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(id, k) ORDER BY u.k",
+								 2, types), args, NULL, false, 0) != SPI_OK_SELECT ||
+		SPI_processed != (uint64) n)
+		elog(ERROR, "lead_mgmt: counting the reps' open leads failed");
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		v;
+
+		c[i].open_leads = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+		v = SPI_getbinval(t, d, 2, &isnull);
+		c[i].last_assigned = isnull ? LM_NO_TIME : DatumGetTimestampTz(v);
+	}
+}
+
+/*
+ * The eligible reps of a rule's pool for this lead, ascending id.  Their
+ * open leads (and last assignment) are counted by a second statement, only
+ * for the reps that have a capacity or when the method needs the load:
+ * round robin over reps without capacity runs one small statement, whose
+ * executor start would otherwise set up the counting subplans too.
+ */
 static Candidate *
 eligible_reps(const LmAssignRule *rule, const char *region, const char *industry,
 			  int64 exclude, TimestampTz now, bool need_load, int *n)
 {
-	Oid			types[9] = {TIMESTAMPTZOID, INT8ARRAYOID, BOOLOID, TEXTOID, BOOLOID,
-	TEXTOID, INT4OID, INT8OID, BOOLOID};
-	Datum		args[9];
-	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			types[8] = {TIMESTAMPTZOID, INT8ARRAYOID, BOOLOID, TEXTOID, BOOLOID,
+	TEXTOID, INT4OID, INT8OID};
+	Datum		args[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	Candidate  *c;
+	int64	   *capacity;
+	int			ncount = 0;
+	int			m;
 
 	args[0] = TimestampTzGetDatum(now);
 	if (rule->has_rep_ids)
@@ -225,18 +286,8 @@ eligible_reps(const LmAssignRule *rule, const char *region, const char *industry
 		nulls[5] = 'n';
 	args[6] = Int32GetDatum(Max(rule->min_seniority, 0));
 	args[7] = Int64GetDatum(exclude);
-	args[8] = BoolGetDatum(need_load);
 	if (SPI_execute_plan(lm_plan(&plan_pool,
-								 "SELECT x.id, x.weight, x.open_leads, x.last_assigned FROM ("
-								 " SELECT r.id, r.weight, r.capacity,"
-								 "   CASE WHEN $9 OR r.capacity IS NOT NULL THEN"
-								 "     (SELECT pg_catalog.count(*) FROM lead_mgmt.leads l"
-								 "       WHERE l.owner_id OPERATOR(pg_catalog.=) r.id"
-								 "         AND l.converted_at IS NULL AND l.disqualified_at IS NULL) END AS open_leads,"
-								 "   CASE WHEN $9 THEN"
-								 "     (SELECT pg_catalog.max(a.assigned_at) FROM lead_mgmt.assignments a"
-								 "       WHERE a.rep_id OPERATOR(pg_catalog.=) r.id) END AS last_assigned"
-								 "  FROM lead_mgmt.reps r"
+								 "SELECT r.id, r.weight, r.capacity FROM lead_mgmt.reps r"
 								 " WHERE r.active AND r.available"
 								 "   AND (r.away_until IS NULL OR r.away_until OPERATOR(pg_catalog.<=) $1)"
 								 "   AND ($2 IS NULL OR r.id OPERATOR(pg_catalog.=) ANY ($2))"
@@ -248,12 +299,12 @@ eligible_reps(const LmAssignRule *rule, const char *region, const char *industry
 								 "             WHEN r.seniority OPERATOR(pg_catalog.=) 'senior' THEN 1 ELSE 2 END)"
 								 "       OPERATOR(pg_catalog.>=) $7"
 								 "   AND r.id OPERATOR(pg_catalog.<>) $8"
-								 ") x WHERE x.capacity IS NULL OR x.open_leads OPERATOR(pg_catalog.<) x.capacity"
-								 " ORDER BY x.id",
-								 9, types), args, nulls, false, 0) != SPI_OK_SELECT)
+								 " ORDER BY r.id",
+								 8, types), args, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "lead_mgmt: reading eligible reps failed");
 	*n = (int) SPI_processed;
 	c = palloc0(sizeof(Candidate) * Max(*n, 1));
+	capacity = palloc(sizeof(int64) * Max(*n, 1));
 	for (int i = 0; i < *n; i++)
 	{
 		HeapTuple	t = SPI_tuptable->vals[i];
@@ -263,11 +314,21 @@ eligible_reps(const LmAssignRule *rule, const char *region, const char *industry
 
 		c[i].id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
 		c[i].weight = DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
+		c[i].last_assigned = LM_NO_TIME;
 		v = SPI_getbinval(t, d, 3, &isnull);
-		c[i].open_leads = isnull ? 0 : DatumGetInt64(v);
-		v = SPI_getbinval(t, d, 4, &isnull);
-		c[i].last_assigned = isnull ? LM_NO_TIME : DatumGetTimestampTz(v);
+		capacity[i] = isnull ? -1 : DatumGetInt32(v);
+		if (!isnull)
+			ncount++;
 	}
+	if (*n == 0 || (ncount == 0 && !need_load))
+		return c;
+	count_load(c, *n, need_load);
+	/* a rep at capacity is not eligible */
+	m = 0;
+	for (int i = 0; i < *n; i++)
+		if (capacity[i] < 0 || c[i].open_leads < capacity[i])
+			c[m++] = c[i];
+	*n = m;
 	return c;
 }
 
@@ -367,6 +428,7 @@ lm_assign_choose(LmCache *cache, LmLeadView *view, int64 lead_id,
 {
 	LmLeadView	v = *view;
 	bool		counted = false;
+	int			jit_level;
 
 	out->rep_id = 0;
 	out->rule_id = 0;
@@ -375,6 +437,7 @@ lm_assign_choose(LmCache *cache, LmLeadView *view, int64 lead_id,
 		return;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	jit_level = lm_jit_off();
 	for (int i = 0; i < cache->n_assign_rules && out->rep_id == 0; i++)
 	{
 		const LmAssignRule *rule = &cache->assign_rules[i];
@@ -445,6 +508,7 @@ lm_assign_choose(LmCache *cache, LmLeadView *view, int64 lead_id,
 			out->rep_id = smooth_weighted(rule->id, cursor, wreps, wcur, c, n);
 		}
 	}
+	lm_jit_restore(jit_level);
 	SPI_finish();
 }
 
@@ -584,6 +648,47 @@ lm_assign_flush(void)
 	}
 	write_rotations();
 	SPI_finish();
+}
+
+/*
+ * The first sales touch of a lead by a rep (or by no named rep) at or after
+ * since: the definition of lead_mgmt._first_touch, which the tests compare
+ * with every assignment's first_touch_at.  Run as a kept plan of its own by
+ * the row trigger on assignments; in PL/pgSQL that trigger was a quarter of
+ * the cost of writing an assignment row.  Sets *isnull when there is none.
+ */
+TimestampTz
+lm_assign_first_touch(int64 lead_id, int64 rep_id, TimestampTz since, bool *isnull)
+{
+	Oid			types[3] = {INT8OID, TEXTOID, TIMESTAMPTZOID};
+	Datum		args[3];
+	TimestampTz result = 0;
+	char		rep[MAXINT8LEN + 1];
+	Datum		d;
+
+	pg_lltoa(rep_id, rep);
+	args[0] = Int64GetDatum(lead_id);
+	args[1] = CStringGetTextDatum(rep);
+	args[2] = TimestampTzGetDatum(since);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	if (SPI_execute_plan(lm_plan(&plan_first_touch,
+								 "SELECT pg_catalog.min(e.occurred_at) "
+								 "FROM lead_mgmt.events e "
+								 "JOIN lead_mgmt.event_types et ON et.name OPERATOR(pg_catalog.=) e.event_type "
+								 "  AND et.category OPERATOR(pg_catalog.=) 'sales_touch' "
+								 "WHERE e.lead_id OPERATOR(pg_catalog.=) $1 "
+								 "  AND e.occurred_at OPERATOR(pg_catalog.>=) $3 "
+								 "  AND (NOT (e.properties OPERATOR(pg_catalog.?) 'rep_id') "
+								 "       OR e.properties OPERATOR(pg_catalog.->>) 'rep_id' OPERATOR(pg_catalog.=) $2)",
+								 3, types), args, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "lead_mgmt: reading the first sales touch failed");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+	if (!*isnull)
+		result = DatumGetTimestampTz(d);
+	SPI_finish();
+	return result;
 }
 
 /* Forgets queued history (all at transaction end, or an aborted subxact's). */

@@ -27,5 +27,7 @@ extern void lm_assign_notify_unassigned(int64 lead_id);
 extern void lm_assign_flush(void);
 extern void lm_assign_reset(SubTransactionId aborted);
 extern uint64 lm_assign_sla_breaches(TimestampTz at);
+extern TimestampTz lm_assign_first_touch(int64 lead_id, int64 rep_id, TimestampTz since,
+										 bool *isnull);
 
 #endif							/* LM_ASSIGNMENT_H */

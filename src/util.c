@@ -12,7 +12,9 @@
 #include "catalog/namespace.h"
 #include "storage/lmgr.h"
 #include "catalog/pg_type.h"
+#include "jit/jit.h"
 #include "nodes/parsenodes.h"
+#include "utils/guc.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -41,6 +43,37 @@ lm_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
 		elog(ERROR, "lead_mgmt: SPI_keepplan failed");
 	*cache = plan;
 	return plan;
+}
+
+/*
+ * Turns JIT off until lm_jit_restore(), for a statement lead_mgmt runs once
+ * per lead.  A generic plan is costed for every branch, also those its
+ * parameters never take (a rep's open leads are counted only under a
+ * capacity), and a growing table pushes such an estimate over
+ * jit_above_cost: each execution, a fraction of a millisecond of work,
+ * would then compile code for tens of milliseconds.  Returns the GUC nest
+ * level for lm_jit_restore() (0: JIT was off, nothing changed).  An error
+ * in between restores the setting with the (sub)transaction's abort.
+ */
+int
+lm_jit_off(void)
+{
+	int			level;
+
+	if (!jit_enabled)
+		return 0;
+	level = NewGUCNestLevel();
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+/* Restores what lm_jit_off() changed. */
+void
+lm_jit_restore(int level)
+{
+	if (level > 0)
+		AtEOXact_GUC(true, level);
 }
 
 /*

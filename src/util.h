@@ -32,6 +32,8 @@ extern List *lm_drop_aborted(List *items, SubTransactionId aborted);
 extern void lm_require_arg(FunctionCallInfo fcinfo, int argno, const char *name, const char *hint);
 extern SPIPlanPtr lm_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes);
 extern void lm_util_init(void);
+extern int	lm_jit_off(void);
+extern void lm_jit_restore(int level);
 extern Oid	lm_schema_oid(void);
 extern Oid	lm_relid(const char *relname);
 extern Oid	lm_relid_if_exists(const char *relname);

@@ -27,6 +27,7 @@
 #   LM_TAPDIR    work dir of the TAP suite (default <LM_TMP>_tap), emptied at its start
 #   LM_LOGDIR    where logs are kept after a run (default <repo>/tmp_check/harness)
 #   LM_SUITES    suites run by `test`, in order (default "regress isolation pgtap tap cppcheck")
+#   LM_TAP_TESTS the TAP files the tap suite runs (default test/t/*.pl; a glob, e.g. test/t/020*)
 #   LM_SUITE_TIMEOUT  seconds per suite before it is killed and counted failed (default 300)
 #   LM_SQLSMITH_SECONDS  how long the optional sqlsmith suite fuzzes (default 120; keep it
 #                below LM_SUITE_TIMEOUT minus a minute of setup)
@@ -401,6 +402,8 @@ suite_tap() {
 	resolve_pg
 	shopt -s nullglob
 	local files=(test/t/*.pl)
+	# shellcheck disable=SC2206 # a glob on purpose
+	[[ -z ${LM_TAP_TESTS:-} ]] || files=($LM_TAP_TESTS)
 	if ((${#files[@]} == 0)); then echo "no test/t/*.pl: nothing to run"; return 77; fi
 
 	# These tests start their own clusters (PostgreSQL::Test::Cluster), and
