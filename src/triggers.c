@@ -33,6 +33,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "assignment.h"
 #include "condition.h"
 #include "guc.h"
 #include "lead_state.h"
@@ -50,6 +51,7 @@ PG_FUNCTION_INFO_V1(lm_events_after_change);
 PG_FUNCTION_INFO_V1(lm_config_validate);
 PG_FUNCTION_INFO_V1(lm_config_changed);
 PG_FUNCTION_INFO_V1(lm_replace_on_restore);
+PG_FUNCTION_INFO_V1(lm_assignments_first_touch);
 
 static SPIPlanPtr plan_register_type = NULL;
 static SPIPlanPtr plan_bump_version = NULL;
@@ -159,6 +161,44 @@ lm_leads_after_delete(PG_FUNCTION_ARGS)
 		elog(ERROR, "lead_mgmt: deleting the events of deleted leads failed");
 	SPI_finish();
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * BEFORE INSERT OR UPDATE OF lead_id, rep_id, assigned_at row trigger on
+ * assignments: first_touch_at is read off the events already recorded,
+ * whatever the writer put there (later events keep it current).
+ */
+Datum
+lm_assignments_first_touch(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = trigger_data(fcinfo, "lm_assignments_first_touch");
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	HeapTuple	tuple;
+	int			cols[4];
+	Datum		v[3];
+	bool		nulls[3];
+	Datum		value;
+	bool		isnull = true;
+
+	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
+		TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		elog(ERROR, "lead_mgmt: lm_assignments_first_touch must fire before insert or update, for each row");
+	tuple = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+	cols[0] = SPI_fnumber(desc, "lead_id");
+	cols[1] = SPI_fnumber(desc, "rep_id");
+	cols[2] = SPI_fnumber(desc, "assigned_at");
+	cols[3] = SPI_fnumber(desc, "first_touch_at");
+	for (int i = 0; i < 4; i++)
+		if (cols[i] <= 0)
+			elog(ERROR, "lead_mgmt: lead_mgmt.assignments lacks expected columns");
+	for (int i = 0; i < 3; i++)
+		v[i] = heap_getattr(tuple, cols[i], desc, &nulls[i]);
+	if (!nulls[0] && !nulls[1] && !nulls[2])
+		value = TimestampTzGetDatum(lm_assign_first_touch(DatumGetInt64(v[0]), DatumGetInt64(v[1]),
+														  DatumGetTimestampTz(v[2]), &isnull));
+	else
+		value = (Datum) 0;
+	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, desc, 1, &cols[3], &value, &isnull));
 }
 
 /*
