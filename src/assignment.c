@@ -210,6 +210,17 @@ write_rotations(void)
 	}
 }
 
+/* The candidates' rep ids, as a bigint[] in their order. */
+static ArrayType *
+candidate_ids(const Candidate *c, int n)
+{
+	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		ids[i] = c[i].id;
+	return lm_int8_array(ids, n);
+}
+
 /*
  * Fills in the open leads of each candidate (neither converted nor
  * disqualified) and, when with_last, the time of their last assignment.
@@ -219,11 +230,8 @@ count_load(Candidate *c, int n, bool with_last)
 {
 	Oid			types[2] = {INT8ARRAYOID, BOOLOID};
 	Datum		args[2];
-	int64	   *ids = palloc(sizeof(int64) * n);
 
-	for (int i = 0; i < n; i++)
-		ids[i] = c[i].id;
-	args[0] = PointerGetDatum(lm_int8_array(ids, n));
+	args[0] = PointerGetDatum(candidate_ids(c, n));
 	args[1] = BoolGetDatum(with_last);
 	if (SPI_execute_plan(lm_plan(&plan_load,
 								 "SELECT (SELECT pg_catalog.count(*) FROM lead_mgmt.leads l"
@@ -389,11 +397,8 @@ performance_weights(Candidate *c, int n, TimestampTz now)
 {
 	Oid			types[2] = {INT8ARRAYOID, TIMESTAMPTZOID};
 	Datum		args[2];
-	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
 
-	for (int i = 0; i < n; i++)
-		ids[i] = c[i].id;
-	args[0] = PointerGetDatum(lm_int8_array(ids, n));
+	args[0] = PointerGetDatum(candidate_ids(c, n));
 	args[1] = TimestampTzGetDatum(now);
 	if (SPI_execute_plan(lm_plan(&plan_win_rates,
 								 "SELECT r.id, "
