@@ -48,10 +48,11 @@ lm_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
 /*
  * Turns JIT off until lm_jit_restore(), for a statement lead_mgmt runs once
  * per lead.  A generic plan is costed for every branch, also those its
- * parameters never take (a rep's open leads are counted only under a
- * capacity), and a growing table pushes such an estimate over
- * jit_above_cost: each execution, a fraction of a millisecond of work,
- * would then compile code for tens of milliseconds.  Returns the GUC nest
+ * parameters never take, and its estimate grows with the tables: the
+ * statement that read a rule's pool, counting each rep's open leads in a
+ * branch taken only under a capacity, passed jit_above_cost at ~100k
+ * leads, and each execution, a fraction of a millisecond of work, then
+ * compiled code for 15-20 ms.  Returns the GUC nest
  * level for lm_jit_restore() (0: JIT was off, nothing changed).  An error
  * in between restores the setting with the (sub)transaction's abort.
  */
