@@ -42,6 +42,7 @@
 
 PG_FUNCTION_INFO_V1(lm_assign);
 PG_FUNCTION_INFO_V1(lm_redistribute);
+PG_FUNCTION_INFO_V1(lm_first_touch);
 
 typedef struct LmAssignItem
 {
@@ -657,10 +658,10 @@ lm_assign_flush(void)
 
 /*
  * The first sales touch of a lead by a rep (or by no named rep) at or after
- * since: the definition of lead_mgmt._first_touch, which the tests compare
- * with every assignment's first_touch_at.  Run as a kept plan of its own by
- * the row trigger on assignments; in PL/pgSQL that trigger was a quarter of
- * the cost of writing an assignment row.  Sets *isnull when there is none.
+ * since: the one definition, behind both lead_mgmt._first_touch (which the
+ * recompute runs per assignment) and the row trigger on assignments.  A
+ * kept plan: through PL/pgSQL, inserting an assignment row cost ~3 us more
+ * (20k rows: 35 against 31.5 us each).  Sets *isnull when there is none.
  */
 TimestampTz
 lm_assign_first_touch(int64 lead_id, int64 rep_id, TimestampTz since, bool *isnull)
@@ -694,6 +695,19 @@ lm_assign_first_touch(int64 lead_id, int64 rep_id, TimestampTz since, bool *isnu
 		result = DatumGetTimestampTz(d);
 	SPI_finish();
 	return result;
+}
+
+/* lead_mgmt._first_touch(lead_id, rep_id, since): see lm_assign_first_touch. */
+Datum
+lm_first_touch(PG_FUNCTION_ARGS)
+{
+	bool		isnull;
+	TimestampTz t = lm_assign_first_touch(PG_GETARG_INT64(0), PG_GETARG_INT64(1),
+										  PG_GETARG_TIMESTAMPTZ(2), &isnull);
+
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(t);
 }
 
 /* Forgets queued history (all at transaction end, or an aborted subxact's). */

@@ -120,27 +120,14 @@ COMMENT ON FUNCTION lead_mgmt.redistribute(bigint) IS
 -- deletes, TRUNCATE of events and category changes of event types
 -- recompute it from the events.
 --------------------------------------------------------------------------
--- PL/pgSQL rather than SQL: its query plan is kept for the session, where
--- an SQL function called per row is parsed and planned on every call.  The
--- row trigger on assignments runs the same query from C (src/assignment.c);
--- the tests compare every first_touch_at with this function.
+-- In C (src/assignment.c, lm_assign_first_touch): one definition, with a
+-- kept plan, for this function (the recompute below runs it per
+-- assignment) and for the row trigger on assignments.
 CREATE FUNCTION lead_mgmt._first_touch(lead_id bigint, rep_id bigint, since timestamptz)
     RETURNS timestamptz
-    LANGUAGE plpgsql STABLE
+    LANGUAGE c STABLE STRICT
     SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    RETURN (SELECT pg_catalog.min(e.occurred_at)
-              FROM lead_mgmt.events e
-              JOIN lead_mgmt.event_types et ON et.name OPERATOR(pg_catalog.=) e.event_type
-                                           AND et.category OPERATOR(pg_catalog.=) 'sales_touch'
-             WHERE e.lead_id OPERATOR(pg_catalog.=) _first_touch.lead_id
-               AND e.occurred_at OPERATOR(pg_catalog.>=) _first_touch.since
-               AND (NOT (e.properties OPERATOR(pg_catalog.?) 'rep_id')
-                    OR e.properties OPERATOR(pg_catalog.->>) 'rep_id'
-                       OPERATOR(pg_catalog.=) _first_touch.rep_id::pg_catalog.text));
-END;
-$$;
+    AS 'MODULE_PATHNAME', 'lm_first_touch';
 COMMENT ON FUNCTION lead_mgmt._first_touch(bigint, bigint, timestamptz) IS
     'internal: the first sales touch of a lead by a rep (or by no named rep) at or after since';
 
@@ -166,8 +153,7 @@ COMMENT ON FUNCTION lead_mgmt._first_touch_recompute(bigint[]) IS
 
 -- a new (or re-pointed) assignment gets its first touch from the events
 -- already recorded (events dated at or after the assignment)
--- (in C, the query of _first_touch as a kept plan: in PL/pgSQL the trigger
--- was a quarter of the cost of writing an assignment row)
+-- (in C: it runs _first_touch's query directly)
 CREATE FUNCTION lead_mgmt._assignments_first_touch() RETURNS trigger
     LANGUAGE c
     SET search_path = pg_catalog, pg_temp
