@@ -110,6 +110,20 @@ find_rotation(int64 rule_id)
 	return NULL;
 }
 
+/* SELECT ... FOR UPDATE of a rule's rotation row (args: its rule id). */
+static bool
+select_rotation_for_update(Datum *args)
+{
+	Oid			types[1] = {INT8OID};
+
+	if (SPI_execute_plan(lm_plan(&plan_rotation_lock,
+								 "SELECT cursor, wrr_reps, wrr_current FROM lead_mgmt.rotation_state "
+								 "WHERE rule_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+								 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: locking rotation state failed");
+	return SPI_processed == 1;
+}
+
 /* Locks the rule's rotation state (once per transaction); returns it. */
 static void
 lock_rotation(int64 rule_id, int64 *cursor, ArrayType **reps, ArrayType **current)
@@ -129,22 +143,15 @@ lock_rotation(int64 rule_id, int64 *cursor, ArrayType **reps, ArrayType **curren
 		 * it too) only when there is none yet.
 		 */
 		args[0] = Int64GetDatum(rule_id);
-		for (int attempt = 0;; attempt++)
+		if (!select_rotation_for_update(args))
 		{
-			if (SPI_execute_plan(lm_plan(&plan_rotation_lock,
-										 "SELECT cursor, wrr_reps, wrr_current FROM lead_mgmt.rotation_state "
-										 "WHERE rule_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-										 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "lead_mgmt: locking rotation state failed");
-			if (SPI_processed == 1)
-				break;
-			if (attempt > 0)
-				elog(ERROR, "lead_mgmt: rotation state of rule " INT64_FORMAT " not found", rule_id);
 			if (SPI_execute_plan(lm_plan(&plan_rotation_ensure,
 										 "INSERT INTO lead_mgmt.rotation_state (rule_id) VALUES ($1) "
 										 "ON CONFLICT DO NOTHING",
 										 1, types), args, NULL, false, 0) != SPI_OK_INSERT)
 				elog(ERROR, "lead_mgmt: creating rotation state failed");
+			if (!select_rotation_for_update(args))
+				elog(ERROR, "lead_mgmt: rotation state of rule " INT64_FORMAT " not found", rule_id);
 		}
 		old = MemoryContextSwitchTo(TopTransactionContext);
 		r = palloc0(sizeof(RotationEntry));
@@ -275,7 +282,7 @@ eligible_reps(const LmAssignRule *rule, const char *region, const char *industry
 	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	Candidate  *c;
 	int64	   *capacity;
-	int			ncount = 0;
+	bool		capped = false;
 	int			m;
 
 	args[0] = TimestampTzGetDatum(now);
@@ -326,10 +333,9 @@ eligible_reps(const LmAssignRule *rule, const char *region, const char *industry
 		c[i].last_assigned = LM_NO_TIME;
 		v = SPI_getbinval(t, d, 3, &isnull);
 		capacity[i] = isnull ? -1 : DatumGetInt32(v);
-		if (!isnull)
-			ncount++;
+		capped |= !isnull;
 	}
-	if (*n == 0 || (ncount == 0 && !need_load))
+	if (*n == 0 || (!capped && !need_load))
 		return c;
 	count_load(c, *n, need_load);
 	/* a rep at capacity is not eligible */
