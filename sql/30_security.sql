@@ -53,7 +53,8 @@ SELECT p.oid::regprocedure AS invoker_trigger_function
    AND p.prorettype = 'trigger'::regtype AND NOT p.prosecdef;
 
 -- Nothing is executable by PUBLIC but _rep_scope (called by the
--- row-level security policies).
+-- row-level security policies) and _segment_funnel (called by funnel(),
+-- it reads as its caller: a role counts only what it may read).
 SELECT p.oid::regprocedure AS executable_by_public
   FROM pg_proc p
  WHERE p.pronamespace = 'lead_mgmt'::regnamespace
@@ -187,6 +188,9 @@ SELECT lead_mgmt.run_maintenance();
 SELECT lead_mgmt._record_deal_won(:ada, 999, now(), 1);
 SELECT lead_mgmt._enroll(ARRAY[:ada]::bigint[], ARRAY[1]::bigint[], ARRAY[now()]);
 SELECT lead_mgmt.grant_admin('lm_test_writer');
+-- _segment_funnel, which anyone may run, reads as its caller: the writer
+-- may not read the stages, so it counts nothing
+SELECT * FROM lead_mgmt._segment_funnel('-infinity', 'infinity');
 -- nor can the internal trigger functions be attached to a table of the
 -- writer's own, to run them as the extension's owner on forged rows
 CREATE TEMP TABLE forged (id bigint);
@@ -211,6 +215,7 @@ SELECT count(*) AS rows_read FROM (
     UNION ALL SELECT 1 FROM lead_mgmt.unknown_campaigns UNION ALL SELECT 1 FROM lead_mgmt.unassigned
     UNION ALL SELECT 1 FROM lead_mgmt.followups UNION ALL SELECT 1 FROM lead_mgmt._lead_reach) x;
 SELECT group_value, leads, customers FROM lead_mgmt.funnel(NULL, NULL, 'owner');
+SELECT group_value, leads, customers FROM lead_mgmt.funnel(NULL, NULL, 'segment');
 -- leads without contact data; events, deals, rules, history
 SELECT id, company, region, score, stage FROM lead_mgmt.leads ORDER BY id;
 SELECT count(*) AS events FROM lead_mgmt.events;
