@@ -408,6 +408,10 @@ ROLLBACK;
 -- an empty range still gives the one row of the whole funnel
 SELECT * FROM lead_mgmt.funnel('2027-01-01', '2027-02-01', '');
 SELECT * FROM lead_mgmt.funnel(NULL, NULL, 'country');
+-- funnel() runs with JIT off, whatever the session says: its statements
+-- read each lead once, in less time than JIT takes to compile them
+SELECT proconfig FROM pg_proc
+ WHERE oid = 'lead_mgmt.funnel(timestamptz, timestamptz, text)'::regprocedure;
 SELECT * FROM lead_mgmt.funnel('2026-02-01', '2026-01-01');
 
 ------------------------------------------------------------------------

@@ -596,6 +596,9 @@ CREATE FUNCTION lead_mgmt.funnel(from_time timestamptz, to_time timestamptz,
                    sql_to_customer_rate numeric, sales_conversion_rate numeric)
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
+    -- its statements scan every lead of the range once: JIT compiles them
+    -- for longer than they run (1M leads: 0.71 -> 0.97 s over all leads)
+    SET jit = off
 AS $fn$
 DECLARE
     g        text := pg_catalog.lower(pg_catalog.btrim(group_by));
