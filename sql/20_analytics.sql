@@ -151,18 +151,19 @@ SELECT l.first_name, l.stage AS current_stage, r.reached_rank, r.trial
 -- The views find reached stages from the current stage, reading the
 -- history only of leads moved by hand; that equals the definition read
 -- straight off stage_history, lead by lead and in total.
+CREATE TEMP VIEW reached_by_definition AS
+SELECT h.lead_id, max(s.rank) AS rank
+  FROM lead_mgmt.stage_history h JOIN lead_mgmt.stages s ON s.name = h.to_stage
+ GROUP BY h.lead_id;
+CREATE TEMP VIEW reach_disagreements AS
 SELECT count(*) AS disagreements
-  FROM lead_mgmt._lead_reach r
-  JOIN (SELECT h.lead_id, max(s.rank) AS rank
-          FROM lead_mgmt.stage_history h JOIN lead_mgmt.stages s ON s.name = h.to_stage
-         GROUP BY h.lead_id) d ON d.lead_id = r.lead_id
+  FROM lead_mgmt._lead_reach r JOIN reached_by_definition d ON d.lead_id = r.lead_id
  WHERE r.reached_rank IS DISTINCT FROM d.rank;
+TABLE reach_disagreements;
 SELECT (SELECT (f.leads, f.iql, f.mql, f.sql, f.customers) FROM lead_mgmt.funnel_summary f)
      = (SELECT (count(*), count(*) FILTER (WHERE d.rank >= 10), count(*) FILTER (WHERE d.rank >= 20),
                 count(*) FILTER (WHERE d.rank >= 30), count(*) FILTER (WHERE d.rank >= 40))
-          FROM (SELECT h.lead_id, max(s.rank) AS rank
-                  FROM lead_mgmt.stage_history h JOIN lead_mgmt.stages s ON s.name = h.to_stage
-                 GROUP BY h.lead_id) d) AS same_totals;
+          FROM reached_by_definition d) AS same_totals;
 -- The history of leads moved by hand is read lead by lead when they are
 -- few against all of it (manual rows under a 100th of the history rows, as
 -- ANALYZE counted them), else in one scan.  With 10,000 more history rows
@@ -174,12 +175,7 @@ ANALYZE lead_mgmt.stage_history;
 SELECT count(*) < (SELECT reltuples / 100 FROM pg_class
                     WHERE oid = 'lead_mgmt.stage_history'::regclass) AS looked_up_lead_by_lead
   FROM lead_mgmt.stage_history WHERE reason = 'manual';
-SELECT count(*) AS disagreements
-  FROM lead_mgmt._lead_reach r
-  JOIN (SELECT h.lead_id, max(s.rank) AS rank
-          FROM lead_mgmt.stage_history h JOIN lead_mgmt.stages s ON s.name = h.to_stage
-         GROUP BY h.lead_id) d ON d.lead_id = r.lead_id
- WHERE r.reached_rank IS DISTINCT FROM d.rank;
+TABLE reach_disagreements;
 ROLLBACK;
 
 ------------------------------------------------------------------------
