@@ -86,6 +86,7 @@ typedef struct FunnelState
 	/* the segments (sorted ids) and their counts; [nseg] is "no segment" */
 	int64	   *seg_ids;
 	int			nseg;
+	int			capseg;
 	int64	  (*counts)[N_COUNTS];
 } FunnelState;
 
@@ -122,11 +123,11 @@ receiver_destroy(DestReceiver *self)
 }
 
 /*
- * Runs a kept plan (parameters from, to when nargs is 2) read-only, passing
- * each row to fn.
+ * Runs a kept plan read-only with nargs parameters of the given types,
+ * passing each row to fn.
  */
 static void
-run_rows(SPIPlanPtr plan, int nargs, const Datum *args, FunnelState *st,
+run_rows(SPIPlanPtr plan, int nargs, const Oid *types, const Datum *args, FunnelState *st,
 		 void (*fn) (FunnelState *st, TupleTableSlot *slot))
 {
 	RowReceiver r;
@@ -151,7 +152,7 @@ run_rows(SPIPlanPtr plan, int nargs, const Datum *args, FunnelState *st,
 			params->params[i].value = args[i];
 			params->params[i].isnull = false;
 			params->params[i].pflags = PARAM_FLAG_CONST;
-			params->params[i].ptype = TIMESTAMPTZOID;
+			params->params[i].ptype = types[i];
 		}
 	}
 	memset(&opts, 0, sizeof(opts));
@@ -197,17 +198,17 @@ stage_flags(FunnelState *st)
 	static const uint8 bits[4] = {F_IQL, F_MQL, F_SQL, F_CUSTOMER};
 
 	st->stage_flags = MemoryContextAllocZero(st->cxt, Max(st->nstages, 1));
-	for (int t = 0; t < 4; t++)
-		for (int j = 0; j < st->nstages; j++)
-		{
-			char	   *name = text_to_cstring(st->stage_names[j]);
+	for (int j = 0; j < st->nstages; j++)
+	{
+		char	   *name = text_to_cstring(st->stage_names[j]);
 
-			if (strcmp(name, names[t]) != 0)
-				continue;
-			for (int i = 0; i < st->nstages; i++)
-				if (st->stage_ranks[i] >= st->stage_ranks[j])
-					st->stage_flags[i] |= bits[t];
-		}
+		for (int t = 0; t < 4; t++)
+			if (strcmp(name, names[t]) == 0)
+				for (int i = 0; i < st->nstages; i++)
+					if (st->stage_ranks[i] >= st->stage_ranks[j])
+						st->stage_flags[i] |= bits[t];
+		pfree(name);
+	}
 }
 
 /* a lead of the range: its id and stage (NULL: none) */
@@ -297,21 +298,10 @@ lookup_lead(FunnelState *st, int64 id)
 	}
 	else
 	{
-		int64		lo = 0,
-					hi = st->nleads - 1;
+		RangeLead	key = {.id = id};
+		RangeLead  *l = bsearch(&key, st->leads, st->nleads, sizeof(RangeLead), cmp_range_lead);
 
-		while (lo <= hi)
-		{
-			int64		mid = lo + (hi - lo) / 2;
-
-			if (st->leads[mid].id == id)
-				return &st->leads[mid].flags;
-			if (st->leads[mid].id < id)
-				lo = mid + 1;
-			else
-				hi = mid - 1;
-		}
-		return NULL;
+		return l ? &l->flags : NULL;
 	}
 }
 
@@ -334,10 +324,12 @@ static void
 segment_row(FunnelState *st, TupleTableSlot *slot)
 {
 	slot_getsomeattrs(slot, 1);
-	if (st->nseg == 0)
-		st->seg_ids = MemoryContextAlloc(st->cxt, sizeof(int64) * 16);
-	else if (st->nseg % 16 == 0)
-		st->seg_ids = repalloc(st->seg_ids, sizeof(int64) * (st->nseg + 16));
+	if (st->nseg == st->capseg)
+	{
+		st->capseg = st->capseg ? st->capseg * 2 : 16;
+		st->seg_ids = st->seg_ids ? repalloc(st->seg_ids, sizeof(int64) * st->capseg)
+			: MemoryContextAlloc(st->cxt, sizeof(int64) * st->capseg);
+	}
 	st->seg_ids[st->nseg++] = DatumGetInt64(slot->tts_values[0]);
 }
 
@@ -357,32 +349,19 @@ count_lead(int64 *c, uint8 flags)
 static void
 member_row(FunnelState *st, TupleTableSlot *slot)
 {
-	int64		seg;
 	uint8	   *f;
-	int			lo = 0,
-				hi = st->nseg - 1;
+	int			g;
 
 	slot_getsomeattrs(slot, 2);
 	f = lookup_lead(st, DatumGetInt64(slot->tts_values[1]));
 	if (f == NULL)
 		return;
-	seg = DatumGetInt64(slot->tts_values[0]);
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-
-		if (st->seg_ids[mid] == seg)
-		{
-			count_lead(st->counts[mid], *f);
-			*f |= F_MEMBER;
-			return;
-		}
-		if (st->seg_ids[mid] < seg)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	/* a segment deleted since we read them: not counted, as before */
+	/* a segment deleted since they were read is not counted, as before */
+	g = lm_int64_find(st->seg_ids, st->nseg, DatumGetInt64(slot->tts_values[0]));
+	if (g < 0)
+		return;
+	count_lead(st->counts[g], *f);
+	*f |= F_MEMBER;
 }
 
 static SPIPlanPtr plan_stages = NULL;
@@ -424,26 +403,26 @@ lm_segment_funnel(PG_FUNCTION_ARGS)
 
 	run_rows(lm_plan(&plan_stages,
 					 "SELECT st.name, st.rank FROM lead_mgmt.stages st", 0, NULL),
-			 0, NULL, &st, stage_row);
+			 0, NULL, NULL, &st, stage_row);
 	stage_flags(&st);
 	run_rows(lm_plan(&plan_leads,
 					 "SELECT l.id, l.stage FROM lead_mgmt.leads l"
 					 " WHERE l.created_at OPERATOR(pg_catalog.>=) $1"
 					 "   AND l.created_at OPERATOR(pg_catalog.<) $2", 2, range_types),
-			 2, range, &st, lead_row);
+			 2, range_types, range, &st, lead_row);
 	index_leads(&st);
 	run_rows(lm_plan(&plan_trials,
 					 "SELECT t.lead_id FROM lead_mgmt._trial_leads t", 0, NULL),
-			 0, NULL, &st, trial_row);
+			 0, NULL, NULL, &st, trial_row);
 	run_rows(lm_plan(&plan_segments,
 					 "SELECT sg.id FROM lead_mgmt.segments sg ORDER BY sg.id", 0, NULL),
-			 0, NULL, &st, segment_row);
+			 0, NULL, NULL, &st, segment_row);
 	st.counts = MemoryContextAllocZero(st.cxt, sizeof(int64[N_COUNTS]) * (st.nseg + 1));
 	if (st.nseg > 0 && st.nleads > 0)
 		run_rows(lm_plan(&plan_members,
 						 "SELECT sm.segment_id, sm.lead_id FROM lead_mgmt.segment_members sm",
 						 0, NULL),
-				 0, NULL, &st, member_row);
+				 0, NULL, NULL, &st, member_row);
 
 	/* the leads of the range in no segment */
 	for (int64 i = 0; i < st.nleads; i++)

@@ -242,15 +242,6 @@ lm_pending_end(LmPending *p)
 	MemoryContextDelete(p->cxt);
 }
 
-static int
-cmp_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* The rows an SPI UPDATE of leads changed; an error if it failed. */
 static uint64
 spi_updated(int ret)
@@ -287,7 +278,7 @@ lm_pending_apply(LmPending *p, bool all_leads)
 		hash_seq_init(&seq, p->leads);
 		while ((e = hash_seq_search(&seq)) != NULL)
 			ids[i++] = e->lead_id;
-		qsort(ids, n, sizeof(int64), cmp_int64);
+		qsort(ids, n, sizeof(int64), lm_cmp_int64);
 	}
 
 	leads_relid = lm_lock_leads_for_write();

@@ -49,26 +49,6 @@ static SPIPlanPtr plan_enter = NULL;
 static SPIPlanPtr plan_exit = NULL;
 static SPIPlanPtr plan_segment = NULL;
 
-static bool
-id_in(const int64 *ids, int n, int64 id)
-{
-	int			lo = 0;
-	int			hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-
-		if (ids[mid] == id)
-			return true;
-		if (ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return false;
-}
-
 /*
  * Does something this condition depends on differ from before?  (Also used
  * for nurture conditions, which carry the same dependency summary.)
@@ -125,7 +105,7 @@ lm_segments_decide(LmCache *cache, const LmSegmentInput *in, int64 **new_ids, in
 	for (int i = 0; i < cache->n_segments; i++)
 	{
 		const LmSegment *seg = &cache->segments[i];
-		bool		was = id_in(in->old_ids, in->n_old, seg->id);
+		bool		was = lm_int64_find(in->old_ids, in->n_old, seg->id) >= 0;
 		bool		is;
 
 		is = lm_segment_affected(seg, in) ? lm_cond_eval(seg->cond, in->view) : was;
@@ -517,7 +497,7 @@ lm_refresh_segments(PG_FUNCTION_ARGS)
 
 					if (only != NULL && seg != only)
 						continue;
-					if (lm_cond_eval(seg->cond, &view) != id_in(old_ids, n_old, seg->id))
+					if (lm_cond_eval(seg->cond, &view) != (lm_int64_find(old_ids, n_old, seg->id) >= 0))
 						touch = true;
 				}
 				/* memberships of segments that no longer exist */

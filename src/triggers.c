@@ -522,15 +522,6 @@ collect_lead_id(TupleTableSlot *slot, void *arg)
 	set->ids[set->n++] = id;
 }
 
-static int
-cmp_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * AFTER UPDATE / DELETE / TRUNCATE statement trigger on events: the leads
  * whose events changed or went are recomputed from scratch.
@@ -566,7 +557,7 @@ lm_events_after_change(PG_FUNCTION_ARGS)
 	}
 	if (set.n == 0)
 		return PointerGetDatum(NULL);
-	qsort(set.ids, set.n, sizeof(int64), cmp_int64);
+	qsort(set.ids, set.n, sizeof(int64), lm_cmp_int64);
 	for (int i = 0; i < set.n; i++)
 		if (n == 0 || set.ids[n - 1] != set.ids[i])
 			set.ids[n++] = set.ids[i];

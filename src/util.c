@@ -276,3 +276,13 @@ lm_timestamptz_array(const TimestampTz *values, int n)
 	return construct_md_array(d, nulls, 1, dims, lbs, TIMESTAMPTZOID, 8,
 							  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 }
+
+/* qsort comparator of int64 values, ascending. */
+int
+lm_cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}

@@ -42,5 +42,30 @@ extern ArrayType *lm_int8_array(const int64 *values, int n);
 extern ArrayType *lm_bool_array(const bool *values, int n);
 extern ArrayType *lm_text_array(char **values, int n);
 extern ArrayType *lm_timestamptz_array(const TimestampTz *values, int n);
+extern int	lm_cmp_int64(const void *a, const void *b);
+
+/*
+ * The position of key in ids[0..n-1] (ascending), or -1.  Inline: it runs
+ * per segment for every event.
+ */
+static inline int
+lm_int64_find(const int64 *ids, int n, int64 key)
+{
+	int			lo = 0;
+	int			hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (ids[mid] == key)
+			return mid;
+		if (ids[mid] < key)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
 
 #endif							/* LM_UTIL_H */
