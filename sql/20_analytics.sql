@@ -409,6 +409,12 @@ SELECT * FROM lead_mgmt.funnel(NULL, NULL, 'country');
 SELECT proconfig FROM pg_proc
  WHERE oid = 'lead_mgmt.funnel(timestamptz, timestamptz, text)'::regprocedure;
 SELECT * FROM lead_mgmt.funnel('2026-02-01', '2026-01-01');
+-- funnel() checks the range; its counting helper, called directly,
+-- counts nothing in a range that starts after it ends, or without bounds
+-- (NULL: funnel() passes -infinity and infinity for open ends)
+SELECT * FROM lead_mgmt._segment_funnel('2026-02-01', '2026-01-01');
+SELECT * FROM lead_mgmt._segment_funnel(NULL, 'infinity');
+SELECT count(*) AS groups FROM lead_mgmt._segment_funnel('-infinity', 'infinity');
 
 ------------------------------------------------------------------------
 -- Deals: bad input is refused with a clear error.

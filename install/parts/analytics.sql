@@ -239,14 +239,13 @@ CREATE VIEW lead_mgmt._manual_reach WITH (security_invoker = true) AS
 -- hand) the lookups take 0.05 s and the scan, which the planner prefers,
 -- 0.3 s; both branches are planned, the one-time filter runs one.
 WITH few AS (
-    SELECT pg_catalog.count(x.one) OPERATOR(pg_catalog.<) c.cap AS few
+    SELECT (SELECT pg_catalog.count(*)
+              FROM (SELECT FROM lead_mgmt.stage_history mh
+                     WHERE mh.reason OPERATOR(pg_catalog.=) 'manual'
+                     LIMIT c.cap) x) OPERATOR(pg_catalog.<) c.cap AS few
       FROM (SELECT (GREATEST(p.reltuples, 0) OPERATOR(pg_catalog./) 100)::pg_catalog.int8 AS cap
               FROM pg_catalog.pg_class p
              WHERE p.oid OPERATOR(pg_catalog.=) 'lead_mgmt.stage_history'::pg_catalog.regclass) c
-      LEFT JOIN LATERAL (SELECT 1 AS one FROM lead_mgmt.stage_history mh
-                          WHERE mh.reason OPERATOR(pg_catalog.=) 'manual'
-                          LIMIT c.cap) x ON true
-     GROUP BY c.cap
 )
 SELECT m.lead_id, r.rank
   FROM (SELECT DISTINCT mh.lead_id FROM lead_mgmt.stage_history mh
