@@ -127,6 +127,54 @@ SELECT count(*) AS members FROM lead_mgmt.segment_members;
 SELECT count(*) AS ben_is_no_parent FROM lead_mgmt.lead_segments s JOIN lead_mgmt.leads l ON l.id = s.lead_id
  WHERE l.first_name = 'Ben' AND s.segment = 'parents over 35';
 
+-- How the repair works: for the leads the refresh leaves as they are, it
+-- compares in memory what leads.segment_ids says with the rows of
+-- segment_members; a lead it updates on the way (here Cai, whose stored
+-- state predates a rule change) is compared by statement after its update,
+-- and so is everything when many are updated.  Twenty more leads, half in
+-- Spain, all parents over 35.
+INSERT INTO lead_mgmt.leads (email, first_name, country, attributes)
+SELECT 'parent' || g || '@example.com', 'Parent ' || g, CASE WHEN g % 2 = 0 THEN 'ES' ELSE 'FR' END,
+       '{"age": 40, "children": 1}'
+  FROM generate_series(1, 20) AS g;
+CREATE TEMP VIEW disagreements AS
+SELECT count(*) AS disagreements FROM (
+    (SELECT s.id, l.id FROM lead_mgmt.leads l, unnest(l.segment_ids) AS s(id)
+     EXCEPT SELECT segment_id, lead_id FROM lead_mgmt.segment_members)
+    UNION ALL
+    (SELECT segment_id, lead_id FROM lead_mgmt.segment_members
+     EXCEPT SELECT s.id, l.id FROM lead_mgmt.leads l, unnest(l.segment_ids) AS s(id))) AS d;
+BEGIN;
+SET LOCAL lead_mgmt.defer_rescore = on;
+UPDATE lead_mgmt.scoring_rules SET points = points + 1 WHERE name = 'opened an email';
+SELECT count(*) AS recomputed FROM lead_mgmt.leads l, lead_mgmt.rescore(l.id)
+ WHERE l.first_name IS DISTINCT FROM 'Cai';
+-- Parent 2 loses her iberia row, Parent 4 gains a wrong one; Cai loses his
+-- rows and gains a wrong one.
+DELETE FROM lead_mgmt.segment_members
+ WHERE lead_id = (SELECT id FROM lead_mgmt.leads WHERE first_name = 'Parent 2')
+   AND segment_id = (SELECT id FROM lead_mgmt.segments WHERE name = 'iberia');
+DELETE FROM lead_mgmt.segment_members WHERE lead_id = (SELECT id FROM lead_mgmt.leads WHERE first_name = 'Cai');
+INSERT INTO lead_mgmt.segment_members (segment_id, lead_id, since)
+SELECT s.id, l.id, now() FROM lead_mgmt.segments s, lead_mgmt.leads l
+ WHERE (s.name = 'finance leaders outside iberia' AND l.first_name = 'Parent 4')
+    OR (s.name = 'parents over 35' AND l.first_name = 'Cai');
+SELECT * FROM disagreements;
+-- One segment's repair leaves the others' rows alone: Cai is brought up to
+-- date, and his and Parent 2's iberia rows are added...
+SELECT lead_mgmt.refresh_segments(id) AS changes FROM lead_mgmt.segments WHERE name = 'iberia';
+SELECT * FROM disagreements;
+-- ... the whole repair (Cai now current, so all in memory): Parent 4's and
+-- Cai's wrong rows removed, Cai's missing one added.
+SELECT lead_mgmt.refresh_segments() AS changes;
+SELECT * FROM disagreements;
+-- Every lead updated: the statements compare everything.
+UPDATE lead_mgmt.scoring_rules SET points = points - 1 WHERE name = 'opened an email';
+DELETE FROM lead_mgmt.segment_members WHERE lead_id = (SELECT id FROM lead_mgmt.leads WHERE first_name = 'Ana');
+SELECT lead_mgmt.refresh_segments() AS changes;
+SELECT * FROM disagreements;
+COMMIT;
+
 -- Errors.
 INSERT INTO lead_mgmt.segments (name, condition) VALUES ('typo', '{"field": "contry", "op": "=", "value": "PT"}');
 INSERT INTO lead_mgmt.segments (name, condition) VALUES ('', '{"field": "country", "op": "=", "value": "PT"}');

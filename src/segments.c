@@ -11,7 +11,12 @@
  * statement trigger on leads, set-based.
  *
  * refresh_segments() reads every lead once, evaluates segments in memory
- * and updates only the leads whose membership (or stale state) needs it.
+ * and updates only the leads whose membership (or stale state) needs it,
+ * then repairs segment_members: the memberships it compares are held in
+ * their own context, within maintenance_work_mem (past it, statements
+ * compare instead), and the rows it adds go in by plain INSERTs, each batch
+ * in a subtransaction of its own that falls back to ON CONFLICT DO NOTHING
+ * when a concurrent transaction added one of its rows.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -21,8 +26,10 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "condition.h"
@@ -344,45 +351,354 @@ lm_segments_reset(SubTransactionId aborted)
 }
 
 /*
- * Makes segment_members agree with leads.segment_ids (of one segment, or
- * all with segment_id 0), in case it was edited by hand.  Returns the number
- * of rows added or removed.
+ * Makes segment_members agree with leads.segment_ids by two set-based
+ * statements (of one segment, or all with segment_id 0; of the leads in
+ * ids only, when ids is not NULL), in case it was edited by hand.  Returns
+ * the number of rows added or removed.  The rows are compared at each
+ * statement's snapshot; ON CONFLICT takes rows a concurrent transaction
+ * adds meanwhile.
  */
 static uint64
-reconcile_members(int64 segment_id)
+reconcile_members_sql(int64 segment_id, ArrayType *ids)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		args[1];
+	Oid			types[2] = {INT8OID, INT8ARRAYOID};
+	Datum		args[2];
+	char		nulls[2] = {' ', ids ? ' ' : 'n'};
 	uint64		n = 0;
 
 	args[0] = Int64GetDatum(segment_id);
+	args[1] = PointerGetDatum(ids);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	if (SPI_execute_with_args("DELETE FROM lead_mgmt.segment_members m "
 							  "WHERE ($1 OPERATOR(pg_catalog.=) 0 OR m.segment_id OPERATOR(pg_catalog.=) $1) "
+							  "  AND ($2 IS NULL OR m.lead_id OPERATOR(pg_catalog.=) ANY ($2)) "
 							  "  AND NOT EXISTS (SELECT 1 FROM lead_mgmt.leads l "
 							  "                  WHERE l.id OPERATOR(pg_catalog.=) m.lead_id "
 							  "                    AND m.segment_id OPERATOR(pg_catalog.=) ANY (l.segment_ids))",
-							  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
+							  2, types, args, nulls, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "lead_mgmt: reconciling segment members failed");
 	n += SPI_processed;
 	/*
 	 * Only the missing rows: an anti-join reads segment_members once,
-	 * where ON CONFLICT alone would probe its index for every membership
-	 * (two thirds of a refresh with nothing to change).  ON CONFLICT stays
-	 * for rows a concurrent transaction adds meanwhile.
+	 * where ON CONFLICT alone would probe its index for every membership.
 	 */
 	if (SPI_execute_with_args("INSERT INTO lead_mgmt.segment_members (segment_id, lead_id, since) "
 							  "SELECT s.id, l.id, pg_catalog.now() "
 							  "FROM lead_mgmt.leads l, pg_catalog.unnest(l.segment_ids) AS s(id) "
 							  "WHERE ($1 OPERATOR(pg_catalog.=) 0 OR s.id OPERATOR(pg_catalog.=) $1) "
+							  "  AND ($2 IS NULL OR l.id OPERATOR(pg_catalog.=) ANY ($2)) "
 							  "  AND NOT EXISTS (SELECT 1 FROM lead_mgmt.segment_members m "
 							  "                  WHERE m.segment_id OPERATOR(pg_catalog.=) s.id "
 							  "                    AND m.lead_id OPERATOR(pg_catalog.=) l.id) "
 							  "ON CONFLICT DO NOTHING",
-							  1, types, args, NULL, false, 0) != SPI_OK_INSERT)
+							  2, types, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "lead_mgmt: reconciling segment members failed");
 	n += SPI_processed;
+	SPI_finish();
+	return n;
+}
+
+/*
+ * Memberships (lead, segment) held in memory while refresh_segments()
+ * compares what leads.segment_ids says with what segment_members holds.
+ * All of them share one budget, maintenance_work_mem (what a bulk
+ * operation of PostgreSQL may use); past it, overflow is set and the
+ * statements of reconcile_members_sql() do the comparison instead.
+ */
+typedef struct LmPair
+{
+	int64		lead_id;
+	int64		segment_id;
+} LmPair;
+
+typedef struct LmPairs
+{
+	LmPair	   *v;
+	int64		n;
+	int64		cap;
+} LmPairs;
+
+typedef struct LmReconcile
+{
+	MemoryContext cxt;
+	LmPairs		want;			/* of the leads left as they were */
+	LmPairs		have;			/* rows of segment_members */
+	int64	   *touched;		/* leads the refresh updates */
+	int64		n_touched;
+	int64		cap_touched;
+	int64		budget;			/* pairs and ids still allowed */
+	bool		overflow;
+} LmReconcile;
+
+/* Adds a pair to ps, within rc's budget; false (and overflow) past it. */
+static bool
+pairs_add(LmReconcile *rc, LmPairs *ps, int64 lead_id, int64 segment_id)
+{
+	if (rc->overflow)
+		return false;
+	if (ps->n == ps->cap)
+	{
+		int64		cap = Max(ps->cap * 2, 1024);
+
+		if ((cap - ps->cap) * (int64) sizeof(LmPair) > rc->budget)
+		{
+			rc->overflow = true;
+			return false;
+		}
+		rc->budget -= (cap - ps->cap) * (int64) sizeof(LmPair);
+		ps->v = ps->v == NULL
+			? MemoryContextAllocHuge(rc->cxt, cap * sizeof(LmPair))
+			: repalloc_huge(ps->v, cap * sizeof(LmPair));
+		ps->cap = cap;
+	}
+	ps->v[ps->n].lead_id = lead_id;
+	ps->v[ps->n].segment_id = segment_id;
+	ps->n++;
+	return true;
+}
+
+/* Notes a lead the refresh will update (its rows are compared after). */
+static void
+touched_add(LmReconcile *rc, int64 lead_id)
+{
+	if (rc->overflow)
+		return;
+	if (rc->n_touched == rc->cap_touched)
+	{
+		int64		cap = Max(rc->cap_touched * 2, 1024);
+
+		if ((cap - rc->cap_touched) * (int64) sizeof(int64) > rc->budget)
+		{
+			rc->overflow = true;
+			return;
+		}
+		rc->budget -= (cap - rc->cap_touched) * (int64) sizeof(int64);
+		rc->touched = rc->touched == NULL
+			? MemoryContextAllocHuge(rc->cxt, cap * sizeof(int64))
+			: repalloc_huge(rc->touched, cap * sizeof(int64));
+		rc->cap_touched = cap;
+	}
+	rc->touched[rc->n_touched++] = lead_id;
+}
+
+static int
+cmp_pair(const void *a, const void *b)
+{
+	const LmPair *x = a;
+	const LmPair *y = b;
+
+	if (x->lead_id != y->lead_id)
+		return (x->lead_id > y->lead_id) - (x->lead_id < y->lead_id);
+	return (x->segment_id > y->segment_id) - (x->segment_id < y->segment_id);
+}
+
+/*
+ * Reads the rows of segment_members (of one segment, or all with
+ * segment_id 0) into rc->have, at the snapshot the refresh read leads
+ * with, so that both sides are compared as of one moment.
+ */
+static void
+read_members(LmReconcile *rc, int64 segment_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1];
+	Portal		portal;
+
+	args[0] = Int64GetDatum(segment_id);
+	portal = SPI_cursor_open_with_args(NULL,
+									   "SELECT lead_id, segment_id FROM lead_mgmt.segment_members "
+									   "WHERE $1 OPERATOR(pg_catalog.=) 0 OR segment_id OPERATOR(pg_catalog.=) $1",
+									   1, types, args, NULL, true, CURSOR_OPT_NO_SCROLL);
+	while (!rc->overflow)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed && !rc->overflow; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			bool		isnull;
+			int64		lead_id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+			int64		seg = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+
+			pairs_add(rc, &rc->have, lead_id, seg);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+}
+
+/*
+ * Leaves in rc->want the pairs segment_members lacks and in rc->have the
+ * rows it has in excess (of leads the refresh did not update: those it
+ * did are compared by statement after their update).
+ */
+static void
+diff_pairs(LmReconcile *rc)
+{
+	LmPairs    *w = &rc->want;
+	LmPairs    *h = &rc->have;
+	int64		i = 0,
+				j = 0,
+				nw = 0,
+				nh = 0;
+
+	if (w->n > 1)
+		qsort(w->v, w->n, sizeof(LmPair), cmp_pair);
+	if (h->n > 1)
+		qsort(h->v, h->n, sizeof(LmPair), cmp_pair);
+	if (rc->n_touched > 1)
+		qsort(rc->touched, rc->n_touched, sizeof(int64), lm_cmp_int64);
+	while (i < w->n || j < h->n)
+	{
+		int			c = i >= w->n ? 1 : j >= h->n ? -1 : cmp_pair(&w->v[i], &h->v[j]);
+
+		if (c == 0)
+		{
+			i++;
+			j++;
+		}
+		else if (c < 0)
+			w->v[nw++] = w->v[i++];
+		else
+		{
+			if (rc->n_touched == 0 ||
+				!bsearch(&h->v[j].lead_id, rc->touched, rc->n_touched, sizeof(int64), lm_cmp_int64))
+				h->v[nh++] = h->v[j];
+			j++;
+		}
+	}
+	w->n = nw;
+	h->n = nh;
+}
+
+/*
+ * Adds one batch of missing memberships (args: lead ids, segment ids) by a
+ * plain INSERT in a subtransaction; if a concurrent transaction added one
+ * of them meanwhile, the subtransaction is rolled back and the batch is
+ * added with ON CONFLICT DO NOTHING, which costs about half as much again
+ * on every row (the speculative insertion) and is therefore not the first try.
+ */
+static uint64
+insert_batch(Datum *args)
+{
+	static SPIPlanPtr plan_plain = NULL;
+	static SPIPlanPtr plan_upsert = NULL;
+	Oid			types[2] = {INT8ARRAYOID, INT8ARRAYOID};
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile uint64 n = 0;
+	volatile bool conflict = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		if (SPI_execute_plan(lm_plan(&plan_plain,
+									 "INSERT INTO lead_mgmt.segment_members (segment_id, lead_id, since) "
+									 "SELECT u.s, u.l, pg_catalog.now() "
+									 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(l, s)",
+									 2, types), args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "lead_mgmt: adding segment members failed");
+		n = SPI_processed;
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		conflict = true;
+	}
+	PG_END_TRY();
+
+	if (conflict)
+	{
+		if (SPI_execute_plan(lm_plan(&plan_upsert,
+									 "INSERT INTO lead_mgmt.segment_members (segment_id, lead_id, since) "
+									 "SELECT u.s, u.l, pg_catalog.now() "
+									 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(l, s) "
+									 "ON CONFLICT DO NOTHING",
+									 2, types), args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "lead_mgmt: adding segment members failed");
+		n = SPI_processed;
+	}
+	return n;
+}
+
+/*
+ * Writes what diff_pairs found: deletes the rows in excess (those still in
+ * excess at the statement's snapshot), then adds the missing ones in at
+ * most 32 batches (each a subtransaction, and a transaction keeps the ids
+ * of 64 of them in shared memory before others' snapshots get slower).
+ * Returns the number of rows changed.
+ */
+static uint64
+write_pairs(LmReconcile *rc)
+{
+	static SPIPlanPtr plan_excess = NULL;
+	Oid			types[2] = {INT8ARRAYOID, INT8ARRAYOID};
+	uint64		n = 0;
+	int64		batch;
+	int64	   *leads;
+	int64	   *segs;
+
+	if (rc->want.n == 0 && rc->have.n == 0)
+		return 0;
+	batch = Max(Max(rc->want.n, rc->have.n) / 32 + 1, 65536);
+	batch = Min(batch, Max(rc->want.n, rc->have.n));
+	leads = MemoryContextAllocHuge(rc->cxt, batch * sizeof(int64));
+	segs = MemoryContextAllocHuge(rc->cxt, batch * sizeof(int64));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	for (int pass = 0; pass < 2; pass++)
+	{
+		LmPairs    *ps = pass == 0 ? &rc->have : &rc->want;
+
+		for (int64 from = 0; from < ps->n; from += batch)
+		{
+			int			k = (int) Min(batch, ps->n - from);
+			Datum		args[2];
+
+			CHECK_FOR_INTERRUPTS();
+			for (int i = 0; i < k; i++)
+			{
+				leads[i] = ps->v[from + i].lead_id;
+				segs[i] = ps->v[from + i].segment_id;
+			}
+			args[0] = PointerGetDatum(lm_int8_array(leads, k));
+			args[1] = PointerGetDatum(lm_int8_array(segs, k));
+			if (pass == 1)
+				n += insert_batch(args);
+			else
+			{
+				if (SPI_execute_plan(lm_plan(&plan_excess,
+											 "DELETE FROM lead_mgmt.segment_members m "
+											 "USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(l, s) "
+											 "WHERE m.lead_id OPERATOR(pg_catalog.=) u.l "
+											 "  AND m.segment_id OPERATOR(pg_catalog.=) u.s "
+											 "  AND NOT EXISTS (SELECT 1 FROM lead_mgmt.leads l "
+											 "                  WHERE l.id OPERATOR(pg_catalog.=) m.lead_id "
+											 "                    AND m.segment_id OPERATOR(pg_catalog.=) ANY (l.segment_ids))",
+											 2, types), args, NULL, false, 0) != SPI_OK_DELETE)
+					elog(ERROR, "lead_mgmt: removing segment members failed");
+				n += SPI_processed;
+			}
+			pfree(DatumGetPointer(args[0]));
+			pfree(DatumGetPointer(args[1]));
+		}
+	}
 	SPI_finish();
 	return n;
 }
@@ -392,7 +708,15 @@ reconcile_members(int64 segment_id)
  * membership (of one segment, or all) now; returns the number of leads
  * updated plus segment_members rows repaired.  Reads leads once; updates
  * only those whose membership differs or whose stored state is stale (they
- * are recounted on the way).
+ * are recounted on the way).  segment_members is then made to agree with
+ * the leads: for the leads left as they were, by comparing in memory what
+ * the pass read with the rows of segment_members read at the same
+ * snapshot (two more passes over the wide leads table by statements took
+ * most of a refresh with nothing to change); for the leads updated, and
+ * for everything once the comparison would pass maintenance_work_mem, by
+ * statements.  As with the statements, a membership missing at that
+ * snapshot is added even if a concurrent transaction has since taken the
+ * lead out of the segment; the next refresh removes it.
  */
 Datum
 lm_refresh_segments(PG_FUNCTION_ARGS)
@@ -404,6 +728,9 @@ lm_refresh_segments(PG_FUNCTION_ARGS)
 	TimestampTz now = lm_now();
 	MemoryContext batch_cxt;
 	uint64		done;
+	LmReconcile rc;
+	int64		seg_filter;
+	int64		n_leads = 0;
 
 	cache = lm_cache_get();
 	if (!PG_ARGISNULL(0))
@@ -440,6 +767,11 @@ lm_refresh_segments(PG_FUNCTION_ARGS)
 		}
 	}
 
+	seg_filter = only ? only->id : 0;
+	memset(&rc, 0, sizeof(rc));
+	rc.cxt = AllocSetContextCreate(CurrentMemoryContext, "lead_mgmt refresh reconcile",
+								   ALLOCSET_DEFAULT_SIZES);
+	rc.budget = (int64) maintenance_work_mem * 1024;
 	p = lm_pending_begin(cache, now);
 	p->eval_all_segments = true;
 	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "lead_mgmt refresh batch",
@@ -462,8 +794,8 @@ lm_refresh_segments(PG_FUNCTION_ARGS)
 			bool	   *isnull = palloc(sizeof(bool) * desc->natts);
 			LmLeadCounts c = {0};
 			LmLeadView	view;
-			int64	   *old_ids;
-			int			n_old;
+			int64	   *old_ids = NULL;
+			int			n_old = 0;
 			bool		touch = false;
 			int64		lead_id;
 
@@ -510,19 +842,44 @@ lm_refresh_segments(PG_FUNCTION_ARGS)
 					touch = !known;
 				}
 			}
+			if (touch)
+				touched_add(&rc, lead_id);
+			else
+				for (int i = 0; i < n_old && !rc.overflow; i++)
+					if (only == NULL || old_ids[i] == only->id)
+						pairs_add(&rc, &rc.want, lead_id, old_ids[i]);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(batch_cxt);
 			if (touch)
 				lm_pending_lead(p, lead_id, LM_PENDING_DELTA);
+			n_leads++;
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
+
+	/*
+	 * Past an eighth of the leads updated, the statements compare faster
+	 * than the rows of all the others can be read and sorted.
+	 */
+	if (rc.n_touched > n_leads / 8)
+		rc.overflow = true;
+	if (!rc.overflow)
+		read_members(&rc, seg_filter);
 	SPI_finish();
 	MemoryContextDelete(batch_cxt);
 
 	done = lm_pending_apply(p, false);
 	lm_pending_end(p);
-	done += reconcile_members(only ? only->id : 0);
+	if (rc.overflow)
+		done += reconcile_members_sql(seg_filter, NULL);
+	else
+	{
+		diff_pairs(&rc);
+		done += write_pairs(&rc);
+		if (rc.n_touched > 0)
+			done += reconcile_members_sql(seg_filter, lm_int8_array(rc.touched, (int) rc.n_touched));
+	}
+	MemoryContextDelete(rc.cxt);
 	PG_RETURN_INT64((int64) done);
 }
