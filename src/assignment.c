@@ -74,6 +74,7 @@ static SPIPlanPtr plan_load = NULL;
 static SPIPlanPtr plan_win_rates = NULL;
 static SPIPlanPtr plan_end = NULL;
 static SPIPlanPtr plan_insert = NULL;
+static SPIPlanPtr plan_insert_one = NULL;
 static SPIPlanPtr plan_rep = NULL;
 static SPIPlanPtr plan_rep_leads = NULL;
 static SPIPlanPtr plan_first_touch = NULL;
@@ -627,7 +628,38 @@ lm_assign_flush(void)
 									 2, types), args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "lead_mgmt: closing assignments failed");
 	}
-	if (ni > 0)
+	if (ni == 1)
+	{
+		/*
+		 * The one assignment of a single event: the same statement on
+		 * scalars, which the executor sets up in about half the time of the
+		 * six arrays and their ROWS FROM.
+		 */
+		Oid			types[6] = {INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
+		Datum		args[6];
+
+		args[0] = Int64GetDatum(leads[0]);
+		args[1] = Int64GetDatum(reps[0]);
+		args[2] = Int64GetDatum(rules[0]);
+		args[3] = CStringGetTextDatum(methods[0]);
+		args[4] = TimestampTzGetDatum(at[0]);
+		args[5] = CStringGetTextDatum(reasons[0]);
+		if (SPI_execute_plan(lm_plan(&plan_insert_one,
+									 "INSERT INTO lead_mgmt.assignments "
+									 "(lead_id, rep_id, rule_id, method, assigned_at, reason, sla_due_at) "
+									 "SELECT $1, $2, CASE WHEN $3 OPERATOR(pg_catalog.<>) 0 THEN $3 END, $4, $5, $6, "
+									 "       CASE WHEN $6 OPERATOR(pg_catalog.<>) 'manual' THEN $5 OPERATOR(pg_catalog.+) "
+									 "         COALESCE((SELECT r.sla FROM lead_mgmt.assignment_rules r WHERE r.id OPERATOR(pg_catalog.=) $3), "
+									 "                  (SELECT s.value::pg_catalog.interval FROM lead_mgmt.settings s "
+									 "                    WHERE s.name OPERATOR(pg_catalog.=) 'default_sla'), "
+									 "                  '2 days'::pg_catalog.interval) END "
+									 "WHERE EXISTS (SELECT 1 FROM lead_mgmt.leads l WHERE l.id OPERATOR(pg_catalog.=) $1) "
+									 "  AND ($3 OPERATOR(pg_catalog.=) 0 OR EXISTS (SELECT 1 FROM lead_mgmt.assignment_rules r "
+									 "       WHERE r.id OPERATOR(pg_catalog.=) $3))",
+									 6, types), args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "lead_mgmt: writing assignments failed");
+	}
+	else if (ni > 0)
 	{
 		Oid			types[6] = {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
 		TIMESTAMPTZARRAYOID, TEXTARRAYOID};
