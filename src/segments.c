@@ -573,6 +573,23 @@ diff_pairs(LmReconcile *rc)
 	h->n = nh;
 }
 
+/* the statement behind insert_batch(), with or without ON CONFLICT */
+#define LM_INSERT_MEMBERS \
+	"INSERT INTO lead_mgmt.segment_members (segment_id, lead_id, since) " \
+	"SELECT u.s, u.l, pg_catalog.now() " \
+	"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(l, s)"
+
+/* Runs one of insert_batch()'s statements; returns the rows inserted. */
+static uint64
+insert_members(SPIPlanPtr *plan, const char *sql, Datum *args)
+{
+	Oid			types[2] = {INT8ARRAYOID, INT8ARRAYOID};
+
+	if (SPI_execute_plan(lm_plan(plan, sql, 2, types), args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "lead_mgmt: adding segment members failed");
+	return SPI_processed;
+}
+
 /*
  * Adds one batch of missing memberships (args: lead ids, segment ids) by a
  * plain INSERT in a subtransaction; if a concurrent transaction added one
@@ -585,7 +602,6 @@ insert_batch(Datum *args)
 {
 	static SPIPlanPtr plan_plain = NULL;
 	static SPIPlanPtr plan_upsert = NULL;
-	Oid			types[2] = {INT8ARRAYOID, INT8ARRAYOID};
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	volatile uint64 n = 0;
@@ -595,13 +611,7 @@ insert_batch(Datum *args)
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
-		if (SPI_execute_plan(lm_plan(&plan_plain,
-									 "INSERT INTO lead_mgmt.segment_members (segment_id, lead_id, since) "
-									 "SELECT u.s, u.l, pg_catalog.now() "
-									 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(l, s)",
-									 2, types), args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "lead_mgmt: adding segment members failed");
-		n = SPI_processed;
+		n = insert_members(&plan_plain, LM_INSERT_MEMBERS, args);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
@@ -624,16 +634,7 @@ insert_batch(Datum *args)
 	PG_END_TRY();
 
 	if (conflict)
-	{
-		if (SPI_execute_plan(lm_plan(&plan_upsert,
-									 "INSERT INTO lead_mgmt.segment_members (segment_id, lead_id, since) "
-									 "SELECT u.s, u.l, pg_catalog.now() "
-									 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(l, s) "
-									 "ON CONFLICT DO NOTHING",
-									 2, types), args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "lead_mgmt: adding segment members failed");
-		n = SPI_processed;
-	}
+		n = insert_members(&plan_upsert, LM_INSERT_MEMBERS " ON CONFLICT DO NOTHING", args);
 	return n;
 }
 
