@@ -171,9 +171,29 @@ SELECT * FROM disagreements;
 -- Every lead updated: the statements compare everything.
 UPDATE lead_mgmt.scoring_rules SET points = points - 1 WHERE name = 'opened an email';
 DELETE FROM lead_mgmt.segment_members WHERE lead_id = (SELECT id FROM lead_mgmt.leads WHERE first_name = 'Ana');
+SET client_min_messages = debug1;
 SELECT lead_mgmt.refresh_segments() AS changes;
+SET client_min_messages = warning;
 SELECT * FROM disagreements;
 COMMIT;
+
+-- What the refresh compares, and how, shows at DEBUG1: in memory...
+SET client_min_messages = debug1;
+SELECT lead_mgmt.refresh_segments() AS changes;
+-- ... and by statement once the memberships pass maintenance_work_mem (its
+-- least, 1 MB, holds 65,536 of them): 40,000 more leads in Spain.
+SET client_min_messages = warning;
+INSERT INTO lead_mgmt.leads (email, country)
+SELECT 'es' || g || '@example.com', 'ES' FROM generate_series(1, 40000) AS g;
+DELETE FROM lead_mgmt.segment_members
+ WHERE lead_id IN (SELECT id FROM lead_mgmt.leads WHERE email IN ('es1@example.com', 'es2@example.com'));
+SET maintenance_work_mem = '1MB';
+SET client_min_messages = debug1;
+SELECT lead_mgmt.refresh_segments() AS changes;
+SET client_min_messages = warning;
+RESET maintenance_work_mem;
+SELECT * FROM disagreements;
+DELETE FROM lead_mgmt.leads WHERE email LIKE 'es%@example.com';
 
 -- Errors.
 INSERT INTO lead_mgmt.segments (name, condition) VALUES ('typo', '{"field": "contry", "op": "=", "value": "PT"}');

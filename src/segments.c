@@ -873,9 +873,15 @@ lm_refresh_segments(PG_FUNCTION_ARGS)
 	done = lm_pending_apply(p, false);
 	lm_pending_end(p);
 	if (rc.overflow)
+	{
+		elog(DEBUG1, "lead_mgmt: refresh_segments compares segment_members by statement (%s)",
+			 rc.n_touched > n_leads / 8 ? "many leads updated" : "past maintenance_work_mem");
 		done += reconcile_members_sql(seg_filter, NULL);
+	}
 	else
 	{
+		elog(DEBUG1, "lead_mgmt: refresh_segments compares " INT64_FORMAT " and " INT64_FORMAT " memberships in memory",
+			 rc.want.n, rc.have.n);
 		diff_pairs(&rc);
 		done += write_pairs(&rc);
 		if (rc.n_touched > 0)
