@@ -629,6 +629,7 @@ DECLARE
     v_manual text;                                   -- rows of the leads moved by hand
     v_lf     text;                                   -- CTEs ending in lf, the counts per group
     v_scan   boolean := false;                       -- by segment, by _segment_funnel
+    v_counts text;                                   -- rows of r from the leads themselves
     v_cap    bigint;
 BEGIN
     IF g OPERATOR(pg_catalog.=) ANY (ARRAY['', 'none']) THEN
@@ -703,9 +704,26 @@ BEGIN
          WHERE l.created_at OPERATOR(pg_catalog.>=) $1 AND l.created_at OPERATOR(pg_catalog.<) $2$m$,
         v_group, v_join);
     IF NOT v_scan THEN
-        -- r: rows of (group, stage rank, leads, trials), summed per group
-        v_lf := pg_catalog.format($r$
-    r AS (
+        IF g IS NULL AND from_time IS NULL AND to_time IS NULL THEN
+            -- The whole funnel: the leads by stage (an index-only scan of
+            -- leads_stage_idx, which the range of the general form below
+            -- cannot use), and the leads with a trial counted apart, each
+            -- looked up (OFFSET 0: as a semi-join the planner merges all
+            -- 1M ids of leads_pkey with 80k trials), instead of every lead
+            -- probing the trials.  1M leads: 0.69-0.72 s -> 0.47-0.51 s.
+            v_counts := $c$
+        SELECT '(all)'::pg_catalog.text AS grp, cur.rank, g.leads, 0::pg_catalog.int8 AS trials
+          FROM (SELECT l.stage, pg_catalog.count(*) AS leads
+                  FROM lead_mgmt.leads l
+                 GROUP BY l.stage) g
+          LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) g.stage
+        UNION ALL
+        SELECT '(all)', NULL, 0, pg_catalog.count(*)
+          FROM lead_mgmt._trial_leads t
+         CROSS JOIN LATERAL (SELECT FROM lead_mgmt.leads l
+                              WHERE l.id OPERATOR(pg_catalog.=) t.lead_id OFFSET 0) AS l$c$;
+        ELSE
+            v_counts := pg_catalog.format($c$
         SELECT g.grp, cur.rank, g.leads, g.trials
           FROM (SELECT %1$s AS grp, l.stage,
                        pg_catalog.count(*) AS leads, pg_catalog.count(t.lead_id) AS trials
@@ -714,8 +732,13 @@ BEGIN
                   LEFT JOIN lead_mgmt._trial_leads t ON t.lead_id OPERATOR(pg_catalog.=) l.id
                  WHERE l.created_at OPERATOR(pg_catalog.>=) $1 AND l.created_at OPERATOR(pg_catalog.<) $2
                  GROUP BY 1, 2) g
-          LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) g.stage
-        UNION ALL%3$s
+          LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) g.stage$c$,
+                v_group, v_join);
+        END IF;
+        -- r: rows of (group, stage rank, leads, trials), summed per group
+        v_lf := pg_catalog.format($r$
+    r AS (%1$s
+        UNION ALL%2$s
     ), lf AS (
         SELECT r.grp,
                pg_catalog.sum(r.leads) AS leads,
@@ -730,7 +753,7 @@ BEGIN
                pg_catalog.sum(r.trials) AS trials
           FROM r
          GROUP BY r.grp
-    )$r$, v_group, v_join, v_manual);
+    )$r$, v_counts, v_manual);
     ELSE
         -- By segment over many leads, r would join the memberships (1.6M
         -- for 1M leads) to the leads: a hash table of a million leads and

@@ -294,6 +294,15 @@ SELECT * FROM lead_mgmt.sales_cycle;
 --   opt-in 7/1500 = 0.47; lead->mql 5/7 = 71.43; mql->sql 4/5 = 80.00;
 --   sql->customer 3/4 = 75.00; conversion 3/7 = 42.86
 SELECT * FROM lead_mgmt.funnel('2026-01-01', '2026-02-01');
+-- All time, whole funnel: what funnel_summary says.  Without a range or a
+-- grouping the leads are counted by stage, not one by one; both forms agree.
+SELECT * FROM lead_mgmt.funnel(NULL, NULL);
+SELECT (SELECT row(f.*) FROM lead_mgmt.funnel(NULL, NULL) f)
+     = (SELECT row(f.*) FROM lead_mgmt.funnel('-infinity', 'infinity') f) AS same_as_by_range,
+       (SELECT (f.visitors, f.leads, f.iql, f.mql, f.sql, f.customers, f.trials)
+          FROM lead_mgmt.funnel(NULL, NULL) f)
+     = (SELECT (s.visitors, s.leads, s.iql, s.mql, s.sql, s.customers, s.trials)
+          FROM lead_mgmt.funnel_summary s) AS same_as_summary;
 -- all time by channel:
 --   events:      0 visitors, 0 leads: every rate NULL
 --   organic:     1000 visitors, 3 leads, iql 2, mql 1, sql 1, customers 1;
