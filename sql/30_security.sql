@@ -53,8 +53,9 @@ SELECT p.oid::regprocedure AS invoker_trigger_function
    AND p.prorettype = 'trigger'::regtype AND NOT p.prosecdef;
 
 -- Nothing is executable by PUBLIC but _rep_scope (called by the
--- row-level security policies) and _segment_funnel (called by funnel(),
--- it reads as its caller: a role counts only what it may read).
+-- row-level security policies), _segment_funnel and _group_funnel (called
+-- by funnel(), they read as their caller: a role counts only what it may
+-- read).
 SELECT p.oid::regprocedure AS executable_by_public
   FROM pg_proc p
  WHERE p.pronamespace = 'lead_mgmt'::regnamespace
@@ -188,9 +189,10 @@ SELECT lead_mgmt.run_maintenance();
 SELECT lead_mgmt._record_deal_won(:ada, 999, now(), 1);
 SELECT lead_mgmt._enroll(ARRAY[:ada]::bigint[], ARRAY[1]::bigint[], ARRAY[now()]);
 SELECT lead_mgmt.grant_admin('lm_test_writer');
--- _segment_funnel, which anyone may run, reads as its caller: the writer
--- may not read the stages, so it counts nothing
+-- _segment_funnel and _group_funnel, which anyone may run, read as their
+-- caller: the writer may not read the stages, so they count nothing
 SELECT * FROM lead_mgmt._segment_funnel('-infinity', 'infinity');
+SELECT * FROM lead_mgmt._group_funnel('-infinity', 'infinity', 'channel');
 -- nor can the internal trigger functions be attached to a table of the
 -- writer's own, to run them as the extension's owner on forged rows
 CREATE TEMP TABLE forged (id bigint);

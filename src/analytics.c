@@ -1,10 +1,11 @@
 /*-------------------------------------------------------------------------
  * analytics.c
- *	  The counting behind funnel(from, to, 'segment') over many leads:
- *	  lead_mgmt._segment_funnel(from, to) gives, for each segment and for
- *	  the leads in no segment, how many leads created in [from, to) it
- *	  holds, how many of them are at or beyond iql, mql, sql and customer,
- *	  and how many started a trial.
+ *	  The counting behind funnel(): lead_mgmt._segment_funnel(from, to)
+ *	  gives, for each segment and for the leads in no segment, how many
+ *	  leads created in [from, to) it holds, how many of them are at or
+ *	  beyond iql, mql, sql and customer, and how many started a trial;
+ *	  lead_mgmt._group_funnel(from, to, group_by) the same for each channel,
+ *	  campaign or owner, or for all the leads of the range.
  *
  * In SQL this is a join of every membership (1.6M for 1M leads) to the
  * leads of the range: a hash table of a million leads, or bitmaps built out
@@ -20,12 +21,15 @@
  * compile time).  All memory is in the function's context (st->cxt, not
  * SPI's, which the executor's callbacks do not run in): the
  * flags of the leads of the range, 16 bytes a lead, and the dense array,
- * one byte for each id between the smallest and the largest.
+ * one byte for each id between the smallest and the largest; for
+ * _group_funnel, 8 bytes a lead with a trial (or a byte for each id between
+ * the smallest and the largest of them) and the groups seen, not the leads.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
@@ -40,6 +44,7 @@
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(lm_segment_funnel);
+PG_FUNCTION_INFO_V1(lm_group_funnel);
 
 /* flags of a lead of the range */
 #define F_IQL		0x01
@@ -88,6 +93,9 @@ typedef struct FunnelState
 	int			nseg;
 	int			capseg;
 	int64	  (*counts)[N_COUNTS];
+
+	/* _group_funnel's own state (GroupFunnelState, below) */
+	void	   *group_state;
 } FunnelState;
 
 /* a DestReceiver that hands each row's slot to a callback */
@@ -449,6 +457,284 @@ lm_segment_funnel(PG_FUNCTION_ARGS)
 			nulls[0] = true;
 		for (int k = 0; k < N_COUNTS; k++)
 			values[1 + k] = Int64GetDatum(st.counts[g][k]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * funnel() grouped by a column of the lead (or not grouped), in C as well:
+ * one pass over the leads of the range (the same index-only scan the SQL
+ * made), each lead's trial looked up in an array of the leads with one
+ * (read first, from the partial index of trial_started events), and its
+ * group found in a small hash table of the groups seen, instead of a hash
+ * join of every lead to the trials and a hash aggregate.
+ */
+
+/* a group of leads: its value (NULL: no value) and its counts */
+typedef struct FunnelGroup
+{
+	uint32		hash;
+	text	   *value;
+	int64		counts[N_COUNTS];
+} FunnelGroup;
+
+typedef struct GroupFunnelState
+{
+	FunnelState *st;			/* stages (flags) and memory */
+
+	/* the leads with a trial: sorted ids, or a dense array of bytes */
+	int64	   *trial_ids;
+	int64		ntrials;
+	int64		captrials;
+	uint8	   *trial_dense;
+	int64		trial_min;
+
+	/* open addressing; size a power of two, at most half full */
+	FunnelGroup **slots;
+	int			nslots;
+	int			ngroups;
+	FunnelGroup *null_group;
+} GroupFunnelState;
+
+/* a lead with a trial (rows of _trial_leads) */
+static void
+group_trial_row(FunnelState *st, TupleTableSlot *slot)
+{
+	GroupFunnelState *gs = (GroupFunnelState *) st->group_state;
+
+	slot_getsomeattrs(slot, 1);
+	if (slot->tts_isnull[0])
+		return;
+	if (gs->ntrials == gs->captrials)
+	{
+		gs->captrials *= 2;
+		gs->trial_ids = repalloc_huge(gs->trial_ids, sizeof(int64) * gs->captrials);
+	}
+	gs->trial_ids[gs->ntrials++] = DatumGetInt64(slot->tts_values[0]);
+}
+
+/* Makes the trials searchable: dense bytes by id when dense, else sorted. */
+static void
+index_trials(GroupFunnelState *gs)
+{
+	int64		lo,
+				hi;
+	uint64		span;
+
+	if (gs->ntrials == 0)
+		return;
+	lo = hi = gs->trial_ids[0];
+	for (int64 i = 1; i < gs->ntrials; i++)
+	{
+		lo = Min(lo, gs->trial_ids[i]);
+		hi = Max(hi, gs->trial_ids[i]);
+	}
+	span = (uint64) hi - (uint64) lo + 1;
+	if (span <= Max((uint64) gs->ntrials * 4, (uint64) 1 << 20))
+	{
+		gs->trial_dense = MemoryContextAllocHuge(gs->st->cxt, span);
+		memset(gs->trial_dense, 0, span);
+		gs->trial_min = lo;
+		for (int64 i = 0; i < gs->ntrials; i++)
+			gs->trial_dense[gs->trial_ids[i] - lo] = 1;
+		gs->trial_ids[0] = hi;	/* the top of the dense range */
+	}
+	else
+		qsort(gs->trial_ids, gs->ntrials, sizeof(int64), lm_cmp_int64);
+}
+
+static inline bool
+has_trial(GroupFunnelState *gs, int64 id)
+{
+	if (gs->ntrials == 0)
+		return false;
+	if (gs->trial_dense != NULL)
+		return id >= gs->trial_min && id <= gs->trial_ids[0] &&
+			gs->trial_dense[id - gs->trial_min] != 0;
+	return bsearch(&id, gs->trial_ids, gs->ntrials, sizeof(int64), lm_cmp_int64) != NULL;
+}
+
+/* The group of value (NULL: the group of leads without one), added if new. */
+static FunnelGroup *
+find_group(GroupFunnelState *gs, Datum value, bool isnull)
+{
+	text	   *t;
+	const char *p;
+	Size		len;
+	uint32		h;
+	int			i;
+
+	if (isnull)
+	{
+		if (gs->null_group == NULL)
+			gs->null_group = MemoryContextAllocZero(gs->st->cxt, sizeof(FunnelGroup));
+		return gs->null_group;
+	}
+	t = DatumGetTextPP(value);
+	p = VARDATA_ANY(t);
+	len = VARSIZE_ANY_EXHDR(t);
+	h = hash_bytes((const unsigned char *) p, (int) len);
+	for (i = h & (gs->nslots - 1); gs->slots[i] != NULL; i = (i + 1) & (gs->nslots - 1))
+	{
+		FunnelGroup *g = gs->slots[i];
+
+		if (g->hash == h && VARSIZE_ANY_EXHDR(g->value) == len &&
+			memcmp(VARDATA_ANY(g->value), p, len) == 0)
+			return g;
+	}
+	/* a new group */
+	{
+		MemoryContext old = MemoryContextSwitchTo(gs->st->cxt);
+		FunnelGroup *g = palloc0(sizeof(FunnelGroup));
+
+		g->hash = h;
+		g->value = (text *) palloc(VARHDRSZ + len);
+		SET_VARSIZE(g->value, VARHDRSZ + len);
+		memcpy(VARDATA(g->value), p, len);
+		gs->slots[i] = g;
+		gs->ngroups++;
+		if (gs->ngroups * 2 > gs->nslots)
+		{
+			FunnelGroup **old_slots = gs->slots;
+			int			old_n = gs->nslots;
+
+			gs->nslots *= 2;
+			gs->slots = palloc0(sizeof(FunnelGroup *) * gs->nslots);
+			for (int k = 0; k < old_n; k++)
+				if (old_slots[k] != NULL)
+				{
+					int			j = old_slots[k]->hash & (gs->nslots - 1);
+
+					while (gs->slots[j] != NULL)
+						j = (j + 1) & (gs->nslots - 1);
+					gs->slots[j] = old_slots[k];
+				}
+			pfree(old_slots);
+		}
+		MemoryContextSwitchTo(old);
+		if ((Pointer) t != DatumGetPointer(value))
+			pfree(t);
+		return g;
+	}
+}
+
+/* a lead of the range: its id, stage and group value */
+static void
+group_lead_row(FunnelState *st, TupleTableSlot *slot)
+{
+	GroupFunnelState *gs = (GroupFunnelState *) st->group_state;
+	uint8		flags = 0;
+
+	slot_getsomeattrs(slot, 3);
+	if (!slot->tts_isnull[1])
+	{
+		text	   *stage = DatumGetTextPP(slot->tts_values[1]);
+		const char *p = VARDATA_ANY(stage);
+		Size		len = VARSIZE_ANY_EXHDR(stage);
+
+		for (int i = 0; i < st->nstages; i++)
+			if (VARSIZE_ANY_EXHDR(st->stage_names[i]) == len &&
+				memcmp(VARDATA_ANY(st->stage_names[i]), p, len) == 0)
+			{
+				flags = st->stage_flags[i];
+				break;
+			}
+		if ((Pointer) stage != DatumGetPointer(slot->tts_values[1]))
+			pfree(stage);
+	}
+	if (has_trial(gs, DatumGetInt64(slot->tts_values[0])))
+		flags |= F_TRIAL;
+	count_lead(find_group(gs, slot->tts_values[2], slot->tts_isnull[2])->counts, flags);
+}
+
+static SPIPlanPtr plan_group_leads[4] = {NULL, NULL, NULL, NULL};
+
+/*
+ * lead_mgmt._group_funnel(from timestamptz, to timestamptz, group_by
+ * text): rows of (group_value, leads, iql, mql, sql, customers, trials),
+ * one for each value of the grouping among the leads created in [from,
+ * to) (a NULL group_value for the leads without one).  group_by is
+ * 'channel', 'campaign', 'owner' (owner_id as text) or 'all' (one group,
+ * '(all)').  Leads are counted at their current stage; the caller adds
+ * the leads moved by hand.  STRICT; funnel() passes -infinity and infinity
+ * for open ends.
+ */
+Datum
+lm_group_funnel(PG_FUNCTION_ARGS)
+{
+	static const char *const names[4] = {"channel", "campaign", "owner", "all"};
+	static const char *const exprs[4] = {"l.channel", "l.campaign", "l.owner_id::pg_catalog.text",
+	"'(all)'::pg_catalog.text"};
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			range_types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		range[2];
+	char	   *by = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	int			k = -1;
+	FunnelState st;
+	GroupFunnelState	gs;
+	int			jit_level;
+	char		sql[256];
+
+	for (int i = 0; i < 4; i++)
+		if (strcmp(by, names[i]) == 0)
+			k = i;
+	if (k < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown funnel grouping \"%s\"", by),
+				 errhint("Group by channel, campaign, owner or all.")));
+	range[0] = PG_GETARG_DATUM(0);
+	range[1] = PG_GETARG_DATUM(1);
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	memset(&st, 0, sizeof(st));
+	memset(&gs, 0, sizeof(gs));
+	st.cxt = CurrentMemoryContext;
+	st.group_state = &gs;
+	gs.st = &st;
+	gs.captrials = 1024;
+	gs.trial_ids = MemoryContextAllocHuge(st.cxt, sizeof(int64) * gs.captrials);
+	gs.nslots = 64;
+	gs.slots = MemoryContextAllocZero(st.cxt, sizeof(FunnelGroup *) * gs.nslots);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	jit_level = lm_jit_off();
+
+	run_rows(lm_plan(&plan_stages,
+					 "SELECT st.name, st.rank FROM lead_mgmt.stages st", 0, NULL),
+			 0, NULL, NULL, &st, stage_row);
+	stage_flags(&st);
+	run_rows(lm_plan(&plan_trials,
+					 "SELECT t.lead_id FROM lead_mgmt._trial_leads t", 0, NULL),
+			 0, NULL, NULL, &st, group_trial_row);
+	index_trials(&gs);
+	snprintf(sql, sizeof(sql),
+			 "SELECT l.id, l.stage, %s FROM lead_mgmt.leads l"
+			 " WHERE l.created_at OPERATOR(pg_catalog.>=) $1"
+			 "   AND l.created_at OPERATOR(pg_catalog.<) $2", exprs[k]);
+	run_rows(lm_plan(&plan_group_leads[k], sql, 2, range_types),
+			 2, range_types, range, &st, group_lead_row);
+
+	lm_jit_restore(jit_level);
+	SPI_finish();
+
+	for (int i = -1; i < gs.nslots; i++)
+	{
+		FunnelGroup *g = i < 0 ? gs.null_group : gs.slots[i];
+		Datum		values[1 + N_COUNTS];
+		bool		nulls[1 + N_COUNTS] = {0};
+
+		if (g == NULL)
+			continue;
+		if (g->value != NULL)
+			values[0] = PointerGetDatum(g->value);
+		else
+			nulls[0] = true;
+		for (int c = 0; c < N_COUNTS; c++)
+			values[1 + c] = Int64GetDatum(g->counts[c]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  * analytics.h
- *	  The counting behind funnel(from, to, 'segment'):
- *	  lead_mgmt._segment_funnel(from, to), an SQL-callable function.
+ *	  The counting behind funnel(): lead_mgmt._segment_funnel(from, to)
+ *	  and lead_mgmt._group_funnel(from, to, group_by), SQL-callable.
  *-------------------------------------------------------------------------
  */
 #ifndef LM_ANALYTICS_H
@@ -12,5 +12,6 @@
 #include "fmgr.h"
 
 extern Datum lm_segment_funnel(PG_FUNCTION_ARGS);
+extern Datum lm_group_funnel(PG_FUNCTION_ARGS);
 
 #endif							/* LM_ANALYTICS_H */

@@ -533,3 +533,4 @@ COMMENT ON FUNCTION lead_mgmt.revoke_access(name) IS
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA lead_mgmt FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lead_mgmt._rep_scope(name) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION lead_mgmt._segment_funnel(timestamptz, timestamptz) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION lead_mgmt._group_funnel(timestamptz, timestamptz, text) TO PUBLIC;
