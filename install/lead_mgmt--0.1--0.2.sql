@@ -588,7 +588,9 @@ SELECT sh.lead_id, pg_catalog.max(s.rank) AS rank
 -- 0.2: funnel() by segment counts many leads in C (_segment_funnel: one
 -- pass over the leads of the range, one lookup per membership), and few by
 -- looking up each lead's segments, instead of joining every membership to
--- its lead (install/parts/analytics.sql).
+-- its lead; every other grouping counts in C too (_group_funnel: one pass,
+-- each lead's trial looked up in an array) instead of joining every lead to
+-- the trials (install/parts/analytics.sql).
 --------------------------------------------------------------------------
 -- The counts behind funnel(from, to, 'segment') over many leads: per
 -- segment (NULL: no segment) the leads created in [from, to), those at or
