@@ -219,6 +219,44 @@ stage_flags(FunnelState *st)
 	}
 }
 
+/* The flags of a lead at stage (NULL, or a stage not in the table: none). */
+static uint8
+flags_of_stage(FunnelState *st, Datum stage, bool isnull)
+{
+	text	   *t;
+	const char *p;
+	Size		len;
+	uint8		flags = 0;
+
+	if (isnull)
+		return 0;
+	t = DatumGetTextPP(stage);
+	p = VARDATA_ANY(t);
+	len = VARSIZE_ANY_EXHDR(t);
+	for (int i = 0; i < st->nstages; i++)
+		if (VARSIZE_ANY_EXHDR(st->stage_names[i]) == len &&
+			memcmp(VARDATA_ANY(st->stage_names[i]), p, len) == 0)
+		{
+			flags = st->stage_flags[i];
+			break;
+		}
+	if ((Pointer) t != DatumGetPointer(stage))
+		pfree(t);
+	return flags;
+}
+
+static SPIPlanPtr plan_stages = NULL;
+
+/* Reads the stages and the flags a lead at each gets. */
+static void
+read_stages(FunnelState *st)
+{
+	run_rows(lm_plan(&plan_stages,
+					 "SELECT st.name, st.rank FROM lead_mgmt.stages st", 0, NULL),
+			 0, NULL, NULL, st, stage_row);
+	stage_flags(st);
+}
+
 /* a lead of the range: its id and stage (NULL: none) */
 static void
 lead_row(FunnelState *st, TupleTableSlot *slot)
@@ -235,23 +273,7 @@ lead_row(FunnelState *st, TupleTableSlot *slot)
 	}
 	l = &st->leads[st->nleads++];
 	l->id = id;
-	l->flags = 0;
-	if (!slot->tts_isnull[1])
-	{
-		text	   *stage = DatumGetTextPP(slot->tts_values[1]);
-		const char *p = VARDATA_ANY(stage);
-		Size		len = VARSIZE_ANY_EXHDR(stage);
-
-		for (int i = 0; i < st->nstages; i++)
-			if (VARSIZE_ANY_EXHDR(st->stage_names[i]) == len &&
-				memcmp(VARDATA_ANY(st->stage_names[i]), p, len) == 0)
-			{
-				l->flags = st->stage_flags[i];
-				break;
-			}
-		if ((Pointer) stage != DatumGetPointer(slot->tts_values[1]))
-			pfree(stage);
-	}
+	l->flags = flags_of_stage(st, slot->tts_values[1], slot->tts_isnull[1]);
 	if (st->nleads == 1 || id < st->min_id)
 		st->min_id = id;
 	if (st->nleads == 1 || id > st->max_id)
@@ -372,7 +394,6 @@ member_row(FunnelState *st, TupleTableSlot *slot)
 	*f |= F_MEMBER;
 }
 
-static SPIPlanPtr plan_stages = NULL;
 static SPIPlanPtr plan_leads = NULL;
 static SPIPlanPtr plan_trials = NULL;
 static SPIPlanPtr plan_segments = NULL;
@@ -409,10 +430,7 @@ lm_segment_funnel(PG_FUNCTION_ARGS)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	jit_level = lm_jit_off();
 
-	run_rows(lm_plan(&plan_stages,
-					 "SELECT st.name, st.rank FROM lead_mgmt.stages st", 0, NULL),
-			 0, NULL, NULL, &st, stage_row);
-	stage_flags(&st);
+	read_stages(&st);
 	run_rows(lm_plan(&plan_leads,
 					 "SELECT l.id, l.stage FROM lead_mgmt.leads l"
 					 " WHERE l.created_at OPERATOR(pg_catalog.>=) $1"
@@ -489,6 +507,7 @@ typedef struct GroupFunnelState
 	int64		captrials;
 	uint8	   *trial_dense;
 	int64		trial_min;
+	int64		trial_max;
 
 	/* open addressing; size a power of two, at most half full */
 	FunnelGroup **slots;
@@ -536,21 +555,22 @@ index_trials(GroupFunnelState *gs)
 		gs->trial_dense = MemoryContextAllocHuge(gs->st->cxt, span);
 		memset(gs->trial_dense, 0, span);
 		gs->trial_min = lo;
+		gs->trial_max = hi;
 		for (int64 i = 0; i < gs->ntrials; i++)
 			gs->trial_dense[gs->trial_ids[i] - lo] = 1;
-		gs->trial_ids[0] = hi;	/* the top of the dense range */
 	}
 	else
 		qsort(gs->trial_ids, gs->ntrials, sizeof(int64), lm_cmp_int64);
 }
 
+/* Did lead id start a trial? */
 static inline bool
 has_trial(GroupFunnelState *gs, int64 id)
 {
 	if (gs->ntrials == 0)
 		return false;
 	if (gs->trial_dense != NULL)
-		return id >= gs->trial_min && id <= gs->trial_ids[0] &&
+		return id >= gs->trial_min && id <= gs->trial_max &&
 			gs->trial_dense[id - gs->trial_min] != 0;
 	return bsearch(&id, gs->trial_ids, gs->ntrials, sizeof(int64), lm_cmp_int64) != NULL;
 }
@@ -581,7 +601,11 @@ find_group(GroupFunnelState *gs, Datum value, bool isnull)
 
 		if (g->hash == h && VARSIZE_ANY_EXHDR(g->value) == len &&
 			memcmp(VARDATA_ANY(g->value), p, len) == 0)
+		{
+			if ((Pointer) t != DatumGetPointer(value))
+				pfree(t);
 			return g;
+		}
 	}
 	/* a new group */
 	{
@@ -624,25 +648,10 @@ static void
 group_lead_row(FunnelState *st, TupleTableSlot *slot)
 {
 	GroupFunnelState *gs = (GroupFunnelState *) st->group_state;
-	uint8		flags = 0;
+	uint8		flags;
 
 	slot_getsomeattrs(slot, 3);
-	if (!slot->tts_isnull[1])
-	{
-		text	   *stage = DatumGetTextPP(slot->tts_values[1]);
-		const char *p = VARDATA_ANY(stage);
-		Size		len = VARSIZE_ANY_EXHDR(stage);
-
-		for (int i = 0; i < st->nstages; i++)
-			if (VARSIZE_ANY_EXHDR(st->stage_names[i]) == len &&
-				memcmp(VARDATA_ANY(st->stage_names[i]), p, len) == 0)
-			{
-				flags = st->stage_flags[i];
-				break;
-			}
-		if ((Pointer) stage != DatumGetPointer(slot->tts_values[1]))
-			pfree(stage);
-	}
+	flags = flags_of_stage(st, slot->tts_values[1], slot->tts_isnull[1]);
 	if (has_trial(gs, DatumGetInt64(slot->tts_values[0])))
 		flags |= F_TRIAL;
 	count_lead(find_group(gs, slot->tts_values[2], slot->tts_isnull[2])->counts, flags);
@@ -703,10 +712,7 @@ lm_group_funnel(PG_FUNCTION_ARGS)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	jit_level = lm_jit_off();
 
-	run_rows(lm_plan(&plan_stages,
-					 "SELECT st.name, st.rank FROM lead_mgmt.stages st", 0, NULL),
-			 0, NULL, NULL, &st, stage_row);
-	stage_flags(&st);
+	read_stages(&st);
 	run_rows(lm_plan(&plan_trials,
 					 "SELECT t.lead_id FROM lead_mgmt._trial_leads t", 0, NULL),
 			 0, NULL, NULL, &st, group_trial_row);
