@@ -860,8 +860,9 @@ lm_refresh_segments(PG_FUNCTION_ARGS)
 	SPI_cursor_close(portal);
 
 	/*
-	 * Past an eighth of the leads updated, the statements compare faster
-	 * than the rows of all the others can be read and sorted.
+	 * Past an eighth of the leads updated (after a rule change, typically
+	 * all of them), the statements restricted to the updated leads would
+	 * read most of both tables anyway: everything is compared by them.
 	 */
 	if (rc.n_touched > n_leads / 8)
 		rc.overflow = true;
