@@ -280,6 +280,17 @@ lead_row(FunnelState *st, TupleTableSlot *slot)
 		st->max_id = id;
 }
 
+/*
+ * Are n ids spread over span values dense enough for a byte per value: at
+ * most 4 bytes per id, or 1 MB, whichever is more (identity ids of a live
+ * table are)?
+ */
+static inline bool
+dense_enough(int64 n, uint64 span)
+{
+	return span <= Max((uint64) n * 4, (uint64) 1 << 20);
+}
+
 static int
 cmp_range_lead(const void *a, const void *b)
 {
@@ -291,9 +302,7 @@ cmp_range_lead(const void *a, const void *b)
 
 /*
  * Makes the leads of the range searchable by id: an array of flags indexed
- * by id when the ids are dense enough (at most 4 bytes per lead, or 1 MB,
- * whichever is more: identity ids of a live table are), else the leads
- * sorted by id.
+ * by id when the ids are dense enough, else the leads sorted by id.
  */
 static void
 index_leads(FunnelState *st)
@@ -303,7 +312,7 @@ index_leads(FunnelState *st)
 	if (st->nleads == 0)
 		return;
 	span = (uint64) st->max_id - (uint64) st->min_id + 1;
-	if (span <= Max((uint64) st->nleads * 4, (uint64) 1 << 20))
+	if (dense_enough(st->nleads, span))
 	{
 		st->dense = MemoryContextAllocHuge(st->cxt, span);
 		memset(st->dense, 0, span);
@@ -550,7 +559,7 @@ index_trials(GroupFunnelState *gs)
 		hi = Max(hi, gs->trial_ids[i]);
 	}
 	span = (uint64) hi - (uint64) lo + 1;
-	if (span <= Max((uint64) gs->ntrials * 4, (uint64) 1 << 20))
+	if (dense_enough(gs->ntrials, span))
 	{
 		gs->trial_dense = MemoryContextAllocHuge(gs->st->cxt, span);
 		memset(gs->trial_dense, 0, span);

@@ -431,55 +431,50 @@ typedef struct LmReconcile
 	bool		overflow;
 } LmReconcile;
 
-/* Adds a pair to ps, within rc's budget; false (and overflow) past it. */
+/*
+ * Makes room for one more element of size elem in *v (*cap of them, *n
+ * used), taking what it grows by out of rc's budget; false (and overflow)
+ * past it.
+ */
 static bool
-pairs_add(LmReconcile *rc, LmPairs *ps, int64 lead_id, int64 segment_id)
+budget_room(LmReconcile *rc, void **v, int64 n, int64 *cap, Size elem)
 {
+	int64		grown;
+
 	if (rc->overflow)
 		return false;
-	if (ps->n == ps->cap)
+	if (n < *cap)
+		return true;
+	grown = Max(*cap * 2, 1024);
+	if ((grown - *cap) * (int64) elem > rc->budget)
 	{
-		int64		cap = Max(ps->cap * 2, 1024);
-
-		if ((cap - ps->cap) * (int64) sizeof(LmPair) > rc->budget)
-		{
-			rc->overflow = true;
-			return false;
-		}
-		rc->budget -= (cap - ps->cap) * (int64) sizeof(LmPair);
-		ps->v = ps->v == NULL
-			? MemoryContextAllocHuge(rc->cxt, cap * sizeof(LmPair))
-			: repalloc_huge(ps->v, cap * sizeof(LmPair));
-		ps->cap = cap;
+		rc->overflow = true;
+		return false;
 	}
+	rc->budget -= (grown - *cap) * (int64) elem;
+	*v = *v == NULL ? MemoryContextAllocHuge(rc->cxt, grown * elem)
+		: repalloc_huge(*v, grown * elem);
+	*cap = grown;
+	return true;
+}
+
+/* Adds a pair to ps, within rc's budget. */
+static void
+pairs_add(LmReconcile *rc, LmPairs *ps, int64 lead_id, int64 segment_id)
+{
+	if (!budget_room(rc, (void **) &ps->v, ps->n, &ps->cap, sizeof(LmPair)))
+		return;
 	ps->v[ps->n].lead_id = lead_id;
 	ps->v[ps->n].segment_id = segment_id;
 	ps->n++;
-	return true;
 }
 
 /* Notes a lead the refresh will update (its rows are compared after). */
 static void
 touched_add(LmReconcile *rc, int64 lead_id)
 {
-	if (rc->overflow)
-		return;
-	if (rc->n_touched == rc->cap_touched)
-	{
-		int64		cap = Max(rc->cap_touched * 2, 1024);
-
-		if ((cap - rc->cap_touched) * (int64) sizeof(int64) > rc->budget)
-		{
-			rc->overflow = true;
-			return;
-		}
-		rc->budget -= (cap - rc->cap_touched) * (int64) sizeof(int64);
-		rc->touched = rc->touched == NULL
-			? MemoryContextAllocHuge(rc->cxt, cap * sizeof(int64))
-			: repalloc_huge(rc->touched, cap * sizeof(int64));
-		rc->cap_touched = cap;
-	}
-	rc->touched[rc->n_touched++] = lead_id;
+	if (budget_room(rc, (void **) &rc->touched, rc->n_touched, &rc->cap_touched, sizeof(int64)))
+		rc->touched[rc->n_touched++] = lead_id;
 }
 
 static int
