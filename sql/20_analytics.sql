@@ -371,17 +371,23 @@ SELECT f.lo, f.hi, g.group_value, g.leads, g.iql, g.mql, g.sql, g.customers, g.t
                ('2026-04-10', '2026-06-10'), ('2026-05-01', '2026-05-08'),
                ('2026-05-01', '2026-05-01 08:00')) AS f(lo, hi)
  CROSS JOIN LATERAL lead_mgmt.funnel(f.lo, f.hi, 'segment') AS g;
+-- each lead's reached stages and trial, as the definition counts them
+CREATE TEMP VIEW reach_flags AS
+SELECT r.lead_id, r.created_at, r.trial,
+       r.reached_rank >= (SELECT rank FROM lead_mgmt.stages WHERE name = 'iql') AS iql,
+       r.reached_rank >= (SELECT rank FROM lead_mgmt.stages WHERE name = 'mql') AS mql,
+       r.reached_rank >= (SELECT rank FROM lead_mgmt.stages WHERE name = 'sql') AS sql,
+       r.reached_rank >= (SELECT rank FROM lead_mgmt.stages WHERE name = 'customer') AS customer
+  FROM lead_mgmt._lead_reach r;
 CREATE TEMP VIEW funnel_by_segment_defined AS
 SELECT f.lo, f.hi, sg.name AS group_value, count(*) AS leads,
-       count(*) FILTER (WHERE r.reached_rank >= (SELECT rank FROM lead_mgmt.stages WHERE name = 'iql')) AS iql,
-       count(*) FILTER (WHERE r.reached_rank >= (SELECT rank FROM lead_mgmt.stages WHERE name = 'mql')) AS mql,
-       count(*) FILTER (WHERE r.reached_rank >= (SELECT rank FROM lead_mgmt.stages WHERE name = 'sql')) AS sql,
-       count(*) FILTER (WHERE r.reached_rank >= (SELECT rank FROM lead_mgmt.stages WHERE name = 'customer')) AS customers,
+       count(*) FILTER (WHERE r.iql) AS iql, count(*) FILTER (WHERE r.mql) AS mql,
+       count(*) FILTER (WHERE r.sql) AS sql, count(*) FILTER (WHERE r.customer) AS customers,
        count(*) FILTER (WHERE r.trial) AS trials
   FROM (VALUES (NULL::timestamptz, NULL::timestamptz),
                ('2026-04-10', '2026-06-10'), ('2026-05-01', '2026-05-08'),
                ('2026-05-01', '2026-05-01 08:00')) AS f(lo, hi)
-  JOIN lead_mgmt._lead_reach r ON r.created_at >= COALESCE(f.lo, '-infinity')
+  JOIN reach_flags r ON r.created_at >= COALESCE(f.lo, '-infinity')
                               AND r.created_at < COALESCE(f.hi, 'infinity')
   LEFT JOIN (lead_mgmt.segment_members m JOIN lead_mgmt.segments sg ON sg.id = m.segment_id)
          ON m.lead_id = r.lead_id
@@ -408,15 +414,13 @@ SELECT f.lo, f.hi, c.by,
        CASE c.by WHEN 'channel' THEN l.channel WHEN 'campaign' THEN l.campaign
                  WHEN 'owner' THEN l.owner_id::text ELSE '(all)' END AS group_value,
        count(*) AS leads,
-       count(*) FILTER (WHERE r.reached_rank >= (SELECT rank FROM lead_mgmt.stages WHERE name = 'iql')) AS iql,
-       count(*) FILTER (WHERE r.reached_rank >= (SELECT rank FROM lead_mgmt.stages WHERE name = 'mql')) AS mql,
-       count(*) FILTER (WHERE r.reached_rank >= (SELECT rank FROM lead_mgmt.stages WHERE name = 'sql')) AS sql,
-       count(*) FILTER (WHERE r.reached_rank >= (SELECT rank FROM lead_mgmt.stages WHERE name = 'customer')) AS customers,
+       count(*) FILTER (WHERE r.iql) AS iql, count(*) FILTER (WHERE r.mql) AS mql,
+       count(*) FILTER (WHERE r.sql) AS sql, count(*) FILTER (WHERE r.customer) AS customers,
        count(*) FILTER (WHERE r.trial) AS trials
   FROM (VALUES (NULL::timestamptz, NULL::timestamptz),
                ('2026-04-10', '2026-06-10'), ('2026-05-01', '2026-05-08')) AS f(lo, hi)
  CROSS JOIN (VALUES ('channel'), ('campaign'), ('owner'), (NULL)) AS c(by)
-  JOIN lead_mgmt._lead_reach r ON r.created_at >= COALESCE(f.lo, '-infinity')
+  JOIN reach_flags r ON r.created_at >= COALESCE(f.lo, '-infinity')
                               AND r.created_at < COALESCE(f.hi, 'infinity')
   JOIN lead_mgmt.leads l ON l.id = r.lead_id
  GROUP BY 1, 2, 3, 4;
