@@ -933,3 +933,93 @@ BEGIN
                                      lead_mgmt._setting_interval(text) TO %s', g);
 END;
 $$;
+
+--------------------------------------------------------------------------
+-- 0.2: the funnel views (through _reach_rows) and acquisition_costs count
+-- the leads per day, channel, campaign and stage in C (_reach_days: one
+-- pass, each lead's trial and won deals looked up in arrays) instead of
+-- joining every lead to the trials and the won deals and aggregating the
+-- join (install/parts/analytics.sql)
+--------------------------------------------------------------------------
+CREATE FUNCTION lead_mgmt._reach_days(with_deals boolean)
+    RETURNS TABLE (day date, channel text, campaign text, stage text, leads bigint,
+                   trials bigint, deals_won bigint, revenue numeric)
+    LANGUAGE c STABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'lm_reach_days';
+COMMENT ON FUNCTION lead_mgmt._reach_days(boolean) IS
+    'internal: leads and trials (and won deals and their revenue) per creation day, channel, campaign and current stage';
+
+-- read by the funnel views as their caller, and reading as the caller
+REVOKE ALL ON FUNCTION lead_mgmt._reach_days(boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lead_mgmt._reach_days(boolean) TO PUBLIC;
+
+CREATE OR REPLACE VIEW lead_mgmt._reach_rows WITH (security_invoker = true) AS
+SELECT d.day, d.channel, d.campaign, cur.rank, d.leads, d.trials
+  FROM lead_mgmt._reach_days(false) d
+  LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) d.stage
+UNION ALL
+SELECT l.created_at::date, l.channel, l.campaign, v.rank, v.leads, 0
+  FROM lead_mgmt._manual_reach m
+  JOIN lead_mgmt.leads l ON l.id OPERATOR(pg_catalog.=) m.lead_id
+  LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) l.stage
+ CROSS JOIN LATERAL (VALUES (cur.rank, -1::bigint), (GREATEST(cur.rank, m.rank), 1::bigint)) AS v(rank, leads);
+
+CREATE OR REPLACE VIEW lead_mgmt.acquisition_costs WITH (security_invoker = true) AS
+WITH sp AS (
+    SELECT d.campaign, pg_catalog.date_trunc('month', d.day::timestamp)::date AS month,
+           pg_catalog.sum(d.spend) AS spend, pg_catalog.sum(d.visitors) AS visitors
+      FROM lead_mgmt.campaign_daily d
+     GROUP BY 1, 2
+), ld AS (
+    -- as _reach_rows, by campaign, with the won deals of the leads in the
+    -- same pass (_reach_days counts them)
+    SELECT r.campaign, pg_catalog.date_trunc('month', r.day::timestamp)::date AS month,
+           pg_catalog.sum(r.leads) AS leads,
+           COALESCE(pg_catalog.sum(r.leads) FILTER (WHERE r.rank OPERATOR(pg_catalog.>=)
+               (SELECT st.rank FROM lead_mgmt.stages st WHERE st.name OPERATOR(pg_catalog.=) 'customer')), 0) AS customers,
+           pg_catalog.sum(r.deals_won) AS deals_won,
+           pg_catalog.sum(r.revenue) AS revenue
+      FROM (SELECT d.day, d.campaign, cur.rank, d.leads, d.deals_won, d.revenue
+              FROM lead_mgmt._reach_days(true) d
+              LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) d.stage
+             WHERE EXISTS (SELECT 1 FROM lead_mgmt.campaigns c
+                            WHERE c.code OPERATOR(pg_catalog.=) d.campaign)
+            UNION ALL
+            SELECT l.created_at::date, l.campaign, v.rank, v.leads, 0, 0.00
+              FROM lead_mgmt._manual_reach m
+              JOIN lead_mgmt.leads l ON l.id OPERATOR(pg_catalog.=) m.lead_id
+              LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) l.stage
+             CROSS JOIN LATERAL (VALUES (cur.rank, -1::bigint),
+                                        (GREATEST(cur.rank, m.rank), 1::bigint)) AS v(rank, leads)
+             WHERE EXISTS (SELECT 1 FROM lead_mgmt.campaigns c
+                            WHERE c.code OPERATOR(pg_catalog.=) l.campaign)) r
+     GROUP BY 1, 2
+), k AS (
+    SELECT sp.campaign, sp.month FROM sp
+    UNION
+    SELECT ld.campaign, ld.month FROM ld
+), a AS (
+    SELECT k.month, k.campaign, c.channel,
+           COALESCE(sp.spend, 0.00) AS spend,
+           COALESCE(sp.visitors, 0)::bigint AS visitors,
+           COALESCE(ld.leads, 0)::bigint AS leads,
+           COALESCE(ld.customers, 0)::bigint AS customers,
+           COALESCE(ld.revenue, 0.00) AS revenue,
+           COALESCE(ld.deals_won, 0) AS deals_won
+      FROM k
+      JOIN lead_mgmt.campaigns c ON c.code OPERATOR(pg_catalog.=) k.campaign
+      LEFT JOIN sp ON sp.campaign OPERATOR(pg_catalog.=) k.campaign
+                  AND sp.month OPERATOR(pg_catalog.=) k.month
+      LEFT JOIN ld ON ld.campaign OPERATOR(pg_catalog.=) k.campaign
+                  AND ld.month OPERATOR(pg_catalog.=) k.month
+)
+SELECT a.month, a.campaign, a.channel, a.spend, a.visitors, a.leads, a.customers, a.revenue,
+       lead_mgmt._ratio(a.spend, a.leads)     AS cost_per_lead,
+       lead_mgmt._ratio(a.spend, a.customers) AS customer_acquisition_cost,
+       lead_mgmt._ratio(a.revenue, a.deals_won) AS avg_deal_size,
+       lead_mgmt._pct(a.revenue OPERATOR(pg_catalog.-) a.spend, a.spend) AS roi_pct,
+       lead_mgmt._ratio(a.spend, a.leads) OPERATOR(pg_catalog.>)
+           lead_mgmt._ratio(a.revenue, a.deals_won) AS cpl_exceeds_avg_deal
+  FROM a
+ ORDER BY a.month, a.campaign;

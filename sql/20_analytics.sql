@@ -432,6 +432,62 @@ SELECT count(*) AS differences
         UNION ALL
         (TABLE funnel_by_column_defined EXCEPT ALL TABLE funnel_by_column)) AS d;
 TABLE funnel_by_column_differences;
+-- _reach_days (C), behind funnel_by_month (through _reach_rows) and
+-- acquisition_costs, counts what its definition counts: every lead per day
+-- of creation in the session's time zone, channel, campaign and current
+-- stage, with its trial and its won deals (a lead may have several), in
+-- any time zone -- leads created around midnight on the days clocks
+-- change, on the day Samoa skipped (2011-12-30), and before time zones.
+INSERT INTO lead_mgmt.leads (email, created_at)
+VALUES ('tz1@example.com', '2026-03-08 04:59:59+00'), ('tz2@example.com', '2026-03-08 05:00:00+00'),
+       ('tz3@example.com', '2026-11-01 03:59:59+00'), ('tz4@example.com', '2026-11-01 04:00:00+00'),
+       ('tz5@example.com', '2011-12-29 10:00:00+00'), ('tz6@example.com', '2011-12-30 10:00:00+00'),
+       ('tz7@example.com', '1883-11-18 16:59:59+00'), ('tz8@example.com', '1883-11-18 17:00:00+00');
+INSERT INTO lead_mgmt.deals (lead_id, amount, status, closed_at)
+SELECT l.id, 100 + l.id % 7 * 10.5, 'won', '2026-06-01'::timestamptz FROM lead_mgmt.leads l
+ WHERE (l.email LIKE 'bulk%' AND l.id % 11 = 0) OR l.email LIKE 'tz%'
+UNION ALL
+SELECT l.id, 42.25, 'won', '2026-06-02'::timestamptz FROM lead_mgmt.leads l
+ WHERE l.email LIKE 'bulk%' AND l.id % 22 = 0;
+CREATE TEMP VIEW reach_days_differences AS
+WITH won AS (
+    SELECT d.lead_id, count(*) AS n, sum(d.amount) AS revenue
+      FROM lead_mgmt.deals d WHERE d.status = 'won' GROUP BY d.lead_id
+), defined AS (
+    SELECT l.created_at::date AS day, l.channel, l.campaign, l.stage, count(*) AS leads,
+           count(t.lead_id) AS trials, COALESCE(sum(w.n), 0)::bigint AS deals_won,
+           sum(w.revenue) AS revenue
+      FROM lead_mgmt.leads l
+      LEFT JOIN lead_mgmt._trial_leads t ON t.lead_id = l.id
+      LEFT JOIN won w ON w.lead_id = l.id
+     GROUP BY 1, 2, 3, 4
+)
+SELECT pg_catalog.current_setting('TimeZone') AS time_zone,
+       (SELECT count(*) FROM lead_mgmt._reach_days(true)) AS groups,
+       (SELECT count(*)
+          FROM ((TABLE defined EXCEPT ALL SELECT * FROM lead_mgmt._reach_days(true))
+                UNION ALL
+                (SELECT * FROM lead_mgmt._reach_days(true) EXCEPT ALL TABLE defined)) AS d) AS differences,
+       -- without deals: the same leads and trials, no deals
+       (SELECT count(*)
+          FROM ((SELECT day, channel, campaign, stage, leads, trials, 0::bigint, NULL::numeric
+                   FROM lead_mgmt._reach_days(true)
+                 EXCEPT ALL SELECT * FROM lead_mgmt._reach_days(false))
+                UNION ALL
+                (SELECT * FROM lead_mgmt._reach_days(false)
+                 EXCEPT ALL SELECT day, channel, campaign, stage, leads, trials, 0::bigint, NULL::numeric
+                   FROM lead_mgmt._reach_days(true))) AS d) AS differences_without_deals;
+SELECT sum(leads) AS leads, sum(trials) AS trials, sum(deals_won) AS deals_won, sum(revenue) AS revenue,
+       count(*) FILTER (WHERE channel IS NULL) AS without_channel
+  FROM lead_mgmt._reach_days(true);
+SET TimeZone = 'America/New_York';
+TABLE reach_days_differences;
+SET TimeZone = 'Pacific/Apia';
+TABLE reach_days_differences;
+SET TimeZone = 'Asia/Kathmandu';
+TABLE reach_days_differences;
+SET TimeZone = 'UTC';
+TABLE reach_days_differences;
 -- Ids too far apart for an array by id (here up to 9e12: imported with
 -- their ids) are sorted and searched instead; the counts stay the same.
 INSERT INTO lead_mgmt.leads (id, email, channel, company_size, created_at)
@@ -442,9 +498,12 @@ INSERT INTO lead_mgmt.events (lead_id, event_type, occurred_at)
 VALUES (5000000000000, 'email_subscribed', '2026-05-02 10:00'),
        (5000000000000, 'trial_started', '2026-05-02 11:00'),
        (9000000000000, 'demo_requested', '2026-05-03 10:00');
+INSERT INTO lead_mgmt.deals (lead_id, amount, status, closed_at)
+VALUES (5000000000000, 999.99, 'won', '2026-06-03'), (5000000000000, 0.01, 'won', '2026-06-04');
 SELECT lo, hi - lo AS span, count(*) AS groups, sum(leads) AS memberships, sum(trials) AS trials
   FROM funnel_by_segment GROUP BY lo, hi ORDER BY lo NULLS FIRST, hi;
 TABLE funnel_by_column_differences;
+TABLE reach_days_differences;
 SELECT count(*) AS differences
   FROM ((TABLE funnel_by_segment EXCEPT ALL TABLE funnel_by_segment_defined)
         UNION ALL

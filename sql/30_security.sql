@@ -54,8 +54,8 @@ SELECT p.oid::regprocedure AS invoker_trigger_function
 
 -- Nothing is executable by PUBLIC but _rep_scope (called by the
 -- row-level security policies), _segment_funnel and _group_funnel (called
--- by funnel(), they read as their caller: a role counts only what it may
--- read).
+-- by funnel()) and _reach_days (called by the funnel views): they read as
+-- their caller, so a role counts only what it may read.
 SELECT p.oid::regprocedure AS executable_by_public
   FROM pg_proc p
  WHERE p.pronamespace = 'lead_mgmt'::regnamespace

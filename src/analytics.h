@@ -13,5 +13,6 @@
 
 extern Datum lm_segment_funnel(PG_FUNCTION_ARGS);
 extern Datum lm_group_funnel(PG_FUNCTION_ARGS);
+extern Datum lm_reach_days(PG_FUNCTION_ARGS);
 
 #endif							/* LM_ANALYTICS_H */

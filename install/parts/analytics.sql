@@ -297,20 +297,31 @@ COMMENT ON VIEW lead_mgmt._lead_reach IS
 -- reached a stage (sum of leads where rank >= the stage's rank) and of
 -- trials (sum of trials):
 --   * every lead once, at its current stage -- counted per day, channel,
---     campaign and stage in one pass over the covering index, before any
---     other join (a million leads become a few thousand rows);
+--     campaign and stage by _reach_days, one pass over the covering index
+--     (a million leads become a few thousand rows);
 --   * each lead moved by hand once more: -1 at its current stage, +1 at the
 --     highest stage in its history.
 -- day is the creation date in the session time zone; views group by day,
 -- then by month, which is cheaper than truncating every timestamp.
+--
+-- _reach_days (src/analytics.c) counts the leads per day, channel, campaign
+-- and current stage, with their trials and, with_deals, their won deals
+-- and the revenue of those; it reads as the caller.  In SQL the same was a
+-- hash join of every lead to the trials (and the won deals) and a hash
+-- aggregate on four keys: at 1M leads 0.7-1.0 s, where it takes 0.2-0.3 s.
+CREATE FUNCTION lead_mgmt._reach_days(with_deals boolean)
+    RETURNS TABLE (day date, channel text, campaign text, stage text, leads bigint,
+                   trials bigint, deals_won bigint, revenue numeric)
+    LANGUAGE c STABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'lm_reach_days';
+COMMENT ON FUNCTION lead_mgmt._reach_days(boolean) IS
+    'internal: leads and trials (and won deals and their revenue) per creation day, channel, campaign and current stage';
+
 CREATE VIEW lead_mgmt._reach_rows WITH (security_invoker = true) AS
-SELECT g.day, g.channel, g.campaign, cur.rank, g.leads, g.trials
-  FROM (SELECT l.created_at::date AS day, l.channel, l.campaign, l.stage,
-               pg_catalog.count(*) AS leads, pg_catalog.count(t.lead_id) AS trials
-          FROM lead_mgmt.leads l
-          LEFT JOIN lead_mgmt._trial_leads t ON t.lead_id OPERATOR(pg_catalog.=) l.id
-         GROUP BY 1, 2, 3, 4) g
-  LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) g.stage
+SELECT d.day, d.channel, d.campaign, cur.rank, d.leads, d.trials
+  FROM lead_mgmt._reach_days(false) d
+  LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) d.stage
 UNION ALL
 SELECT l.created_at::date, l.channel, l.campaign, v.rank, v.leads, 0
   FROM lead_mgmt._manual_reach m
@@ -420,31 +431,20 @@ WITH sp AS (
            pg_catalog.sum(d.spend) AS spend, pg_catalog.sum(d.visitors) AS visitors
       FROM lead_mgmt.campaign_daily d
      GROUP BY 1, 2
-), won AS (
-    SELECT d.lead_id, pg_catalog.count(*) AS deals_won, pg_catalog.sum(d.amount) AS revenue
-      FROM lead_mgmt.deals d
-     WHERE d.status OPERATOR(pg_catalog.=) 'won'
-     GROUP BY d.lead_id
 ), ld AS (
     -- as _reach_rows, by campaign, with the won deals of the leads in the
-    -- same pass
+    -- same pass (_reach_days counts them)
     SELECT r.campaign, pg_catalog.date_trunc('month', r.day::timestamp)::date AS month,
            pg_catalog.sum(r.leads) AS leads,
            COALESCE(pg_catalog.sum(r.leads) FILTER (WHERE r.rank OPERATOR(pg_catalog.>=)
                (SELECT st.rank FROM lead_mgmt.stages st WHERE st.name OPERATOR(pg_catalog.=) 'customer')), 0) AS customers,
            pg_catalog.sum(r.deals_won) AS deals_won,
            pg_catalog.sum(r.revenue) AS revenue
-      FROM (SELECT g.day, g.campaign, cur.rank, g.leads, g.deals_won, g.revenue
-              FROM (SELECT l.created_at::date AS day, l.campaign, l.stage,
-                           pg_catalog.count(*) AS leads,
-                           COALESCE(pg_catalog.sum(w.deals_won), 0) AS deals_won,
-                           COALESCE(pg_catalog.sum(w.revenue), 0.00) AS revenue
-                      FROM lead_mgmt.leads l
-                      LEFT JOIN won w ON w.lead_id OPERATOR(pg_catalog.=) l.id
-                     WHERE EXISTS (SELECT 1 FROM lead_mgmt.campaigns c
-                                    WHERE c.code OPERATOR(pg_catalog.=) l.campaign)
-                     GROUP BY 1, 2, 3) g
-              LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) g.stage
+      FROM (SELECT d.day, d.campaign, cur.rank, d.leads, d.deals_won, d.revenue
+              FROM lead_mgmt._reach_days(true) d
+              LEFT JOIN lead_mgmt.stages cur ON cur.name OPERATOR(pg_catalog.=) d.stage
+             WHERE EXISTS (SELECT 1 FROM lead_mgmt.campaigns c
+                            WHERE c.code OPERATOR(pg_catalog.=) d.campaign)
             UNION ALL
             SELECT l.created_at::date, l.campaign, v.rank, v.leads, 0, 0.00
               FROM lead_mgmt._manual_reach m

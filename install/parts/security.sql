@@ -527,10 +527,12 @@ COMMENT ON FUNCTION lead_mgmt.revoke_access(name) IS
 
 --------------------------------------------------------------------------
 -- Nothing is executable by PUBLIC (functions default to it), except what
--- the row-level security policies call, and what funnel() calls that reads
--- only as its caller (a role may then count what it may read, no more)
+-- the row-level security policies call, and what funnel() and the funnel
+-- views call that reads only as its caller (a role may then count what it
+-- may read, no more)
 --------------------------------------------------------------------------
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA lead_mgmt FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lead_mgmt._rep_scope(name) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION lead_mgmt._segment_funnel(timestamptz, timestamptz) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION lead_mgmt._group_funnel(timestamptz, timestamptz, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION lead_mgmt._reach_days(boolean) TO PUBLIC;
