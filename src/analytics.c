@@ -1,11 +1,14 @@
 /*-------------------------------------------------------------------------
  * analytics.c
- *	  The counting behind funnel(): lead_mgmt._segment_funnel(from, to)
- *	  gives, for each segment and for the leads in no segment, how many
- *	  leads created in [from, to) it holds, how many of them are at or
- *	  beyond iql, mql, sql and customer, and how many started a trial;
- *	  lead_mgmt._group_funnel(from, to, group_by) the same for each channel,
- *	  campaign or owner, or for all the leads of the range.
+ *	  The counting behind funnel() and the funnel views:
+ *	  lead_mgmt._segment_funnel(from, to) gives, for each segment and for
+ *	  the leads in no segment, how many leads created in [from, to) it
+ *	  holds, how many of them are at or beyond iql, mql, sql and customer,
+ *	  and how many started a trial; lead_mgmt._group_funnel(from, to,
+ *	  group_by) the same for each channel, campaign or owner, or for all
+ *	  the leads of the range; lead_mgmt._reach_days(with_deals) the leads,
+ *	  trials and won deals per day of creation, channel, campaign and
+ *	  stage, which funnel_by_month and acquisition_costs sum.
  *
  * In SQL this is a join of every membership (1.6M for 1M leads) to the
  * leads of the range: a hash table of a million leads, or bitmaps built out
@@ -23,7 +26,8 @@
  * flags of the leads of the range, 16 bytes a lead, and the dense array,
  * one byte for each id between the smallest and the largest; for
  * _group_funnel, 8 bytes a lead with a trial (or a byte for each id between
- * the smallest and the largest of them) and the groups seen, not the leads.
+ * the smallest and the largest of them) and the groups seen, not the leads;
+ * for _reach_days the same, and the won deals (see there).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

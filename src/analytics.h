@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  * analytics.h
- *	  The counting behind funnel(): lead_mgmt._segment_funnel(from, to)
- *	  and lead_mgmt._group_funnel(from, to, group_by), SQL-callable.
+ *	  The counting behind funnel() and the funnel views:
+ *	  lead_mgmt._segment_funnel(from, to), lead_mgmt._group_funnel(from,
+ *	  to, group_by) and lead_mgmt._reach_days(with_deals), SQL-callable.
  *-------------------------------------------------------------------------
  */
 #ifndef LM_ANALYTICS_H
