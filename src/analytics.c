@@ -812,7 +812,7 @@ typedef struct ReachGroup
 	Datum		revenue;		/* numeric; valid when deals > 0 */
 } ReachGroup;
 
-/* a won deal: its lead and amount */
+/* a won deal: its lead (first: the deals are sorted as int64s) and amount */
 typedef struct WonDeal
 {
 	int64		lead_id;
@@ -979,15 +979,6 @@ won_deal_row(FunnelState *st, TupleTableSlot *slot)
 	MemoryContextSwitchTo(old);
 }
 
-static int
-cmp_won_deal(const void *a, const void *b)
-{
-	int64		x = ((const WonDeal *) a)->lead_id;
-	int64		y = ((const WonDeal *) b)->lead_id;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * Sorts the won deals by lead, and indexes the first of each lead by id
  * when the ids are dense enough (4 bytes an id, at most 16 ids a deal or
@@ -1000,7 +991,8 @@ index_deals(ReachState *rs)
 
 	if (rs->ndeals == 0)
 		return;
-	qsort(rs->deals, rs->ndeals, sizeof(WonDeal), cmp_won_deal);
+	/* by lead_id, their first member */
+	qsort(rs->deals, rs->ndeals, sizeof(WonDeal), lm_cmp_int64);
 	rs->deal_min = rs->deals[0].lead_id;
 	rs->deal_max = rs->deals[rs->ndeals - 1].lead_id;
 	span = (uint64) rs->deal_max - (uint64) rs->deal_min + 1;
