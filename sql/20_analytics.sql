@@ -432,17 +432,18 @@ SELECT count(*) AS differences
         UNION ALL
         (TABLE funnel_by_column_defined EXCEPT ALL TABLE funnel_by_column)) AS d;
 TABLE funnel_by_column_differences;
--- _reach_days (C), behind funnel_by_month (through _reach_rows) and
--- acquisition_costs, counts what its definition counts: every lead per day
--- of creation in the session's time zone, channel, campaign and current
--- stage, with its trial and its won deals (a lead may have several), in
+-- _reach_days (C), behind funnel_by_month (through _reach_rows),
+-- acquisition_costs and unknown_campaigns, counts what its definition
+-- counts: every lead per day of creation in the session's time zone,
+-- channel, campaign and current stage, with its trial, its won deals (a
+-- lead may have several) and the first and last creation time, in
 -- any time zone -- leads created around midnight on the days clocks
 -- change, on the day Samoa skipped (2011-12-30), and before time zones.
-INSERT INTO lead_mgmt.leads (email, created_at)
-VALUES ('tz1@example.com', '2026-03-08 04:59:59+00'), ('tz2@example.com', '2026-03-08 05:00:00+00'),
-       ('tz3@example.com', '2026-11-01 03:59:59+00'), ('tz4@example.com', '2026-11-01 04:00:00+00'),
-       ('tz5@example.com', '2011-12-29 10:00:00+00'), ('tz6@example.com', '2011-12-30 10:00:00+00'),
-       ('tz7@example.com', '1883-11-18 16:59:59+00'), ('tz8@example.com', '1883-11-18 17:00:00+00');
+INSERT INTO lead_mgmt.leads (email, created_at, campaign)
+VALUES ('tz1@example.com', '2026-03-08 04:59:59+00', 'fb-spring'), ('tz2@example.com', '2026-03-08 05:00:00+00', NULL),
+       ('tz3@example.com', '2026-11-01 03:59:59+00', 'fb-spring'), ('tz4@example.com', '2026-11-01 04:00:00+00', NULL),
+       ('tz5@example.com', '2011-12-29 10:00:00+00', 'ppc-old'), ('tz6@example.com', '2011-12-30 10:00:00+00', NULL),
+       ('tz7@example.com', '1883-11-18 16:59:59+00', NULL), ('tz8@example.com', '1883-11-18 17:00:00+00', 'fb-spring');
 INSERT INTO lead_mgmt.deals (lead_id, amount, status, closed_at)
 SELECT l.id, 100 + l.id % 7 * 10.5, 'won', '2026-06-01'::timestamptz FROM lead_mgmt.leads l
  WHERE (l.email LIKE 'bulk%' AND l.id % 11 = 0) OR l.email LIKE 'tz%'
@@ -456,7 +457,8 @@ WITH won AS (
 ), defined AS (
     SELECT l.created_at::date AS day, l.channel, l.campaign, l.stage, count(*) AS leads,
            count(t.lead_id) AS trials, COALESCE(sum(w.n), 0)::bigint AS deals_won,
-           sum(w.revenue) AS revenue
+           sum(w.revenue) AS revenue, min(l.created_at) AS first_created_at,
+           max(l.created_at) AS last_created_at
       FROM lead_mgmt.leads l
       LEFT JOIN lead_mgmt._trial_leads t ON t.lead_id = l.id
       LEFT JOIN won w ON w.lead_id = l.id
@@ -470,12 +472,14 @@ SELECT pg_catalog.current_setting('TimeZone') AS time_zone,
                 (SELECT * FROM lead_mgmt._reach_days(true) EXCEPT ALL TABLE defined)) AS d) AS differences,
        -- without deals: the same leads and trials, no deals
        (SELECT count(*)
-          FROM ((SELECT day, channel, campaign, stage, leads, trials, 0::bigint, NULL::numeric
+          FROM ((SELECT day, channel, campaign, stage, leads, trials, 0::bigint, NULL::numeric,
+                        first_created_at, last_created_at
                    FROM lead_mgmt._reach_days(true)
                  EXCEPT ALL SELECT * FROM lead_mgmt._reach_days(false))
                 UNION ALL
                 (SELECT * FROM lead_mgmt._reach_days(false)
-                 EXCEPT ALL SELECT day, channel, campaign, stage, leads, trials, 0::bigint, NULL::numeric
+                 EXCEPT ALL SELECT day, channel, campaign, stage, leads, trials, 0::bigint, NULL::numeric,
+                        first_created_at, last_created_at
                    FROM lead_mgmt._reach_days(true))) AS d) AS differences_without_deals;
 SELECT sum(leads) AS leads, sum(trials) AS trials, sum(deals_won) AS deals_won, sum(revenue) AS revenue,
        count(*) FILTER (WHERE channel IS NULL) AS without_channel
@@ -488,6 +492,25 @@ SET TimeZone = 'Asia/Kathmandu';
 TABLE reach_days_differences;
 SET TimeZone = 'UTC';
 TABLE reach_days_differences;
+-- unknown_campaigns sums _reach_days' rows per campaign code: the same as
+-- reading the leads (fb-spring and ppc-old are no registered campaign's)
+SELECT * FROM lead_mgmt.unknown_campaigns;
+SELECT count(*) AS differences
+  FROM ((TABLE lead_mgmt.unknown_campaigns
+         EXCEPT ALL
+         SELECT l.campaign, count(*), min(l.created_at), max(l.created_at)
+           FROM lead_mgmt.leads l
+          WHERE l.campaign IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM lead_mgmt.campaigns c WHERE c.code = l.campaign)
+          GROUP BY l.campaign)
+        UNION ALL
+        (SELECT l.campaign, count(*), min(l.created_at), max(l.created_at)
+           FROM lead_mgmt.leads l
+          WHERE l.campaign IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM lead_mgmt.campaigns c WHERE c.code = l.campaign)
+          GROUP BY l.campaign
+         EXCEPT ALL
+         TABLE lead_mgmt.unknown_campaigns)) AS d;
 -- Ids too far apart for an array by id (here up to 9e12: imported with
 -- their ids) are sorted and searched instead; the counts stay the same.
 INSERT INTO lead_mgmt.leads (id, email, channel, company_size, created_at)

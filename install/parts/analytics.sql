@@ -306,17 +306,19 @@ COMMENT ON VIEW lead_mgmt._lead_reach IS
 --
 -- _reach_days (src/analytics.c) counts the leads per day, channel, campaign
 -- and current stage, with their trials and, with_deals, their won deals
--- and the revenue of those; it reads as the caller.  In SQL the same was a
+-- and the revenue of those, and the first and last creation time (for
+-- unknown_campaigns); it reads as the caller.  In SQL the same was a
 -- hash join of every lead to the trials (and the won deals) and a hash
 -- aggregate on four keys: at 1M leads 0.7-1.0 s, where it takes 0.2-0.3 s.
 CREATE FUNCTION lead_mgmt._reach_days(with_deals boolean)
     RETURNS TABLE (day date, channel text, campaign text, stage text, leads bigint,
-                   trials bigint, deals_won bigint, revenue numeric)
+                   trials bigint, deals_won bigint, revenue numeric,
+                   first_created_at timestamptz, last_created_at timestamptz)
     LANGUAGE c STABLE STRICT
     SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'lm_reach_days';
 COMMENT ON FUNCTION lead_mgmt._reach_days(boolean) IS
-    'internal: leads and trials (and won deals and their revenue) per creation day, channel, campaign and current stage';
+    'internal: leads and trials (and won deals and their revenue), and the first and last creation time, per creation day, channel, campaign and current stage';
 
 CREATE VIEW lead_mgmt._reach_rows WITH (security_invoker = true) AS
 SELECT d.day, d.channel, d.campaign, cur.rank, d.leads, d.trials
@@ -556,16 +558,19 @@ COMMENT ON VIEW lead_mgmt.sales_cycle IS
     'days from a lead''s created_at to its converted_at (first purchase), per channel and for all ''(all)''';
 
 CREATE VIEW lead_mgmt.unknown_campaigns WITH (security_invoker = true) AS
-SELECT l.campaign,
-       pg_catalog.count(*) AS leads,
-       pg_catalog.min(l.created_at) AS first_lead_at,
-       pg_catalog.max(l.created_at) AS last_lead_at
-  FROM lead_mgmt.leads l
- WHERE l.campaign IS NOT NULL
-   AND NOT EXISTS (SELECT 1 FROM lead_mgmt.campaigns c
-                    WHERE c.code OPERATOR(pg_catalog.=) l.campaign)
- GROUP BY l.campaign
- ORDER BY pg_catalog.count(*) DESC, l.campaign;
+-- per campaign code from _reach_days' rows (a few thousand, where the
+-- SQL read and anti-joined every lead: 1M leads 0.6-0.8 s)
+SELECT g.campaign, g.leads, g.first_lead_at, g.last_lead_at
+  FROM (SELECT d.campaign,
+               pg_catalog.sum(d.leads)::bigint AS leads,
+               pg_catalog.min(d.first_created_at) AS first_lead_at,
+               pg_catalog.max(d.last_created_at) AS last_lead_at
+          FROM lead_mgmt._reach_days(false) d
+         WHERE d.campaign IS NOT NULL
+         GROUP BY d.campaign) g
+ WHERE NOT EXISTS (SELECT 1 FROM lead_mgmt.campaigns c
+                    WHERE c.code OPERATOR(pg_catalog.=) g.campaign)
+ ORDER BY g.leads DESC, g.campaign;
 COMMENT ON VIEW lead_mgmt.unknown_campaigns IS
     'campaign codes found on leads but missing from lead_mgmt.campaigns, with how many leads carry each';
 
