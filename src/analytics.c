@@ -73,6 +73,21 @@ typedef struct RangeLead
 	uint8		flags;
 } RangeLead;
 
+/*
+ * The leads with a trial (_group_funnel, _reach_days): their ids, then
+ * either a byte for each id between the smallest and the largest (dense)
+ * or the ids sorted.
+ */
+typedef struct TrialSet
+{
+	int64	   *ids;
+	int64		n;
+	int64		cap;
+	uint8	   *dense;
+	int64		min;
+	int64		max;
+} TrialSet;
+
 typedef struct FunnelState
 {
 	MemoryContext cxt;			/* where everything below lives */
@@ -100,7 +115,10 @@ typedef struct FunnelState
 	int			capseg;
 	int64	  (*counts)[N_COUNTS];
 
-	/* _group_funnel's own state (GroupFunnelState, below) */
+	/* the leads with a trial (_group_funnel, _reach_days) */
+	TrialSet	trials;
+
+	/* the calling function's own state (GroupFunnelState, ReachState) */
 	void	   *group_state;
 } FunnelState;
 
@@ -504,159 +522,198 @@ lm_segment_funnel(PG_FUNCTION_ARGS)
  * join of every lead to the trials and a hash aggregate.
  */
 
-/* a group of leads: its value (NULL: no value) and its counts */
-typedef struct FunnelGroup
+/*
+ * An open-addressing index of numbered entries, kept beside their array:
+ * a slot holds an entry's number + 1 (0: empty); the size is a power of
+ * two, at most half full.  The callers probe it themselves (they compare
+ * their own keys) and add through num_index_put().
+ */
+typedef struct NumIndex
 {
-	uint32		hash;
-	text	   *value;
-	int64		counts[N_COUNTS];
-} FunnelGroup;
-
-typedef struct GroupFunnelState
-{
-	FunnelState *st;			/* stages (flags) and memory */
-
-	/* the leads with a trial: sorted ids, or a dense array of bytes */
-	int64	   *trial_ids;
-	int64		ntrials;
-	int64		captrials;
-	uint8	   *trial_dense;
-	int64		trial_min;
-	int64		trial_max;
-
-	/* open addressing; size a power of two, at most half full */
-	FunnelGroup **slots;
+	int		   *slots;
 	int			nslots;
-	int			ngroups;
-	FunnelGroup *null_group;
-} GroupFunnelState;
+} NumIndex;
 
-/* a lead with a trial (rows of _trial_leads) */
 static void
-group_trial_row(FunnelState *st, TupleTableSlot *slot)
+num_index_init(NumIndex *x, MemoryContext cxt, int nslots)
 {
-	GroupFunnelState *gs = (GroupFunnelState *) st->group_state;
-
-	slot_getsomeattrs(slot, 1);
-	if (slot->tts_isnull[0])
-		return;
-	if (gs->ntrials == gs->captrials)
-	{
-		gs->captrials *= 2;
-		gs->trial_ids = repalloc_huge(gs->trial_ids, sizeof(int64) * gs->captrials);
-	}
-	gs->trial_ids[gs->ntrials++] = DatumGetInt64(slot->tts_values[0]);
+	x->nslots = nslots;
+	x->slots = MemoryContextAllocZero(cxt, sizeof(int) * nslots);
 }
 
-/* Makes the trials searchable: dense bytes by id when dense, else sorted. */
+/*
+ * Puts entry num into free slot i (where the probe for it ended); once
+ * the index is half full (n entries), doubles it, placing each entry again
+ * by its hash (hashes[number]).
+ */
 static void
-index_trials(GroupFunnelState *gs)
+num_index_put(NumIndex *x, MemoryContext cxt, int i, int num, int n, const uint32 *hashes)
 {
-	int64		lo,
-				hi;
-	uint64		span;
+	int		   *old_slots = x->slots;
+	int			old_n = x->nslots;
 
-	if (gs->ntrials == 0)
+	x->slots[i] = num + 1;
+	if (n * 2 <= x->nslots)
 		return;
-	lo = hi = gs->trial_ids[0];
-	for (int64 i = 1; i < gs->ntrials; i++)
-	{
-		lo = Min(lo, gs->trial_ids[i]);
-		hi = Max(hi, gs->trial_ids[i]);
-	}
-	span = (uint64) hi - (uint64) lo + 1;
-	if (dense_enough(gs->ntrials, span))
-	{
-		gs->trial_dense = MemoryContextAllocHuge(gs->st->cxt, span);
-		memset(gs->trial_dense, 0, span);
-		gs->trial_min = lo;
-		gs->trial_max = hi;
-		for (int64 i = 0; i < gs->ntrials; i++)
-			gs->trial_dense[gs->trial_ids[i] - lo] = 1;
-	}
-	else
-		qsort(gs->trial_ids, gs->ntrials, sizeof(int64), lm_cmp_int64);
+	x->nslots *= 2;
+	x->slots = MemoryContextAllocExtended(cxt, sizeof(int) * x->nslots,
+										  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int k = 0; k < old_n; k++)
+		if (old_slots[k] != 0)
+		{
+			int			j = hashes[old_slots[k] - 1] & (x->nslots - 1);
+
+			while (x->slots[j] != 0)
+				j = (j + 1) & (x->nslots - 1);
+			x->slots[j] = old_slots[k];
+		}
+	pfree(old_slots);
 }
 
-/* Did lead id start a trial? */
-static inline bool
-has_trial(GroupFunnelState *gs, int64 id)
+/* the distinct values of a text column, numbered in the order first seen */
+typedef struct InternTable
 {
-	if (gs->ntrials == 0)
-		return false;
-	if (gs->trial_dense != NULL)
-		return id >= gs->trial_min && id <= gs->trial_max &&
-			gs->trial_dense[id - gs->trial_min] != 0;
-	return bsearch(&id, gs->trial_ids, gs->ntrials, sizeof(int64), lm_cmp_int64) != NULL;
+	text	  **values;
+	uint32	   *hashes;
+	int			n;
+	int			cap;
+	NumIndex	index;
+	int			last;			/* the number of the last value found, or -1 */
+} InternTable;
+
+static void
+intern_init(InternTable *t, MemoryContext cxt)
+{
+	t->cap = 16;
+	t->values = MemoryContextAlloc(cxt, sizeof(text *) * t->cap);
+	t->hashes = MemoryContextAlloc(cxt, sizeof(uint32) * t->cap);
+	num_index_init(&t->index, cxt, 64);
+	t->last = -1;
 }
 
-/* The group of value (NULL: the group of leads without one), added if new. */
-static FunnelGroup *
-find_group(GroupFunnelState *gs, Datum value, bool isnull)
+/* The number of a text value (-1 for NULL), numbering it if new. */
+static int
+intern(InternTable *t, MemoryContext cxt, Datum value, bool isnull)
 {
-	text	   *t;
+	text	   *v;
 	const char *p;
 	Size		len;
 	uint32		h;
 	int			i;
+	int			num;
 
 	if (isnull)
+		return -1;
+	v = DatumGetTextPP(value);
+	p = VARDATA_ANY(v);
+	len = VARSIZE_ANY_EXHDR(v);
+	/* leads next to each other often share the value */
+	if (t->last >= 0 && VARSIZE_ANY_EXHDR(t->values[t->last]) == len &&
+		memcmp(VARDATA_ANY(t->values[t->last]), p, len) == 0)
 	{
-		if (gs->null_group == NULL)
-			gs->null_group = MemoryContextAllocZero(gs->st->cxt, sizeof(FunnelGroup));
-		return gs->null_group;
+		num = t->last;
+		goto done;
 	}
-	t = DatumGetTextPP(value);
-	p = VARDATA_ANY(t);
-	len = VARSIZE_ANY_EXHDR(t);
 	h = hash_bytes((const unsigned char *) p, (int) len);
-	for (i = h & (gs->nslots - 1); gs->slots[i] != NULL; i = (i + 1) & (gs->nslots - 1))
+	for (i = h & (t->index.nslots - 1); t->index.slots[i] != 0; i = (i + 1) & (t->index.nslots - 1))
 	{
-		FunnelGroup *g = gs->slots[i];
-
-		if (g->hash == h && VARSIZE_ANY_EXHDR(g->value) == len &&
-			memcmp(VARDATA_ANY(g->value), p, len) == 0)
-		{
-			if ((Pointer) t != DatumGetPointer(value))
-				pfree(t);
-			return g;
-		}
+		num = t->index.slots[i] - 1;
+		if (t->hashes[num] == h && VARSIZE_ANY_EXHDR(t->values[num]) == len &&
+			memcmp(VARDATA_ANY(t->values[num]), p, len) == 0)
+			goto found;
 	}
-	/* a new group */
+	/* a new value */
+	if (t->n == t->cap)
 	{
-		MemoryContext old = MemoryContextSwitchTo(gs->st->cxt);
-		FunnelGroup *g = palloc0(sizeof(FunnelGroup));
-
-		g->hash = h;
-		g->value = (text *) palloc(VARHDRSZ + len);
-		SET_VARSIZE(g->value, VARHDRSZ + len);
-		memcpy(VARDATA(g->value), p, len);
-		gs->slots[i] = g;
-		gs->ngroups++;
-		if (gs->ngroups * 2 > gs->nslots)
-		{
-			FunnelGroup **old_slots = gs->slots;
-			int			old_n = gs->nslots;
-
-			gs->nslots *= 2;
-			gs->slots = palloc0(sizeof(FunnelGroup *) * gs->nslots);
-			for (int k = 0; k < old_n; k++)
-				if (old_slots[k] != NULL)
-				{
-					int			j = old_slots[k]->hash & (gs->nslots - 1);
-
-					while (gs->slots[j] != NULL)
-						j = (j + 1) & (gs->nslots - 1);
-					gs->slots[j] = old_slots[k];
-				}
-			pfree(old_slots);
-		}
-		MemoryContextSwitchTo(old);
-		if ((Pointer) t != DatumGetPointer(value))
-			pfree(t);
-		return g;
+		t->cap *= 2;
+		t->values = repalloc(t->values, sizeof(text *) * t->cap);
+		t->hashes = repalloc(t->hashes, sizeof(uint32) * t->cap);
 	}
+	num = t->n++;
+	t->values[num] = (text *) MemoryContextAlloc(cxt, VARHDRSZ + len);
+	SET_VARSIZE(t->values[num], VARHDRSZ + len);
+	memcpy(VARDATA(t->values[num]), p, len);
+	t->hashes[num] = h;
+	num_index_put(&t->index, cxt, i, num, t->n, t->hashes);
+found:
+	t->last = num;
+done:
+	if ((Pointer) v != DatumGetPointer(value))
+		pfree(v);
+	return num;
 }
+
+/* a lead with a trial (rows of _trial_leads) */
+static void
+trial_set_row(FunnelState *st, TupleTableSlot *slot)
+{
+	TrialSet   *t = &st->trials;
+
+	slot_getsomeattrs(slot, 1);
+	if (slot->tts_isnull[0])
+		return;
+	if (t->n == t->cap)
+	{
+		t->cap = Max(t->cap * 2, 1024);
+		t->ids = t->ids == NULL ? MemoryContextAllocHuge(st->cxt, sizeof(int64) * t->cap)
+			: repalloc_huge(t->ids, sizeof(int64) * t->cap);
+	}
+	t->ids[t->n++] = DatumGetInt64(slot->tts_values[0]);
+}
+
+/*
+ * Reads the leads with a trial into st->trials and makes them searchable:
+ * dense bytes by id when dense enough, else sorted.
+ */
+static void
+read_trials(FunnelState *st)
+{
+	TrialSet   *t = &st->trials;
+	uint64		span;
+
+	run_rows(lm_plan(&plan_trials,
+					 "SELECT t.lead_id FROM lead_mgmt._trial_leads t", 0, NULL),
+			 0, NULL, NULL, st, trial_set_row);
+	if (t->n == 0)
+		return;
+	t->min = t->max = t->ids[0];
+	for (int64 i = 1; i < t->n; i++)
+	{
+		t->min = Min(t->min, t->ids[i]);
+		t->max = Max(t->max, t->ids[i]);
+	}
+	span = (uint64) t->max - (uint64) t->min + 1;
+	if (dense_enough(t->n, span))
+	{
+		t->dense = MemoryContextAllocHuge(st->cxt, span);
+		memset(t->dense, 0, span);
+		for (int64 i = 0; i < t->n; i++)
+			t->dense[t->ids[i] - t->min] = 1;
+	}
+	else
+		qsort(t->ids, t->n, sizeof(int64), lm_cmp_int64);
+}
+
+/* Did lead id start a trial? */
+static inline bool
+has_trial(const TrialSet *t, int64 id)
+{
+	if (t->n == 0)
+		return false;
+	if (t->dense != NULL)
+		return id >= t->min && id <= t->max && t->dense[id - t->min] != 0;
+	return bsearch(&id, t->ids, t->n, sizeof(int64), lm_cmp_int64) != NULL;
+}
+
+/* _group_funnel's groups: their values, numbered, and counts by number */
+typedef struct GroupFunnelState
+{
+	InternTable values;
+	int64	  (*counts)[N_COUNTS];
+	int			capcounts;
+	int64		null_counts[N_COUNTS];	/* the leads without a value */
+	bool		has_null;
+} GroupFunnelState;
 
 /* a lead of the range: its id, stage and group value */
 static void
@@ -664,12 +721,28 @@ group_lead_row(FunnelState *st, TupleTableSlot *slot)
 {
 	GroupFunnelState *gs = (GroupFunnelState *) st->group_state;
 	uint8		flags;
+	int			g;
 
 	slot_getsomeattrs(slot, 3);
 	flags = flags_of_stage(st, slot->tts_values[1], slot->tts_isnull[1]);
-	if (has_trial(gs, DatumGetInt64(slot->tts_values[0])))
+	if (has_trial(&st->trials, DatumGetInt64(slot->tts_values[0])))
 		flags |= F_TRIAL;
-	count_lead(find_group(gs, slot->tts_values[2], slot->tts_isnull[2])->counts, flags);
+	g = intern(&gs->values, st->cxt, slot->tts_values[2], slot->tts_isnull[2]);
+	if (g < 0)
+	{
+		gs->has_null = true;
+		count_lead(gs->null_counts, flags);
+		return;
+	}
+	if (gs->values.n > gs->capcounts)
+	{
+		int			old = gs->capcounts;
+
+		gs->capcounts *= 2;
+		gs->counts = repalloc(gs->counts, sizeof(int64[N_COUNTS]) * gs->capcounts);
+		memset(gs->counts[old], 0, sizeof(int64[N_COUNTS]) * (gs->capcounts - old));
+	}
+	count_lead(gs->counts[g], flags);
 }
 
 static SPIPlanPtr plan_group_leads[4] = {NULL, NULL, NULL, NULL};
@@ -717,21 +790,16 @@ lm_group_funnel(PG_FUNCTION_ARGS)
 	memset(&gs, 0, sizeof(gs));
 	st.cxt = CurrentMemoryContext;
 	st.group_state = &gs;
-	gs.st = &st;
-	gs.captrials = 1024;
-	gs.trial_ids = MemoryContextAllocHuge(st.cxt, sizeof(int64) * gs.captrials);
-	gs.nslots = 64;
-	gs.slots = MemoryContextAllocZero(st.cxt, sizeof(FunnelGroup *) * gs.nslots);
+	intern_init(&gs.values, st.cxt);
+	gs.capcounts = 64;
+	gs.counts = MemoryContextAllocZero(st.cxt, sizeof(int64[N_COUNTS]) * gs.capcounts);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	jit_level = lm_jit_off();
 
 	read_stages(&st);
-	run_rows(lm_plan(&plan_trials,
-					 "SELECT t.lead_id FROM lead_mgmt._trial_leads t", 0, NULL),
-			 0, NULL, NULL, &st, group_trial_row);
-	index_trials(&gs);
+	read_trials(&st);
 	snprintf(sql, sizeof(sql),
 			 "SELECT l.id, l.stage, %s FROM lead_mgmt.leads l"
 			 " WHERE l.created_at OPERATOR(pg_catalog.>=) $1"
@@ -742,20 +810,18 @@ lm_group_funnel(PG_FUNCTION_ARGS)
 	lm_jit_restore(jit_level);
 	SPI_finish();
 
-	for (int i = -1; i < gs.nslots; i++)
+	for (int g = gs.has_null ? -1 : 0; g < gs.values.n; g++)
 	{
-		FunnelGroup *g = i < 0 ? gs.null_group : gs.slots[i];
+		const int64 *counts = g < 0 ? gs.null_counts : gs.counts[g];
 		Datum		values[1 + N_COUNTS];
 		bool		nulls[1 + N_COUNTS] = {0};
 
-		if (g == NULL)
-			continue;
-		if (g->value != NULL)
-			values[0] = PointerGetDatum(g->value);
+		if (g >= 0)
+			values[0] = PointerGetDatum(gs.values.values[g]);
 		else
 			nulls[0] = true;
 		for (int c = 0; c < N_COUNTS; c++)
-			values[1 + c] = Int64GetDatum(g->counts[c]);
+			values[1 + c] = Int64GetDatum(counts[c]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -781,18 +847,6 @@ lm_group_funnel(PG_FUNCTION_ARGS)
  * largest), the distinct values and the groups; not the leads.
  */
 
-/* the distinct values of a text column, numbered in the order first seen */
-typedef struct InternTable
-{
-	text	  **values;
-	uint32	   *hashes;
-	int			n;
-	int			cap;
-	int		   *slots;			/* open addressing: number + 1, 0 is empty */
-	int			nslots;
-	int			last;			/* the number of the last value found, or -1 */
-} InternTable;
-
 /* a group of _reach_days: day (when not day_null), channel, campaign, stage (-1: NULL) */
 typedef struct ReachKey
 {
@@ -806,7 +860,6 @@ typedef struct ReachKey
 typedef struct ReachGroup
 {
 	ReachKey	key;
-	uint32		hash;
 	int64		leads;
 	int64		trials;
 	int64		deals;
@@ -824,7 +877,7 @@ typedef struct WonDeal
 
 typedef struct ReachState
 {
-	GroupFunnelState gs;		/* the trials, and gs.st->cxt for memory */
+	FunnelState *st;			/* the trials, and st->cxt for memory */
 	bool		with_deals;
 
 	InternTable channels;
@@ -844,94 +897,13 @@ typedef struct ReachState
 	int64		deal_min;
 	int64		deal_max;
 
-	/* the groups, and an open-addressing index of them (number + 1) */
+	/* the groups, their hashes, and an index of them */
 	ReachGroup *groups;
+	uint32	   *hashes;
 	int			ngroups;
 	int			capgroups;
-	int		   *slots;
-	int			nslots;
+	NumIndex	index;
 } ReachState;
-
-static void
-intern_init(InternTable *t, MemoryContext cxt)
-{
-	t->cap = 16;
-	t->values = MemoryContextAlloc(cxt, sizeof(text *) * t->cap);
-	t->hashes = MemoryContextAlloc(cxt, sizeof(uint32) * t->cap);
-	t->nslots = 64;
-	t->slots = MemoryContextAllocZero(cxt, sizeof(int) * t->nslots);
-	t->last = -1;
-}
-
-/* The number of a text value (-1 for NULL), numbering it if new. */
-static int
-intern(InternTable *t, MemoryContext cxt, Datum value, bool isnull)
-{
-	text	   *v;
-	const char *p;
-	Size		len;
-	uint32		h;
-	int			i;
-	int			num;
-
-	if (isnull)
-		return -1;
-	v = DatumGetTextPP(value);
-	p = VARDATA_ANY(v);
-	len = VARSIZE_ANY_EXHDR(v);
-	/* leads next to each other often share the value */
-	if (t->last >= 0 && VARSIZE_ANY_EXHDR(t->values[t->last]) == len &&
-		memcmp(VARDATA_ANY(t->values[t->last]), p, len) == 0)
-	{
-		num = t->last;
-		goto done;
-	}
-	h = hash_bytes((const unsigned char *) p, (int) len);
-	for (i = h & (t->nslots - 1); t->slots[i] != 0; i = (i + 1) & (t->nslots - 1))
-	{
-		num = t->slots[i] - 1;
-		if (t->hashes[num] == h && VARSIZE_ANY_EXHDR(t->values[num]) == len &&
-			memcmp(VARDATA_ANY(t->values[num]), p, len) == 0)
-			goto found;
-	}
-	/* a new value */
-	if (t->n == t->cap)
-	{
-		t->cap *= 2;
-		t->values = repalloc(t->values, sizeof(text *) * t->cap);
-		t->hashes = repalloc(t->hashes, sizeof(uint32) * t->cap);
-	}
-	num = t->n++;
-	t->values[num] = (text *) MemoryContextAlloc(cxt, VARHDRSZ + len);
-	SET_VARSIZE(t->values[num], VARHDRSZ + len);
-	memcpy(VARDATA(t->values[num]), p, len);
-	t->hashes[num] = h;
-	t->slots[i] = num + 1;
-	if (t->n * 2 > t->nslots)
-	{
-		int			old_n = t->nslots;
-		int		   *old_slots = t->slots;
-
-		t->nslots *= 2;
-		t->slots = MemoryContextAllocZero(cxt, sizeof(int) * t->nslots);
-		for (int k = 0; k < old_n; k++)
-			if (old_slots[k] != 0)
-			{
-				int			j = t->hashes[old_slots[k] - 1] & (t->nslots - 1);
-
-				while (t->slots[j] != 0)
-					j = (j + 1) & (t->nslots - 1);
-				t->slots[j] = old_slots[k];
-			}
-		pfree(old_slots);
-	}
-found:
-	t->last = num;
-done:
-	if ((Pointer) v != DatumGetPointer(value))
-		pfree(v);
-	return num;
-}
 
 /*
  * The creation day of a lead created at ts, in the session's time zone.
@@ -1001,7 +973,7 @@ index_deals(ReachState *rs)
 	span = (uint64) rs->deal_max - (uint64) rs->deal_min + 1;
 	if (span <= Max((uint64) rs->ndeals * 16, (uint64) 1 << 22) && rs->ndeals < PG_INT32_MAX)
 	{
-		rs->deal_dense = MemoryContextAllocHuge(rs->gs.st->cxt, sizeof(int32) * span);
+		rs->deal_dense = MemoryContextAllocHuge(rs->st->cxt, sizeof(int32) * span);
 		memset(rs->deal_dense, 0, sizeof(int32) * span);
 		for (int64 i = rs->ndeals - 1; i >= 0; i--)
 			rs->deal_dense[rs->deals[i].lead_id - rs->deal_min] = (int32) (i + 1);
@@ -1038,46 +1010,30 @@ first_deal(ReachState *rs, int64 id)
 static ReachGroup *
 reach_group(ReachState *rs, const ReachKey *key)
 {
-	MemoryContext cxt = rs->gs.st->cxt;
 	uint32		h = hash_bytes((const unsigned char *) key, sizeof(ReachKey));
+	NumIndex   *x = &rs->index;
 	int			i;
 	ReachGroup *g;
 
-	for (i = h & (rs->nslots - 1); rs->slots[i] != 0; i = (i + 1) & (rs->nslots - 1))
+	for (i = h & (x->nslots - 1); x->slots[i] != 0; i = (i + 1) & (x->nslots - 1))
 	{
-		g = &rs->groups[rs->slots[i] - 1];
-		if (g->hash == h && memcmp(&g->key, key, sizeof(ReachKey)) == 0)
-			return g;
+		int			num = x->slots[i] - 1;
+
+		if (rs->hashes[num] == h && memcmp(&rs->groups[num].key, key, sizeof(ReachKey)) == 0)
+			return &rs->groups[num];
 	}
 	if (rs->ngroups == rs->capgroups)
 	{
 		rs->capgroups *= 2;
 		rs->groups = repalloc_huge(rs->groups, sizeof(ReachGroup) * rs->capgroups);
+		rs->hashes = repalloc_huge(rs->hashes, sizeof(uint32) * rs->capgroups);
 	}
-	g = &rs->groups[rs->ngroups++];
+	g = &rs->groups[rs->ngroups];
 	memset(g, 0, sizeof(ReachGroup));
 	g->key = *key;
-	g->hash = h;
-	rs->slots[i] = rs->ngroups;
-	if (rs->ngroups * 2 > rs->nslots)
-	{
-		int			old_n = rs->nslots;
-		int		   *old_slots = rs->slots;
-
-		rs->nslots *= 2;
-		rs->slots = MemoryContextAllocExtended(cxt, sizeof(int) * rs->nslots,
-											   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-		for (int k = 0; k < old_n; k++)
-			if (old_slots[k] != 0)
-			{
-				int			j = rs->groups[old_slots[k] - 1].hash & (rs->nslots - 1);
-
-				while (rs->slots[j] != 0)
-					j = (j + 1) & (rs->nslots - 1);
-				rs->slots[j] = old_slots[k];
-			}
-		pfree(old_slots);
-	}
+	rs->hashes[rs->ngroups] = h;
+	rs->ngroups++;
+	num_index_put(x, rs->st->cxt, i, rs->ngroups - 1, rs->ngroups, rs->hashes);
 	return g;
 }
 
@@ -1112,7 +1068,7 @@ reach_lead_row(FunnelState *st, TupleTableSlot *slot)
 			g->last_at = ts;
 	}
 	g->leads++;
-	if (has_trial(&rs->gs, id))
+	if (has_trial(&st->trials, id))
 		g->trials++;
 	if (rs->with_deals)
 	{
@@ -1157,9 +1113,7 @@ lm_reach_days(PG_FUNCTION_ARGS)
 	memset(&rs, 0, sizeof(rs));
 	st.cxt = CurrentMemoryContext;
 	st.group_state = &rs;
-	rs.gs.st = &st;
-	rs.gs.captrials = 1024;
-	rs.gs.trial_ids = MemoryContextAllocHuge(st.cxt, sizeof(int64) * rs.gs.captrials);
+	rs.st = &st;
 	rs.with_deals = PG_GETARG_BOOL(0);
 	intern_init(&rs.channels, st.cxt);
 	intern_init(&rs.campaigns, st.cxt);
@@ -1168,20 +1122,14 @@ lm_reach_days(PG_FUNCTION_ARGS)
 	rs.deals = MemoryContextAllocHuge(st.cxt, sizeof(WonDeal) * rs.capdeals);
 	rs.capgroups = 1024;
 	rs.groups = MemoryContextAllocHuge(st.cxt, sizeof(ReachGroup) * rs.capgroups);
-	rs.nslots = 4096;
-	rs.slots = MemoryContextAllocZero(st.cxt, sizeof(int) * rs.nslots);
+	rs.hashes = MemoryContextAllocHuge(st.cxt, sizeof(uint32) * rs.capgroups);
+	num_index_init(&rs.index, st.cxt, 4096);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	jit_level = lm_jit_off();
 
-	/* group_trial_row finds the trials' state through st.group_state */
-	st.group_state = &rs.gs;
-	run_rows(lm_plan(&plan_trials,
-					 "SELECT t.lead_id FROM lead_mgmt._trial_leads t", 0, NULL),
-			 0, NULL, NULL, &st, group_trial_row);
-	st.group_state = &rs;
-	index_trials(&rs.gs);
+	read_trials(&st);
 	if (rs.with_deals)
 	{
 		run_rows(lm_plan(&plan_won_deals,
