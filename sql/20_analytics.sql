@@ -550,6 +550,9 @@ SELECT * FROM lead_mgmt._group_funnel('2026-02-01', '2026-01-01', 'channel');
 SELECT * FROM lead_mgmt._group_funnel(NULL, 'infinity', 'channel');
 SELECT group_value, leads FROM lead_mgmt._group_funnel('-infinity', 'infinity', 'all');
 SELECT * FROM lead_mgmt._group_funnel('-infinity', 'infinity', 'country');
+-- the rows behind funnel_by_month, acquisition_costs and unknown_campaigns:
+-- nothing without saying whether to read the deals
+SELECT count(*) AS groups FROM lead_mgmt._reach_days(NULL);
 
 ------------------------------------------------------------------------
 -- Deals: bad input is refused with a clear error.
