@@ -27,9 +27,12 @@
 #      freshly restarted server, empty shared buffers), and
 #   2. vs the PL/pgSQL row-trigger reference (bench/plpgsql_reference.sql);
 #   3. single-row INSERT with pgbench (4 clients), synchronous_commit off and
-#      on: bare table, lead_mgmt.events, the reference, each run on a fresh
-#      copy of the database as the COPY left it; the WAL of each run
-#      (pg_waldump --stats) and its stage changes;
+#      on: bare table, the floor (the event's insert and one update of its
+#      lead's score in one statement, no trigger: the least any
+#      implementation keeping the score in the lead's row writes),
+#      lead_mgmt.events, the reference, each run on a fresh copy of the
+#      database as the COPY left it; the WAL of each run (pg_waldump
+#      --stats) and its stage changes;
 #   4. full rescore after a rule change on large data;
 #   5. segments: refresh_segments(), forced rebuild, condition change, and
 #      the cost of 10 live segments on single-row inserts (10 vs 0 active);
@@ -313,11 +316,29 @@ wal_stats() {
 	wal_range "$lsn0" "$lsn1" "$n" "$logtag" "$key"
 }
 
-# pgbench_run DB TABLE SYNC TAG: single-row event inserts into TABLE, prints tps
+# The floor: the least that any implementation keeping a lead's score in
+# its row at commit must write for an event -- the event's row, and one
+# update of its lead's row (score and last event time) -- in one statement
+# with no trigger and no other work: the bare table's insert, and a HOT
+# update of lm_bench.leads_floor (the reference's leads columns and its two
+# indexes, freshly packed).  It adds 1 to the score (the points are not
+# looked up: a rule cache costs ~0.5 us in C).  No implementation that
+# keeps the score in the lead's row (leads.score, DESIGN) writes less, so
+# floor / reference bounds what 3b can show, and floor / bare what 3a and
+# 3c can.
+FLOOR_PRE="WITH e AS ("
+FLOOR_POST=" RETURNING lead_id, occurred_at) UPDATE lm_bench.leads_floor AS l SET score = l.score + 1, last_event_at = greatest(l.last_event_at, e.occurred_at) FROM e WHERE l.id = e.lead_id"
+
+# pgbench_run DB TABLE SYNC TAG: single-row event inserts into TABLE (or
+# the floor's statement, for TABLE floor), prints tps
 pgbench_run() {
-	local db=$1 table=$2 sync=$3 tag=$4 script
+	local db=$1 table=$2 sync=$3 tag=$4 script pre= post=
 	script=$OUT/insert_${table//./_}.sql
-	[[ -f $script ]] || sed "s/@TABLE@/$table/" "$BENCH/pgbench/insert_event.sql.in" >"$script"
+	if [[ $table == floor ]]; then
+		table=lm_bench.events_bare pre=$FLOOR_PRE post=$FLOOR_POST
+	fi
+	[[ -f $script ]] || sed -e "s|@TABLE@|$table|" -e "s|@PRE@|$pre|" -e "s|@POST@|$post|" \
+		"$BENCH/pgbench/insert_event.sql.in" >"$script"
 	pgbench_tps "$db" "$script" "$PGB_CLIENTS" "$sync" "$tag" -D nleads="$N_LEADS"
 }
 
@@ -396,6 +417,11 @@ bench_copy() {
 	copy_round1 lm_bench.events_bare bare1
 	copy_round1 lead_mgmt.events lm_r1
 	copy_round1 ref.events ref
+	# the floor's leads (section 3): the reference's, as its COPY left them,
+	# in a table of their own without the bloat of its updates
+	q "$db" "CREATE TABLE lm_bench.leads_floor (LIKE ref.leads INCLUDING ALL) WITH (fillfactor = 70);
+	         INSERT INTO lm_bench.leads_floor SELECT * FROM ref.leads;" >/dev/null
+	q "$db" "VACUUM ANALYZE lm_bench.leads_floor" >/dev/null
 	q "$db" "TRUNCATE lm_bench.events_bare" >/dev/null
 	copy_round1 lm_bench.events_bare bare2
 	rec copy_bare_r1_s "$(calc "(${R[copy_bare1_s]} + ${R[copy_bare2_s]}) / 2")"
@@ -469,9 +495,10 @@ bench_pgbench() {
 	local db=$PGB_DB sync run t tps lsn0 hist0 table
 	for sync in off on; do
 		for ((run = 1; run <= PGB_RUNS; run++)); do
-			for t in bare lm ref; do
+			for t in bare floor lm ref; do
 				case $t in
 					bare) table=lm_bench.events_bare ;;
+					floor) table=floor ;;
 					lm) table=lead_mgmt.events ;;
 					ref) table=ref.events ;;
 				esac
@@ -1104,7 +1131,7 @@ write_results() {
 	local sync t run vals m
 	declare -A MED=() BOTH=()
 	for sync in off on; do
-		for t in bare lm ref; do
+		for t in bare floor lm ref; do
 			vals=()
 			for ((run = 1; run <= PGB_RUNS; run++)); do vals+=("${R[pgb_${t}_${sync}_$run]}"); done
 			MED[${t}_$sync]=$(median "${vals[@]}")
@@ -1125,8 +1152,14 @@ write_results() {
 	r_on=$(calc "${MED[lm_on]} / ${MED[bare_on]}" 2)
 	r_ref_off=$(calc "${MED[lm_off]} / ${MED[ref_off]}" 2)
 	r_ref_on=$(calc "${MED[lm_on]} / ${MED[ref_on]}" 2)
-	local r_refconf
+	local r_refconf r_floor_ref_off r_floor_ref_on r_floor_off r_floor_on r_lm_floor_off r_lm_floor_on
 	r_refconf=$(calc "${MED[refconf]} / ${MED[ref_off]}" 2)
+	r_floor_ref_off=$(calc "${MED[floor_off]} / ${MED[ref_off]}" 2)
+	r_floor_ref_on=$(calc "${MED[floor_on]} / ${MED[ref_on]}" 2)
+	r_floor_off=$(calc "${MED[floor_off]} / ${MED[bare_off]}" 2)
+	r_floor_on=$(calc "${MED[floor_on]} / ${MED[bare_on]}" 2)
+	r_lm_floor_off=$(calc "${MED[lm_off]} / ${MED[floor_off]}" 2)
+	r_lm_floor_on=$(calc "${MED[lm_on]} / ${MED[floor_on]}" 2)
 	# per insert, in machine time (the clients keep every core busy): cores / tps
 	seg_cost_us=$(calc "1e6 * $(nproc) / ${MED[lm_off]} - 1e6 * $(nproc) / ${MED[noseg]}" 0)
 
@@ -1200,6 +1233,7 @@ write_results() {
 		echo "| 3b | same, vs the PL/pgSQL reference | ${MED[lm_off]} tps | reference: ${MED[ref_off]} tps | ${r_ref_off}× | ≥ 1.5× | $(met "$r_ref_off >= 1.5") |"
 		echo "| 3b′ | same, lead_mgmt configured to do what the reference does (its ${R[refconf_rules]} event rules, the stages' score thresholds only, no segment) | ${MED[refconf]} tps | reference: ${MED[ref_off]} tps | ${r_refconf}× | — (shows how much of 3b is lead_mgmt's further work) | |"
 		echo "| 3c | single-row \`INSERT\`, $PGB_CLIENTS clients, \`synchronous_commit = on\` | ${MED[lm_on]} tps | bare: ${MED[bare_on]} tps | $r_on of bare | ≥ 0.85 | $(met "$r_on >= 0.85") |"
+		echo "| 3d | the floor (section 3): the event's insert and one update of its lead's score, in one statement, no trigger — the least any implementation keeping the score in the lead's row writes; \`synchronous_commit = off\` / \`on\` | lead_mgmt: ${MED[lm_off]} / ${MED[lm_on]} tps | floor: ${MED[floor_off]} / ${MED[floor_on]} tps | lead_mgmt at $r_lm_floor_off / $r_lm_floor_on of the floor; the floor itself ${r_floor_ref_off}× / ${r_floor_ref_on}× the reference, $r_floor_off / $r_floor_on of bare | — (what 3a–3c can reach at most) | |"
 		echo "| 4 | full rescore after a rule change, 1M leads / 10M events | $rescore_fig | — | — | < 60 s | $(met "$rescore_1m < 60") |"
 		echo "| 5a | segment rebuild, 10 segments, 1M leads (\`segment_members\` emptied, then \`refresh_segments()\`) | $rebuild_fig | — | — | < 20 s | $(met "$rebuild_1m < 20") |"
 		echo "| 5b | cost of 10 live segments on single-row inserts (sync off) | ${MED[lm_off]} tps with 10 active | ${MED[noseg]} tps with 0 active | $(calc "${MED[lm_off]} / ${MED[noseg]}" 2) of the 0-active tps (≈ $seg_cost_us µs more CPU per insert, from $(nproc) cores / tps; within noise when near 1) | — (issue 3: report) | |"
@@ -1230,24 +1264,26 @@ write_results() {
 		echo
 		echo "## 3. Single-row \`INSERT\` (pgbench)"
 		echo
-		echo "\`pgbench -n -M prepared -c $PGB_CLIENTS -j 2 -T $PGB_SECS\`, script \`bench/pgbench/insert_event.sql.in\`: one event per transaction for a random lead among $N_LEADS, from a 20-slot mix of types and properties (6 of 20 score nothing, like \`email_sent\`), \`occurred_at = now()\`. $PGB_RUNS run(s) of each (bare, lead_mgmt, reference in turn), every one on a fresh copy of the database as the \`COPY\` left it (\`CREATE DATABASE ... TEMPLATE lm_bench STRATEGY FILE_COPY\`, which checkpoints first), so that every run starts from the same leads and right after a checkpoint; the median (each run in parentheses). The inserts move leads up the funnel, so on one database each run would measure less of that work than the one before: when the runs took turns on \`lm_bench\` (this benchmark until 2026-12-07), those with \`synchronous_commit = on\` came after 2M inserts and 0.1 % of their events changed a stage (the last column of the second table below gives the share in each run here)."
+		echo "\`pgbench -n -M prepared -c $PGB_CLIENTS -j 2 -T $PGB_SECS\`, script \`bench/pgbench/insert_event.sql.in\`: one event per transaction for a random lead among $N_LEADS, from a 20-slot mix of types and properties (6 of 20 score nothing, like \`email_sent\`), \`occurred_at = now()\`. $PGB_RUNS run(s) of each (bare, floor, lead_mgmt, reference in turn), every one on a fresh copy of the database as the \`COPY\` left it (\`CREATE DATABASE ... TEMPLATE lm_bench STRATEGY FILE_COPY\`, which checkpoints first), so that every run starts from the same leads and right after a checkpoint; the median (each run in parentheses). The inserts move leads up the funnel, so on one database each run would measure less of that work than the one before: when the runs took turns on \`lm_bench\` (this benchmark until 2026-12-07), those with \`synchronous_commit = on\` came after 2M inserts and 0.1 % of their events changed a stage (the last column of the second table below gives the share in each run here)."
 		echo
-		echo "| \`synchronous_commit\` | bare tps | lead_mgmt tps | reference tps | lead_mgmt / bare | lead_mgmt / reference |"
-		echo "|---|---|---|---|---|---|"
-		echo "| off | ${MED[bare_off]} (${BOTH[bare_off]}) | ${MED[lm_off]} (${BOTH[lm_off]}) | ${MED[ref_off]} (${BOTH[ref_off]}) | $r_off | $r_ref_off |"
-		echo "| on | ${MED[bare_on]} (${BOTH[bare_on]}) | ${MED[lm_on]} (${BOTH[lm_on]}) | ${MED[ref_on]} (${BOTH[ref_on]}) | $r_on | $r_ref_on |"
+		echo "| \`synchronous_commit\` | bare tps | floor tps | lead_mgmt tps | reference tps | lead_mgmt / bare | lead_mgmt / reference | lead_mgmt / floor | floor / bare | floor / reference |"
+		echo "|---|---|---|---|---|---|---|---|---|---|"
+		echo "| off | ${MED[bare_off]} (${BOTH[bare_off]}) | ${MED[floor_off]} (${BOTH[floor_off]}) | ${MED[lm_off]} (${BOTH[lm_off]}) | ${MED[ref_off]} (${BOTH[ref_off]}) | $r_off | $r_ref_off | $r_lm_floor_off | $r_floor_off | $r_floor_ref_off |"
+		echo "| on | ${MED[bare_on]} (${BOTH[bare_on]}) | ${MED[floor_on]} (${BOTH[floor_on]}) | ${MED[lm_on]} (${BOTH[lm_on]}) | ${MED[ref_on]} (${BOTH[ref_on]}) | $r_on | $r_ref_on | $r_lm_floor_on | $r_floor_on | $r_floor_ref_on |"
+		echo
+		echo "The **floor** is the least that any implementation keeping a lead's score in its row at commit (as \`leads.score\` is) must write for an event: the event's row and one update of its lead's row, here in one statement with no trigger at all (\`WITH e AS (INSERT INTO lm_bench.events_bare ... RETURNING lead_id, occurred_at) UPDATE lm_bench.leads_floor ... SET score = score + 1, last_event_at = ...\`; the same event mix; \`leads_floor\` has the reference's columns and two indexes, freshly packed, so the update is HOT). It looks no rule up (in C that costs ~0.5 µs, DESIGN §9) and writes no history, segment or recheck time. So floor / reference is the highest ratio to the reference that any such implementation could show on this machine in this run, and floor / bare the highest ratio to bare: a DESIGN target above them cannot be met by code, only by not keeping the score in the lead's row."
 		echo
 		echo "The reference scores with ${R[refconf_rules]} of the 20 rules and moves leads by score thresholds only, and keeps no history, segments or recheck times. lead_mgmt configured to do the same (on fresh copies, the other rules, the stages' conditions and the segments switched off, which rescores the leads; then \`VACUUM ANALYZE\` and a \`CHECKPOINT\`), \`synchronous_commit = off\`: ${MED[refconf]} tps (${BOTH[refconf]}), ${r_refconf}× the reference. It still records each stage change in \`stage_history\`, and a stage change is still a non-HOT update of \`leads\`."
 		echo
 		echo "WAL written per transaction in each run (\`pg_waldump --stats\` over the run's LSN range; in parentheses the share of full-page images, which the first change of each page after a checkpoint writes), and how many of lead_mgmt's events moved their lead to another stage (an update of \`leads\` that changes \`stage\` cannot be HOT: \`leads_stage_idx\` and \`leads_funnel_idx\` hold it, so it inserts into all 8 indexes of \`leads\`):"
 		echo
-		echo "| \`synchronous_commit\` | run | bare B | lead_mgmt B | reference B | lead_mgmt / bare | lead_mgmt events changing the stage |"
-		echo "|---|---|---|---|---|---|---|"
+		echo "| \`synchronous_commit\` | run | bare B | floor B | lead_mgmt B | reference B | lead_mgmt / bare | lead_mgmt events changing the stage |"
+		echo "|---|---|---|---|---|---|---|---|"
 		for sync in off on; do
 			for ((run = 1; run <= PGB_RUNS; run++)); do
 				local wb=${R[pgbw_bare_${sync}_${run}_b]} wl=${R[pgbw_lm_${sync}_${run}_b]} wr=${R[pgbw_ref_${sync}_${run}_b]}
-				local nl=${R[pgbw_lm_${sync}_${run}_n]}
-				echo "| $sync | $run | $wb (${R[pgbw_bare_${sync}_${run}_fpi]} %) | $wl (${R[pgbw_lm_${sync}_${run}_fpi]} %) | $wr (${R[pgbw_ref_${sync}_${run}_fpi]} %) | $(calc "$wl / $wb" 2) | ${R[pgbh_${sync}_$run]} ($(calc "100 * ${R[pgbh_${sync}_$run]} / $nl" 1) % of $nl) |"
+				local wf=${R[pgbw_floor_${sync}_${run}_b]} nl=${R[pgbw_lm_${sync}_${run}_n]}
+				echo "| $sync | $run | $wb (${R[pgbw_bare_${sync}_${run}_fpi]} %) | $wf (${R[pgbw_floor_${sync}_${run}_fpi]} %) | $wl (${R[pgbw_lm_${sync}_${run}_fpi]} %) | $wr (${R[pgbw_ref_${sync}_${run}_fpi]} %) | $(calc "$wl / $wb" 2) | ${R[pgbh_${sync}_$run]} ($(calc "100 * ${R[pgbh_${sync}_$run]} / $nl" 1) % of $nl) |"
 			done
 		done
 		echo
