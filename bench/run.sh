@@ -1147,19 +1147,16 @@ write_results() {
 	MED[refconf]=$(median "${vals[@]}")
 	BOTH[refconf]=$(IFS=/; echo "${vals[*]}")
 
-	local r_off r_ref_off r_ref_on r_on seg_cost_us
-	r_off=$(calc "${MED[lm_off]} / ${MED[bare_off]}" 2)
-	r_on=$(calc "${MED[lm_on]} / ${MED[bare_on]}" 2)
-	r_ref_off=$(calc "${MED[lm_off]} / ${MED[ref_off]}" 2)
-	r_ref_on=$(calc "${MED[lm_on]} / ${MED[ref_on]}" 2)
-	local r_refconf r_floor_ref_off r_floor_ref_on r_floor_off r_floor_on r_lm_floor_off r_lm_floor_on
-	r_refconf=$(calc "${MED[refconf]} / ${MED[ref_off]}" 2)
-	r_floor_ref_off=$(calc "${MED[floor_off]} / ${MED[ref_off]}" 2)
-	r_floor_ref_on=$(calc "${MED[floor_on]} / ${MED[ref_on]}" 2)
-	r_floor_off=$(calc "${MED[floor_off]} / ${MED[bare_off]}" 2)
-	r_floor_on=$(calc "${MED[floor_on]} / ${MED[bare_on]}" 2)
-	r_lm_floor_off=$(calc "${MED[lm_off]} / ${MED[floor_off]}" 2)
-	r_lm_floor_on=$(calc "${MED[lm_on]} / ${MED[floor_on]}" 2)
+	# ratio A B: the median tps of A over that of B
+	ratio() { calc "${MED[$1]} / ${MED[$2]}" 2; }
+	local r_off r_on r_ref_off r_ref_on r_refconf seg_cost_us
+	local r_floor_ref_off r_floor_ref_on r_floor_off r_floor_on r_lm_floor_off r_lm_floor_on
+	r_off=$(ratio lm_off bare_off) r_on=$(ratio lm_on bare_on)
+	r_ref_off=$(ratio lm_off ref_off) r_ref_on=$(ratio lm_on ref_on)
+	r_refconf=$(ratio refconf ref_off)
+	r_floor_ref_off=$(ratio floor_off ref_off) r_floor_ref_on=$(ratio floor_on ref_on)
+	r_floor_off=$(ratio floor_off bare_off) r_floor_on=$(ratio floor_on bare_on)
+	r_lm_floor_off=$(ratio lm_off floor_off) r_lm_floor_on=$(ratio lm_on floor_on)
 	# per insert, in machine time (the clients keep every core busy): cores / tps
 	seg_cost_us=$(calc "1e6 * $(nproc) / ${MED[lm_off]} - 1e6 * $(nproc) / ${MED[noseg]}" 0)
 
