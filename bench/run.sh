@@ -986,13 +986,14 @@ write_scaling() {
 		done
 	} >"$vd"
 	{
-		echo -e 'leads\tcopy_pipeline\tcopy_bare\tinsert_pipeline\tinsert_bare\tleads_insert'
+		echo -e 'leads\tcopy_pipeline\tcopy_bare\tinsert_pipeline\tinsert_bare\tleads_insert\tinsert_floor'
 		for n in "${sizes[@]}"; do
 			local bare_s
 			bare_s=$(calc "(${R[s${n}_copy_bare1_s]} + ${R[s${n}_copy_bare2_s]}) / 2")
-			printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$n" \
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" \
 				"$(calc "${R[s${n}_events]} / ${R[s${n}_copy_lm_s]}" 0)" "$(calc "${R[s${n}_events]} / $bare_s" 0)" \
-				"${R[s${n}_pgb_lm]}" "${R[s${n}_pgb_bare]}" "$(calc "$n / ${R[s${n}_leads_s]}" 0)"
+				"${R[s${n}_pgb_lm]}" "${R[s${n}_pgb_bare]}" "$(calc "$n / ${R[s${n}_leads_s]}" 0)" \
+				"${R[s${n}_pgb_floor]:-NaN}"
 		done
 	} >"$id"
 	# views solid, funnel() dashed; the y axis reaches above the 1 s line
@@ -1032,6 +1033,7 @@ write_scaling() {
 			     '$id' using 1:3 with linespoints title "COPY into the bare table", \
 			     '$id' using 1:4 with linespoints linewidth 2 title "single-row INSERT, pipeline (tps)", \
 			     '$id' using 1:5 with linespoints title "single-row INSERT, bare (tps)", \
+			     '$id' using 1:7 with linespoints title "single-row INSERT, the floor (tps)", \
 			     '$id' using 1:6 with linespoints title "leads INSERT through the lead trigger, 2 sessions"
 			unset multiplot
 		EOF
