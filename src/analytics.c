@@ -847,11 +847,10 @@ lm_group_funnel(PG_FUNCTION_ARGS)
  * largest), the distinct values and the groups; not the leads.
  */
 
-/* a group of _reach_days: day (when not day_null), channel, campaign, stage (-1: NULL) */
+/* a group of _reach_days: day, channel, campaign, stage (-1: NULL) */
 typedef struct ReachKey
 {
 	int32		day;
-	int32		day_null;
 	int32		channel;
 	int32		campaign;
 	int32		stage;
@@ -864,8 +863,8 @@ typedef struct ReachGroup
 	int64		trials;
 	int64		deals;
 	Datum		revenue;		/* numeric; valid when deals > 0 */
-	TimestampTz first_at;		/* the earliest and latest created_at; */
-	TimestampTz last_at;		/* valid unless key.day_null */
+	TimestampTz first_at;		/* the earliest and latest created_at */
+	TimestampTz last_at;
 } ReachGroup;
 
 /* a won deal: its lead (first: the deals are sorted as int64s) and amount */
@@ -1045,28 +1044,23 @@ reach_lead_row(FunnelState *st, TupleTableSlot *slot)
 	ReachKey	key;
 	ReachGroup *g;
 	int64		id;
+	TimestampTz ts;
 
 	slot_getsomeattrs(slot, 5);
 	id = DatumGetInt64(slot->tts_values[0]);
-	memset(&key, 0, sizeof(key));
-	/* created_at is NOT NULL, but a NULL is counted as one */
 	if (slot->tts_isnull[1])
-		key.day_null = 1;
-	else
-		key.day = reach_day(rs, DatumGetTimestampTz(slot->tts_values[1]));
+		elog(ERROR, "lead_mgmt: lead " INT64_FORMAT " has no created_at", id);	/* NOT NULL */
+	ts = DatumGetTimestampTz(slot->tts_values[1]);
+	memset(&key, 0, sizeof(key));
+	key.day = reach_day(rs, ts);
 	key.channel = intern(&rs->channels, st->cxt, slot->tts_values[2], slot->tts_isnull[2]);
 	key.campaign = intern(&rs->campaigns, st->cxt, slot->tts_values[3], slot->tts_isnull[3]);
 	key.stage = intern(&rs->stages, st->cxt, slot->tts_values[4], slot->tts_isnull[4]);
 	g = reach_group(rs, &key);
-	if (!key.day_null)
-	{
-		TimestampTz ts = DatumGetTimestampTz(slot->tts_values[1]);
-
-		if (g->leads == 0 || ts < g->first_at)
-			g->first_at = ts;
-		if (g->leads == 0 || ts > g->last_at)
-			g->last_at = ts;
-	}
+	if (g->leads == 0 || ts < g->first_at)
+		g->first_at = ts;
+	if (g->leads == 0 || ts > g->last_at)
+		g->last_at = ts;
 	g->leads++;
 	if (has_trial(&st->trials, id))
 		g->trials++;
@@ -1153,7 +1147,6 @@ lm_reach_days(PG_FUNCTION_ARGS)
 		bool		nulls[10] = {0};
 
 		values[0] = DateADTGetDatum(g->key.day);
-		nulls[0] = g->key.day_null != 0;
 		if (g->key.channel >= 0)
 			values[1] = PointerGetDatum(rs.channels.values[g->key.channel]);
 		else
@@ -1175,7 +1168,6 @@ lm_reach_days(PG_FUNCTION_ARGS)
 			nulls[7] = true;
 		values[8] = TimestampTzGetDatum(g->first_at);
 		values[9] = TimestampTzGetDatum(g->last_at);
-		nulls[8] = nulls[9] = g->key.day_null != 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
