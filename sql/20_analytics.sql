@@ -495,22 +495,18 @@ TABLE reach_days_differences;
 -- unknown_campaigns sums _reach_days' rows per campaign code: the same as
 -- reading the leads (fb-spring and ppc-old are no registered campaign's)
 SELECT * FROM lead_mgmt.unknown_campaigns;
+WITH defined AS (
+    SELECT l.campaign, count(*) AS leads, min(l.created_at) AS first_lead_at,
+           max(l.created_at) AS last_lead_at
+      FROM lead_mgmt.leads l
+     WHERE l.campaign IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM lead_mgmt.campaigns c WHERE c.code = l.campaign)
+     GROUP BY l.campaign
+)
 SELECT count(*) AS differences
-  FROM ((TABLE lead_mgmt.unknown_campaigns
-         EXCEPT ALL
-         SELECT l.campaign, count(*), min(l.created_at), max(l.created_at)
-           FROM lead_mgmt.leads l
-          WHERE l.campaign IS NOT NULL
-            AND NOT EXISTS (SELECT 1 FROM lead_mgmt.campaigns c WHERE c.code = l.campaign)
-          GROUP BY l.campaign)
+  FROM ((TABLE lead_mgmt.unknown_campaigns EXCEPT ALL TABLE defined)
         UNION ALL
-        (SELECT l.campaign, count(*), min(l.created_at), max(l.created_at)
-           FROM lead_mgmt.leads l
-          WHERE l.campaign IS NOT NULL
-            AND NOT EXISTS (SELECT 1 FROM lead_mgmt.campaigns c WHERE c.code = l.campaign)
-          GROUP BY l.campaign
-         EXCEPT ALL
-         TABLE lead_mgmt.unknown_campaigns)) AS d;
+        (TABLE defined EXCEPT ALL TABLE lead_mgmt.unknown_campaigns)) AS d;
 -- Ids too far apart for an array by id (here up to 9e12: imported with
 -- their ids) are sorted and searched instead; the counts stay the same.
 INSERT INTO lead_mgmt.leads (id, email, channel, company_size, created_at)
