@@ -161,6 +161,71 @@ TRUNCATE lead_mgmt.events;
 SELECT count(first_touch_at) AS first_touches_left FROM lead_mgmt.assignments;
 ROLLBACK;
 
+-- Your own triggers on assignments fire for the rows lead_mgmt writes, as
+-- for any insert: a BEFORE ROW trigger may change the row or skip it, an
+-- AFTER ROW trigger sees it whole, its SLA and first touch set.  A rule
+-- without an SLA of its own takes the setting default_sla, as it is when
+-- the row is written.
+BEGIN;
+UPDATE lead_mgmt.settings SET value = '3 hours' WHERE name = 'default_sla';
+CREATE FUNCTION public.assignment_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE NOTICE '% assignment by %, SLA %, first touch %', NEW.reason, NEW.method,
+        NEW.sla_due_at - NEW.assigned_at, coalesce(NEW.first_touch_at::text, 'none yet');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER assignment_seen AFTER INSERT ON lead_mgmt.assignments
+    FOR EACH ROW EXECUTE FUNCTION public.assignment_seen();
+SET client_min_messages = notice;
+SELECT pg_temp.owner(pg_temp.sales_ready('trig1@x.test')) IS NOT NULL AS assigned;
+-- a BEFORE ROW trigger that tags the method
+CREATE FUNCTION public.assignment_tag() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.method := NEW.method || ' (tagged)';
+    RETURN NEW;
+END $$;
+CREATE TRIGGER assignment_tag BEFORE INSERT ON lead_mgmt.assignments
+    FOR EACH ROW EXECUTE FUNCTION public.assignment_tag();
+SELECT pg_temp.owner(pg_temp.sales_ready('trig2@x.test')) IS NOT NULL AS assigned;
+-- with a statement trigger too, the same row (lead_mgmt then writes it by
+-- an INSERT statement, which fires the statement trigger)
+CREATE FUNCTION public.assignments_written() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE NOTICE 'assignments written';
+    RETURN NULL;
+END $$;
+CREATE TRIGGER assignments_written AFTER INSERT ON lead_mgmt.assignments
+    FOR EACH STATEMENT EXECUTE FUNCTION public.assignments_written();
+SELECT pg_temp.owner(pg_temp.sales_ready('trig3@x.test')) IS NOT NULL AS assigned;
+DROP TRIGGER assignments_written ON lead_mgmt.assignments;
+-- a BEFORE ROW trigger that skips the row: the lead is owned, its
+-- assignment not recorded (your trigger's choice, as for any insert)
+CREATE FUNCTION public.assignment_skip() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN NULL;
+END $$;
+CREATE TRIGGER assignment_skip BEFORE INSERT ON lead_mgmt.assignments
+    FOR EACH ROW EXECUTE FUNCTION public.assignment_skip();
+SELECT pg_temp.owner(pg_temp.sales_ready('trig4@x.test')) IS NOT NULL AS assigned;
+SET client_min_messages = warning;
+SELECT l.email, a.method, a.reason, a.sla_due_at - a.assigned_at AS sla
+  FROM lead_mgmt.leads l LEFT JOIN lead_mgmt.assignments a ON a.lead_id = l.id
+ WHERE l.email LIKE 'trig%' ORDER BY l.email;
+-- foreign keys hold for those rows too: a trigger naming a rep who does
+-- not exist fails the insert, and with it the event
+DROP TRIGGER assignment_skip ON lead_mgmt.assignments;
+CREATE FUNCTION public.assignment_nobody() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.rep_id := -1;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER assignment_nobody BEFORE INSERT ON lead_mgmt.assignments
+    FOR EACH ROW EXECUTE FUNCTION public.assignment_nobody();
+\set SHOW_CONTEXT never
+SELECT pg_temp.sales_ready('trig5@x.test');
+\set SHOW_CONTEXT errors
+ROLLBACK;
+
 -- Errors.
 SELECT lead_mgmt.assign(-1, 1);
 SELECT lead_mgmt.assign((SELECT min(id) FROM lead_mgmt.leads), -1);

@@ -36,6 +36,7 @@
 #include "utils/timestamp.h"
 
 #include "assignment.h"
+#include "direct.h"
 #include "explain.h"
 #include "lead_state.h"
 #include "util.h"
@@ -576,6 +577,75 @@ lm_assign_notify_unassigned(int64 lead_id)
 	"  AND (u.rule OPERATOR(pg_catalog.=) 0 OR EXISTS (SELECT 1 FROM lead_mgmt.assignment_rules r " \
 	"       WHERE r.id OPERATOR(pg_catalog.=) u.rule))"
 
+/*
+ * Inserts one new assignment row without a statement, as LM_ASSIGN_INSERT
+ * over one row would (direct.c: the row triggers of assignments, its first
+ * touch and foreign keys' checks, still fire); the SLA comes from the rules
+ * cache, which holds the active rules and the setting default_sla.
+ * Returns false, having done nothing, when the statement must insert it:
+ * the rule is not in the cache, or direct.c cannot do what the statement
+ * would.
+ */
+static bool
+insert_assignment_direct(int64 lead_id, int64 rep_id, int64 rule_id, const char *method,
+						 TimestampTz at, const char *reason)
+{
+	static const char *const cols[9] = {"lead_id", "rep_id", "rule_id", "method", "assigned_at",
+	"reason", "sla_due_at", "ended_at", "first_touch_at"};
+	static const Oid types[9] = {INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID,
+	TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[9];
+	bool		isnull[9] = {false, false, rule_id == 0, false, false, false, true, true, true};
+	LmDirectProbe probes[2];
+	int			nprobes = 0;
+	const Interval *sla = NULL;
+	Interval	fallback;
+
+	if (strcmp(reason, "manual") != 0)
+	{
+		LmCache    *cache = lm_cache_get();
+		bool		found = rule_id == 0;
+
+		for (int i = 0; i < cache->n_assign_rules && !found; i++)
+			if (cache->assign_rules[i].id == rule_id)
+			{
+				found = true;
+				if (cache->assign_rules[i].has_sla)
+					sla = &cache->assign_rules[i].sla;
+			}
+		if (!found)
+			return false;
+		if (sla == NULL && cache->has_default_sla)
+			sla = &cache->default_sla;
+		if (sla == NULL)
+		{
+			/* the statement's last resort: two days */
+			memset(&fallback, 0, sizeof(fallback));
+			fallback.day = 2;
+			sla = &fallback;
+		}
+		values[6] = DirectFunctionCall2(timestamptz_pl_interval, TimestampTzGetDatum(at),
+										IntervalPGetDatum(sla));
+		isnull[6] = false;
+	}
+	values[0] = Int64GetDatum(lead_id);
+	values[1] = Int64GetDatum(rep_id);
+	values[2] = Int64GetDatum(rule_id);
+	values[3] = CStringGetTextDatum(method);
+	values[4] = TimestampTzGetDatum(at);
+	values[5] = CStringGetTextDatum(reason);
+	values[7] = values[8] = (Datum) 0;
+	probes[nprobes].relid = lm_relid("leads");
+	probes[nprobes++].key = lead_id;
+	if (rule_id != 0)
+	{
+		probes[nprobes].relid = lm_relid("assignment_rules");
+		probes[nprobes++].key = rule_id;
+	}
+	return lm_direct_insert(lm_relid("assignments"), 9, cols, types, values, isnull,
+							probes, nprobes, false) != LM_DIRECT_UNSUPPORTED;
+}
+
 /* Writes queued assignment history: closes previous rows, adds new ones. */
 void
 lm_assign_flush(void)
@@ -649,7 +719,12 @@ lm_assign_flush(void)
 									 2, types), args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "lead_mgmt: closing assignments failed");
 	}
-	if (ni == 1)
+	if (ni == 1 &&
+		insert_assignment_direct(leads[0], reps[0], rules[0], methods[0], at[0], reasons[0]))
+	{
+		/* inserted */
+	}
+	else if (ni == 1)
 	{
 		/*
 		 * The one assignment of a single event: its row from VALUES, which

@@ -2,8 +2,8 @@
  * direct.c
  *	  Writes without an SQL statement: the update of the leads a statement
  *	  of events touched (one, for a single event), and the few inserts
- *	  into stage_history and inserts and deletes in segment_members that
- *	  follow a single event.
+ *	  into stage_history, assignments and inserts and deletes in
+ *	  segment_members that follow a single event.
  *
  * A single event's statement used to run one more SQL statement for each
  * of these writes, and setting a statement up (plan cache, executor start
@@ -15,10 +15,12 @@
  * Rules: each write first increments the command counter and takes a
  * fresh snapshot, as an SPI statement would.  An insert or delete is done
  * directly only when the statement would do nothing more: the table has no
- * triggers (foreign keys included), rules or row security that applies,
- * and for an insert every column is either given, in its exact type, or a
- * bigint identity column; otherwise lm_direct_insert / lm_direct_delete say
- * so and the caller runs its statement.  Identity sequences and compiled CHECK
+ * rules or row security that applies, a delete no triggers, an insert no
+ * statement triggers and none with a transition table (its row triggers,
+ * foreign keys' among them, fire through the trigger manager), and for an
+ * insert every column is either given, in its exact type, or a bigint
+ * identity column; otherwise lm_direct_insert / lm_direct_delete say so
+ * and the caller runs its statement.  Identity sequences and compiled CHECK
  * constraints are kept per table and forgotten on a relcache invalidation
  * of it.
  *
@@ -585,17 +587,24 @@ direct_delete_ok(Relation rel)
 
 /*
  * Whether "INSERT INTO rel (cols) VALUES (...)" would do anything beyond
- * inserting the row and its index entries, checking its constraints: fire
- * a trigger (foreign keys are triggers too), apply a rule or row security,
- * coerce a value to its column's type, or compute a column that is not
- * given and not a bigint identity column.
+ * inserting the row and its index entries, checking its constraints and
+ * firing its row triggers (foreign keys' checks among them): fire a
+ * statement trigger or one with a transition table, apply a rule or row
+ * security, coerce a value to its column's type, or compute a column that
+ * is not given and not a bigint identity column.
  */
 static bool
 direct_insert_ok(Relation rel, int ncols, const char *const *cols, const Oid *types)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
+	TriggerDesc *td = rel->trigdesc;
 
-	if (!direct_delete_ok(rel))
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL ||
+		(rel->rd_rel->relrowsecurity &&
+		 check_enable_rls(RelationGetRelid(rel), InvalidOid, true) == RLS_ENABLED))
+		return false;
+	if (td != NULL && (td->trig_insert_instead_row || td->trig_insert_before_statement ||
+					   td->trig_insert_after_statement || td->trig_insert_new_table))
 		return false;
 	for (int i = 0; i < desc->natts; i++)
 	{
@@ -648,7 +657,10 @@ direct_row_exists(Oid relid, int64 key)
  * does, without planning and running that statement; identity columns not
  * among cols take their next value.  skip_conflicts inserts speculatively,
  * as ON CONFLICT DO NOTHING does (waiting for a concurrent insert of the
- * same key and skipping the row if that commits).
+ * same key and skipping the row if that commits).  The table's row
+ * triggers fire through the trigger manager, as for the statement: BEFORE
+ * ROW ones may change the row or skip it, AFTER ROW ones (foreign keys'
+ * checks) run when the insert is done, before this returns.
  *
  * Returns LM_DIRECT_UNSUPPORTED, having done nothing, when the statement
  * would do more than this (see direct_insert_ok), or when skip_conflicts
@@ -665,6 +677,7 @@ lm_direct_insert(Oid relid, int ncols, const char *const *cols, const Oid *types
 	EState	   *estate;
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;
+	List	   *recheck = NIL;
 	LmDirectResult result = LM_DIRECT_DONE;
 
 	if (skip_conflicts && IsolationUsesXactSnapshot())
@@ -717,6 +730,18 @@ lm_direct_insert(Oid relid, int ncols, const char *const *cols, const Oid *types
 		}
 	}
 	ExecStoreVirtualTuple(slot);
+
+	AfterTriggerBeginQuery();
+	if (rri->ri_TrigDesc && rri->ri_TrigDesc->trig_insert_before_row &&
+		!ExecBRInsertTriggers(estate, rri, slot))
+	{
+		/* a trigger skipped the row */
+		AfterTriggerEndQuery(estate);
+		direct_estate_end(estate, rri);
+		table_close(rel, NoLock);
+		PopActiveSnapshot();
+		return LM_DIRECT_SKIPPED;
+	}
 	if (rel->rd_att->constr)
 		direct_check_constraints(rri, slot, estate);
 
@@ -738,20 +763,26 @@ lm_direct_insert(Oid relid, int ncols, const char *const *cols, const Oid *types
 			}
 			token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
 			table_tuple_insert_speculative(rel, slot, estate->es_output_cid, 0, NULL, token);
-			list_free(ExecInsertIndexTuples(rri, slot, estate, false, true, &spec_conflict, NIL));
+			recheck = ExecInsertIndexTuples(rri, slot, estate, false, true, &spec_conflict, NIL);
 			table_tuple_complete_speculative(rel, slot, token, !spec_conflict);
 			SpeculativeInsertionLockRelease(GetCurrentTransactionId());
 			if (!spec_conflict)
 				break;
 			/* lost a race with a concurrent insert: check again */
+			list_free(recheck);
+			recheck = NIL;
 		}
 	}
 	else
 	{
 		table_tuple_insert(rel, slot, estate->es_output_cid, 0, NULL);
 		if (rri->ri_NumIndices > 0)
-			list_free(ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL));
+			recheck = ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
 	}
+	if (result == LM_DIRECT_DONE)
+		ExecARInsertTriggers(estate, rri, slot, recheck, NULL);
+	list_free(recheck);
+	AfterTriggerEndQuery(estate);
 
 	direct_estate_end(estate, rri);
 	table_close(rel, NoLock);

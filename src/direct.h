@@ -2,7 +2,7 @@
  * direct.h
  *	  Writes without an SQL statement: the update of the leads a statement's
  *	  events touched, and for a single event the inserts into the tables
- *	  lead_mgmt writes for it (stage_history, segment_members).
+ *	  lead_mgmt writes for it (stage_history, segment_members, assignments).
  *-------------------------------------------------------------------------
  */
 #ifndef LM_DIRECT_H

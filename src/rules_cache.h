@@ -118,6 +118,8 @@ typedef struct LmCache
 	int			n_assign_rules;
 	LmAssignRule *assign_rules;	/* active, by priority then id */
 	LmPredicateSet assign_preds;	/* event tests of assignment rules */
+	bool		has_default_sla;	/* the setting default_sla is set */
+	Interval	default_sla;
 	HTAB	   *types;			/* name -> LmTypeEntry */
 	TupleDesc	leads_desc;		/* lead_mgmt.leads as of loading */
 	int			pins;
