@@ -384,8 +384,10 @@ COMMENT ON FUNCTION lead_mgmt._first_touch_recompute(bigint[]) IS
     'internal: recomputes assignments.first_touch_at of the given leads (every lead when NULL)';
 
 -- a new (or re-pointed) assignment gets its first touch from the events
--- already recorded (events dated at or after the assignment)
--- (in C: it runs _first_touch's query directly)
+-- already recorded (events dated at or after the assignment).  In C: it
+-- looks the lead's events since the assignment up in events_lead_idx and
+-- their types in the rules cache, and runs _first_touch's query only when
+-- one of them is a sales touch.
 CREATE FUNCTION lead_mgmt._assignments_first_touch() RETURNS trigger
     LANGUAGE c
     SET search_path = pg_catalog, pg_temp

@@ -160,6 +160,18 @@ SELECT a.rep_id = :ft_other AS new_owner, a.first_touch_at - :'ft_at'::timestamp
 TRUNCATE lead_mgmt.events;
 SELECT count(first_touch_at) AS first_touches_left FROM lead_mgmt.assignments;
 ROLLBACK;
+-- ... by the event types' categories as they are when it is written, in
+-- the same transaction as a change to them too: rep_contacted no longer a
+-- sales touch, a reassignment has none; a sales touch again, the next one
+-- has the touch 3 hours after the first assignment (the unnamed one).
+BEGIN;
+UPDATE lead_mgmt.event_types SET category = 'sales' WHERE name = 'rep_contacted';
+SELECT lead_mgmt.assign(:ft_lead, :ft_other);
+SELECT * FROM pg_temp.first_touch(:ft_lead, :'ft_at');
+UPDATE lead_mgmt.event_types SET category = 'sales_touch' WHERE name = 'rep_contacted';
+SELECT lead_mgmt.assign(:ft_lead, :ft_owner);
+SELECT * FROM pg_temp.first_touch(:ft_lead, :'ft_at');
+ROLLBACK;
 
 -- Your own triggers on assignments fire for the rows lead_mgmt writes, as
 -- for any insert: a BEFORE ROW trigger may change the row or skip it, an

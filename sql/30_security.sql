@@ -589,6 +589,9 @@ UPDATE lead_mgmt.deals SET status = 'won' WHERE id OPERATOR(pg_catalog.=) :hal_d
 UPDATE lead_mgmt.deals SET amount = 950 WHERE id OPERATOR(pg_catalog.=) :hal_deal;
 SET lead_mgmt.unknown_event_types = register;
 SELECT lead_mgmt.track(:ivy, 'webinar_joined') AS e_new_type \gset
+-- a sales touch dated later, which the assignment of ivy below finds
+SELECT lead_mgmt.track(:ivy, 'rep_contacted', '{}',
+                       pg_catalog.now() OPERATOR(pg_catalog.+) '1 hour'::pg_catalog.interval) AS e_touch \gset
 RESET lead_mgmt.unknown_event_types;
 SELECT pg_catalog.array_agg(c.touch_id) AS claimed FROM lead_mgmt.claim_touches('sender-2', 10) c \gset
 SELECT pg_catalog.count(lead_mgmt.complete_touch(t.id)) AS next_touches

@@ -25,14 +25,23 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "executor/tuptable.h"
+#include "parser/parse_relation.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "assignment.h"
@@ -807,6 +816,74 @@ lm_assign_first_touch(int64 lead_id, int64 rep_id, TimestampTz since, bool *isnu
 		result = DatumGetTimestampTz(d);
 	SPI_finish();
 	return result;
+}
+
+/*
+ * lm_assign_first_touch for the trigger on assignments, which runs for
+ * every assignment: a sales touch at or after since needs an event of the
+ * lead at or after since whose type is a sales touch, and most new
+ * assignments have none (their lead's events up to now are not sales
+ * touches).  Those events are looked up in the lead's index of events
+ * (lead_id, occurred_at), their types in the rules cache, which knows each
+ * registered type's category as the catalog has it (a change to
+ * event_types marks the cache stale); only when one of them is a sales
+ * touch does the query decide, whose statement costs several times the
+ * lookup.  Same snapshot as that query: a command counter increment, then
+ * the transaction snapshot.
+ */
+TimestampTz
+lm_assign_first_touch_recorded(int64 lead_id, int64 rep_id, TimestampTz since, bool *isnull)
+{
+	Oid			idxid = lm_relid_if_exists("events_lead_idx");
+	LmCache    *cache;
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	ScanKeyData keys[2];
+	TupleTableSlot *slot;
+	Snapshot	snap;
+	AttrNumber	type_col;
+	bool		candidate = false;
+
+	if (!OidIsValid(idxid))
+		return lm_assign_first_touch(lead_id, rep_id, since, isnull);
+	cache = lm_cache_get();
+	rel = table_open(lm_relid("events"), AccessShareLock);
+	type_col = attnameAttNum(rel, "event_type", false);
+	if (type_col == InvalidAttrNumber)
+		elog(ERROR, "lead_mgmt: lead_mgmt.events lacks expected columns");
+	idx = index_open(idxid, AccessShareLock);
+	CommandCounterIncrement();
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(lead_id));
+	ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber, F_TIMESTAMPTZ_GE,
+				TimestampTzGetDatum(since));
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, snap, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	while (!candidate && index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		null;
+		Datum		d = slot_getattr(slot, type_col, &null);
+		char	   *etype;
+		LmTypeEntry *te;
+
+		if (null)
+			continue;
+		etype = TextDatumGetCString(d);
+		te = lm_cache_type(cache, etype);
+		candidate = te != NULL && te->registered && te->sales_touch;
+		pfree(etype);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snap);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+	if (candidate)
+		return lm_assign_first_touch(lead_id, rep_id, since, isnull);
+	*isnull = true;
+	return 0;
 }
 
 /* lead_mgmt._first_touch(lead_id, rep_id, since): see lm_assign_first_touch. */

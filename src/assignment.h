@@ -29,5 +29,7 @@ extern void lm_assign_reset(SubTransactionId aborted);
 extern uint64 lm_assign_sla_breaches(TimestampTz at);
 extern TimestampTz lm_assign_first_touch(int64 lead_id, int64 rep_id, TimestampTz since,
 										 bool *isnull);
+extern TimestampTz lm_assign_first_touch_recorded(int64 lead_id, int64 rep_id, TimestampTz since,
+												  bool *isnull);
 
 #endif							/* LM_ASSIGNMENT_H */

@@ -678,6 +678,7 @@ lm_direct_insert(Oid relid, int ncols, const char *const *cols, const Oid *types
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;
 	List	   *recheck = NIL;
+	bool		triggers;
 	LmDirectResult result = LM_DIRECT_DONE;
 
 	if (skip_conflicts && IsolationUsesXactSnapshot())
@@ -702,6 +703,7 @@ lm_direct_insert(Oid relid, int ncols, const char *const *cols, const Oid *types
 
 	CheckCmdReplicaIdentity(rel, CMD_INSERT);
 	estate = direct_estate(rel, &rri);
+	triggers = rri->ri_TrigDesc != NULL;
 	desc = RelationGetDescr(rel);
 	slot = table_slot_create(rel, &estate->es_tupleTable);
 	ExecClearTuple(slot);
@@ -731,8 +733,9 @@ lm_direct_insert(Oid relid, int ncols, const char *const *cols, const Oid *types
 	}
 	ExecStoreVirtualTuple(slot);
 
-	AfterTriggerBeginQuery();
-	if (rri->ri_TrigDesc && rri->ri_TrigDesc->trig_insert_before_row &&
+	if (triggers)
+		AfterTriggerBeginQuery();
+	if (triggers && rri->ri_TrigDesc->trig_insert_before_row &&
 		!ExecBRInsertTriggers(estate, rri, slot))
 	{
 		/* a trigger skipped the row */
@@ -779,10 +782,11 @@ lm_direct_insert(Oid relid, int ncols, const char *const *cols, const Oid *types
 		if (rri->ri_NumIndices > 0)
 			recheck = ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
 	}
-	if (result == LM_DIRECT_DONE)
+	if (triggers && result == LM_DIRECT_DONE)
 		ExecARInsertTriggers(estate, rri, slot, recheck, NULL);
 	list_free(recheck);
-	AfterTriggerEndQuery(estate);
+	if (triggers)
+		AfterTriggerEndQuery(estate);
 
 	direct_estate_end(estate, rri);
 	table_close(rel, NoLock);

@@ -194,8 +194,10 @@ lm_assignments_first_touch(PG_FUNCTION_ARGS)
 	for (int i = 0; i < 3; i++)
 		v[i] = heap_getattr(tuple, cols[i], desc, &nulls[i]);
 	if (!nulls[0] && !nulls[1] && !nulls[2])
-		value = TimestampTzGetDatum(lm_assign_first_touch(DatumGetInt64(v[0]), DatumGetInt64(v[1]),
-														  DatumGetTimestampTz(v[2]), &isnull));
+		value = TimestampTzGetDatum(lm_assign_first_touch_recorded(DatumGetInt64(v[0]),
+																   DatumGetInt64(v[1]),
+																   DatumGetTimestampTz(v[2]),
+																   &isnull));
 	else
 		value = (Datum) 0;
 	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, desc, 1, &cols[3], &value, &isnull));
