@@ -1,8 +1,10 @@
 /*-------------------------------------------------------------------------
  * rules_cache.c
  *	  Per-backend cache of the rules that scoring, stages and ingest need:
- *	  event types, active scoring rules, stages, and the set of distinct
- *	  event predicates whose counts every lead carries.
+ *	  event types (with their category), active scoring rules, stages,
+ *	  segments, sequences and assignment rules, the setting default_sla,
+ *	  and the set of distinct event predicates whose counts every lead
+ *	  carries.
  *
  * Rules:
  *	- The cache lives in its own memory context ("lead_mgmt rules cache")
