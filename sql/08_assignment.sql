@@ -226,6 +226,11 @@ SELECT l.email, a.method, a.reason, a.sla_due_at - a.assigned_at AS sla
 -- foreign keys hold for those rows too: a trigger naming a rep who does
 -- not exist fails the insert, and with it the event
 DROP TRIGGER assignment_skip ON lead_mgmt.assignments;
+-- without a default_sla row, the SLA of a rule without one is the
+-- setting's documented default, two days
+DELETE FROM lead_mgmt.settings WHERE name = 'default_sla';
+SELECT pg_temp.sales_ready('trig5@x.test') AS trig5 \gset
+SELECT method, sla_due_at - assigned_at AS sla FROM lead_mgmt.assignments WHERE lead_id = :trig5;
 CREATE FUNCTION public.assignment_nobody() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     NEW.rep_id := -1;
@@ -234,7 +239,7 @@ END $$;
 CREATE TRIGGER assignment_nobody BEFORE INSERT ON lead_mgmt.assignments
     FOR EACH ROW EXECUTE FUNCTION public.assignment_nobody();
 \set SHOW_CONTEXT never
-SELECT pg_temp.sales_ready('trig5@x.test');
+SELECT pg_temp.sales_ready('trig6@x.test');
 \set SHOW_CONTEXT errors
 ROLLBACK;
 

@@ -35,7 +35,6 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "executor/tuptable.h"
-#include "parser/parse_relation.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -48,6 +47,7 @@
 #include "direct.h"
 #include "explain.h"
 #include "lead_state.h"
+#include "triggers.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(lm_assign);
@@ -592,7 +592,8 @@ lm_assign_notify_unassigned(int64 lead_id)
  * touch and foreign keys' checks, still fire); the SLA comes from the rules
  * cache, which holds the active rules and the setting default_sla.
  * Returns false, having done nothing, when the statement must insert it:
- * the rule is not in the cache, or direct.c cannot do what the statement
+ * the rule is not in the cache, the SLA would be the statement's last
+ * resort (no default_sla row), or direct.c cannot do what the statement
  * would.
  */
 static bool
@@ -608,7 +609,6 @@ insert_assignment_direct(int64 lead_id, int64 rep_id, int64 rule_id, const char 
 	LmDirectProbe probes[2];
 	int			nprobes = 0;
 	const Interval *sla = NULL;
-	Interval	fallback;
 
 	if (strcmp(reason, "manual") != 0)
 	{
@@ -627,12 +627,7 @@ insert_assignment_direct(int64 lead_id, int64 rep_id, int64 rule_id, const char 
 		if (sla == NULL && cache->has_default_sla)
 			sla = &cache->default_sla;
 		if (sla == NULL)
-		{
-			/* the statement's last resort: two days */
-			memset(&fallback, 0, sizeof(fallback));
-			fallback.day = 2;
-			sla = &fallback;
-		}
+			return false;
 		values[6] = DirectFunctionCall2(timestamptz_pl_interval, TimestampTzGetDatum(at),
 										IntervalPGetDatum(sla));
 		isnull[6] = false;
@@ -729,16 +724,12 @@ lm_assign_flush(void)
 			elog(ERROR, "lead_mgmt: closing assignments failed");
 	}
 	if (ni == 1 &&
-		insert_assignment_direct(leads[0], reps[0], rules[0], methods[0], at[0], reasons[0]))
-	{
-		/* inserted */
-	}
-	else if (ni == 1)
+		!insert_assignment_direct(leads[0], reps[0], rules[0], methods[0], at[0], reasons[0]))
 	{
 		/*
-		 * The one assignment of a single event: its row from VALUES, which
-		 * the executor sets up in about half the time of the six unnested
-		 * arrays.
+		 * The one assignment of a single event, when it cannot be inserted
+		 * directly: its row from VALUES, which the executor sets up in
+		 * about half the time of the six unnested arrays.
 		 */
 		Oid			types[6] = {INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
 		Datum		args[6];
@@ -754,7 +745,7 @@ lm_assign_flush(void)
 									 6, types), args, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "lead_mgmt: writing assignments failed");
 	}
-	else if (ni > 0)
+	else if (ni > 1)
 	{
 		Oid			types[6] = {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
 		TIMESTAMPTZARRAYOID, TEXTARRAYOID};
@@ -849,9 +840,7 @@ lm_assign_first_touch_recorded(int64 lead_id, int64 rep_id, TimestampTz since, b
 		return lm_assign_first_touch(lead_id, rep_id, since, isnull);
 	cache = lm_cache_get();
 	rel = table_open(lm_relid("events"), AccessShareLock);
-	type_col = attnameAttNum(rel, "event_type", false);
-	if (type_col == InvalidAttrNumber)
-		elog(ERROR, "lead_mgmt: lead_mgmt.events lacks expected columns");
+	type_col = lm_event_cols(RelationGetDescr(rel))->event_type;
 	idx = index_open(idxid, AccessShareLock);
 	CommandCounterIncrement();
 	snap = RegisterSnapshot(GetTransactionSnapshot());

@@ -573,16 +573,25 @@ lm_direct_update_leads(Oid leads_relid, const int64 *ids, int n)
 
 
 /*
+ * Whether a statement writing rel is a plain table's write: no rule or row
+ * security applies.
+ */
+static bool
+direct_write_ok(Relation rel)
+{
+	return rel->rd_rel->relkind == RELKIND_RELATION && rel->rd_rules == NULL &&
+		!(rel->rd_rel->relrowsecurity &&
+		  check_enable_rls(RelationGetRelid(rel), InvalidOid, true) == RLS_ENABLED);
+}
+
+/*
  * Whether "DELETE FROM rel WHERE ..." would do anything beyond deleting the
  * rows: fire a trigger, apply a rule or row security.
  */
 static bool
 direct_delete_ok(Relation rel)
 {
-	return rel->rd_rel->relkind == RELKIND_RELATION && rel->trigdesc == NULL &&
-		rel->rd_rules == NULL &&
-		!(rel->rd_rel->relrowsecurity &&
-		  check_enable_rls(RelationGetRelid(rel), InvalidOid, true) == RLS_ENABLED);
+	return direct_write_ok(rel) && rel->trigdesc == NULL;
 }
 
 /*
@@ -599,9 +608,7 @@ direct_insert_ok(Relation rel, int ncols, const char *const *cols, const Oid *ty
 	TupleDesc	desc = RelationGetDescr(rel);
 	TriggerDesc *td = rel->trigdesc;
 
-	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL ||
-		(rel->rd_rel->relrowsecurity &&
-		 check_enable_rls(RelationGetRelid(rel), InvalidOid, true) == RLS_ENABLED))
+	if (!direct_write_ok(rel))
 		return false;
 	if (td != NULL && (td->trig_insert_instead_row || td->trig_insert_before_statement ||
 					   td->trig_insert_after_statement || td->trig_insert_new_table))

@@ -513,22 +513,19 @@ load_cache(void)
 	 * The setting default_sla, for the SLA of assignments by rules without
 	 * one of their own (a change to settings invalidates this cache).
 	 */
-	if (OidIsValid(get_relname_relid("settings", lm_schema_oid())))
+	ret = SPI_execute("SELECT value::pg_catalog.interval FROM lead_mgmt.settings "
+					  "WHERE name OPERATOR(pg_catalog.=) 'default_sla'", false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: reading the setting default_sla failed");
+	MemoryContextSwitchTo(cxt);
+	if (SPI_processed == 1)
 	{
-		ret = SPI_execute("SELECT value::pg_catalog.interval FROM lead_mgmt.settings "
-						  "WHERE name OPERATOR(pg_catalog.=) 'default_sla'", false, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "lead_mgmt: reading the setting default_sla failed");
-		MemoryContextSwitchTo(cxt);
-		if (SPI_processed == 1)
-		{
-			bool		isnull;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
-			cache->has_default_sla = !isnull;
-			if (!isnull)
-				memcpy(&cache->default_sla, DatumGetIntervalP(d), sizeof(Interval));
-		}
+		cache->has_default_sla = !isnull;
+		if (!isnull)
+			memcpy(&cache->default_sla, DatumGetIntervalP(d), sizeof(Interval));
 	}
 
 	/* index predicates and event rules by event type */

@@ -58,18 +58,12 @@ static SPIPlanPtr plan_bump_version = NULL;
 static SPIPlanPtr plan_stage_in_use = NULL;
 static SPIPlanPtr plan_missing_lead = NULL;
 
-/* column numbers of events */
-typedef struct LmEventCols
-{
-	AttrNumber	lead_id,
-				event_type,
-				occurred_at,
-				properties,
-				points;
-} LmEventCols;
-
-static const LmEventCols *
-event_cols(TupleDesc desc)
+/*
+ * The column numbers of lead_mgmt.events (desc: its tuple descriptor),
+ * looked up by name once per descriptor.
+ */
+const LmEventCols *
+lm_event_cols(TupleDesc desc)
 {
 	static LmEventCols cols;
 	static int	natts = -1;
@@ -269,7 +263,7 @@ lm_events_before_row(PG_FUNCTION_ARGS)
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
 	bool		is_insert = TRIGGER_FIRED_BY_INSERT(td->tg_event);
 	HeapTuple	newtup = is_insert ? td->tg_trigtuple : td->tg_newtuple;
-	const LmEventCols *cols = event_cols(desc);
+	const LmEventCols *cols = lm_event_cols(desc);
 	bool		isnull;
 	Datum		d;
 	char	   *etype;
@@ -475,7 +469,7 @@ lm_events_after_insert(PG_FUNCTION_ARGS)
 	if (td->tg_newtable == NULL)
 		return PointerGetDatum(NULL);
 	s.p = lm_pending_begin(lm_cache_get(), lm_now());
-	s.cols = event_cols(RelationGetDescr(td->tg_relation));
+	s.cols = lm_event_cols(RelationGetDescr(td->tg_relation));
 	s.touched = NULL;
 	s.ntouched = 0;
 	s.captouched = 0;
@@ -544,7 +538,7 @@ lm_events_after_change(PG_FUNCTION_ARGS)
 	set.cap = 64;
 	set.n = 0;
 	set.ids = palloc(sizeof(int64) * set.cap);
-	set.attnum = event_cols(RelationGetDescr(td->tg_relation))->lead_id;
+	set.attnum = lm_event_cols(RelationGetDescr(td->tg_relation))->lead_id;
 	if (td->tg_oldtable)
 		for_each_transition_row(td->tg_oldtable, RelationGetDescr(td->tg_relation),
 								collect_lead_id, &set);
