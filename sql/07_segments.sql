@@ -60,8 +60,22 @@ SELECT l.first_name, array_agg(s.segment ORDER BY s.segment) AS segments
  GROUP BY l.first_name ORDER BY l.first_name;
 
 -- A score change moves Ben into "hot"; a demo request makes Ana sales ready.
+-- Your own row triggers on segment_members see each entry, a single
+-- event's too (lead_mgmt writes those without a statement).
+CREATE FUNCTION public.tell_entry() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE NOTICE '% entered %', (SELECT first_name FROM lead_mgmt.leads WHERE id = NEW.lead_id),
+        (SELECT name FROM lead_mgmt.segments WHERE id = NEW.segment_id);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER tell_entry AFTER INSERT ON lead_mgmt.segment_members
+    FOR EACH ROW EXECUTE FUNCTION public.tell_entry();
+SET client_min_messages = notice;
 SELECT lead_mgmt.track(id, 'email_replied') > 0 AS ok FROM lead_mgmt.leads WHERE first_name = 'Ben';
 SELECT lead_mgmt.track(id, 'demo_requested') > 0 AS ok FROM lead_mgmt.leads WHERE first_name = 'Ana';
+SET client_min_messages = warning;
+DROP TRIGGER tell_entry ON lead_mgmt.segment_members;
+DROP FUNCTION public.tell_entry();
 SELECT segment, string_agg(l.first_name, ', ' ORDER BY l.first_name) AS members
   FROM lead_mgmt.lead_segments s JOIN lead_mgmt.leads l ON l.id = s.lead_id
  WHERE segment IN ('hot', 'sales ready')
