@@ -363,22 +363,46 @@ CREATE FUNCTION lead_mgmt._first_touch(lead_id bigint, rep_id bigint, since time
 COMMENT ON FUNCTION lead_mgmt._first_touch(bigint, bigint, timestamptz) IS
     'internal: the first sales touch of a lead by a rep (or by no named rep) at or after since';
 
--- recomputes first_touch_at of the assignments of the given leads (all when NULL)
+-- recomputes first_touch_at of the assignments of the given leads (all when
+-- NULL).  The given leads' assignments are found through
+-- assignments_lead_idx, by a statement of their own: one statement for both
+-- cases (lead_ids IS NULL OR lead_id = ANY (lead_ids)) would read every
+-- assignment and compare it with every id, so that a rep's logged call
+-- would cost a scan of the table, and a bulk load's sales touches its size
+-- times their number.  The CTE computes each first touch once (the planner
+-- would otherwise copy the call into every test of it); PL/pgSQL keeps the
+-- plans for the session.
 CREATE FUNCTION lead_mgmt._first_touch_recompute(lead_ids bigint[])
     RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
 AS $$
-    UPDATE lead_mgmt.assignments a
-       SET first_touch_at = f.t
-      FROM (SELECT x.id, lead_mgmt._first_touch(x.lead_id, x.rep_id, x.assigned_at) AS t
+BEGIN
+    IF _first_touch_recompute.lead_ids IS NULL THEN
+        WITH f AS MATERIALIZED (
+            SELECT x.id, lead_mgmt._first_touch(x.lead_id, x.rep_id, x.assigned_at) AS t
+              FROM lead_mgmt.assignments x)
+        UPDATE lead_mgmt.assignments a
+           SET first_touch_at = f.t
+          FROM f
+         WHERE a.id OPERATOR(pg_catalog.=) f.id
+           AND NOT (a.first_touch_at IS NULL AND f.t IS NULL)
+           AND (a.first_touch_at IS NULL OR f.t IS NULL
+                OR a.first_touch_at OPERATOR(pg_catalog.<>) f.t);
+    ELSE
+        WITH f AS MATERIALIZED (
+            SELECT x.id, lead_mgmt._first_touch(x.lead_id, x.rep_id, x.assigned_at) AS t
               FROM lead_mgmt.assignments x
-             WHERE _first_touch_recompute.lead_ids IS NULL
-                OR x.lead_id OPERATOR(pg_catalog.=) ANY (_first_touch_recompute.lead_ids)) f
-     WHERE a.id OPERATOR(pg_catalog.=) f.id
-       AND NOT (a.first_touch_at IS NULL AND f.t IS NULL)
-       AND (a.first_touch_at IS NULL OR f.t IS NULL
-            OR a.first_touch_at OPERATOR(pg_catalog.<>) f.t)
+             WHERE x.lead_id OPERATOR(pg_catalog.=) ANY (_first_touch_recompute.lead_ids))
+        UPDATE lead_mgmt.assignments a
+           SET first_touch_at = f.t
+          FROM f
+         WHERE a.id OPERATOR(pg_catalog.=) f.id
+           AND NOT (a.first_touch_at IS NULL AND f.t IS NULL)
+           AND (a.first_touch_at IS NULL OR f.t IS NULL
+                OR a.first_touch_at OPERATOR(pg_catalog.<>) f.t);
+    END IF;
+END;
 $$;
 COMMENT ON FUNCTION lead_mgmt._first_touch_recompute(bigint[]) IS
     'internal: recomputes assignments.first_touch_at of the given leads (every lead when NULL)';

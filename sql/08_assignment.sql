@@ -160,6 +160,21 @@ SELECT a.rep_id = :ft_other AS new_owner, a.first_touch_at - :'ft_at'::timestamp
 TRUNCATE lead_mgmt.events;
 SELECT count(first_touch_at) AS first_touches_left FROM lead_mgmt.assignments;
 ROLLBACK;
+-- One statement recording the sales touches of several leads, one of them
+-- twice (a CRM's call log loaded at once): each lead's open assignment
+-- takes its first touch, found through the leads' own assignments, and
+-- none is wrong.
+BEGIN;
+SELECT lead_id AS ft_lead2, assigned_at AS ft_at2 FROM lead_mgmt.assignments
+ WHERE ended_at IS NULL AND first_touch_at IS NULL AND lead_id <> :ft_lead
+ ORDER BY lead_id LIMIT 1 \gset
+INSERT INTO lead_mgmt.events (lead_id, event_type, occurred_at)
+VALUES (:ft_lead2, 'rep_contacted', :'ft_at2'::timestamptz + interval '5 hours'),
+       (:ft_lead2, 'rep_contacted', :'ft_at2'::timestamptz + interval '4 hours'),
+       (:ft_lead, 'rep_contacted', :'ft_at'::timestamptz + interval '30 minutes');
+SELECT * FROM pg_temp.first_touch(:ft_lead, :'ft_at');
+SELECT * FROM pg_temp.first_touch(:ft_lead2, :'ft_at2');
+ROLLBACK;
 -- ... by the event types' categories as they are when it is written, in
 -- the same transaction as a change to them too: rep_contacted no longer a
 -- sales touch, a reassignment has none; a sales touch again, the next one

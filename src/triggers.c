@@ -394,6 +394,8 @@ static SPIPlanPtr plan_first_touch = NULL;
  * every lead) from their events, by lead_mgmt._first_touch_recompute: the
  * one definition of a first sales touch.  Sales touches are rare events,
  * so each statement that records or changes one pays this, nothing else.
+ * The ids may repeat (a lead called twice in one COPY); the function gets
+ * each once.
  */
 void
 lm_first_touch_recompute(const int64 *ids, int n)
@@ -402,9 +404,20 @@ lm_first_touch_recompute(const int64 *ids, int n)
 	Datum		args[1];
 	char		nulls[2] = " ";
 	List	   *name;
+	int64	   *uniq = NULL;
+	int			nu = 0;
 
 	if (n == 0)
 		return;
+	if (n > 0)
+	{
+		uniq = palloc(sizeof(int64) * n);
+		memcpy(uniq, ids, sizeof(int64) * n);
+		qsort(uniq, n, sizeof(int64), lm_cmp_int64);
+		for (int i = 0; i < n; i++)
+			if (nu == 0 || uniq[nu - 1] != uniq[i])
+				uniq[nu++] = uniq[i];
+	}
 
 	/*
 	 * A database still at 0.1 (the library is newer than its SQL until
@@ -420,7 +433,7 @@ lm_first_touch_recompute(const int64 *ids, int n)
 		nulls[0] = 'n';
 	}
 	else
-		args[0] = PointerGetDatum(lm_int8_array(ids, n));
+		args[0] = PointerGetDatum(lm_int8_array(uniq, nu));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	if (SPI_execute_plan(lm_plan(&plan_first_touch,
