@@ -222,6 +222,9 @@ BEGIN
      WHERE l.id = o.id;
     DROP TABLE lm_bench_owners;
     SET LOCAL session_replication_role = origin;
+    -- the first touches the quiet load did not compute (as ALTER EXTENSION
+    -- UPDATE from 0.1 does): follow-ups, SLA and rep_performance read them
+    PERFORM lead_mgmt._first_touch_recompute(NULL);
     RETURN v_n;
 END;
 $$;

@@ -453,6 +453,12 @@ SELECT lead_mgmt._first_touch_recompute(NULL);
 -- each rep's first-touch times (rep_performance), without the heap
 CREATE INDEX assignments_rep_touch_idx ON lead_mgmt.assignments (rep_id)
     INCLUDE (assigned_at, first_touch_at) WHERE first_touch_at IS NOT NULL;
+-- the open assignments whose SLA can still be breached: one with a first
+-- touch leaves it, so maintenance reads what may be due, not every
+-- assignment ever touched
+DROP INDEX lead_mgmt.assignments_sla_idx;
+CREATE INDEX assignments_sla_idx ON lead_mgmt.assignments (sla_due_at)
+    WHERE ended_at IS NULL AND sla_due_at IS NOT NULL AND first_touch_at IS NULL;
 DROP INDEX lead_mgmt.leads_stage_idx;
 -- stage_changed_at changes only with the stage: no HOT update lost;
 -- followups finds the marketing-qualified leads stalled by a range of it

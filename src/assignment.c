@@ -1023,9 +1023,14 @@ lm_redistribute(PG_FUNCTION_ARGS)
  * sales_touch, by them if the event names a rep_id) by the assignment's
  * sla_due_at (assigned_at + the rule's sla, else the setting default_sla,
  * fixed at assignment) lose the lead to the next eligible rep.  Manual
- * assignments have none: a deliberate choice.  An index range scan of
- * open assignments past due keeps the cost proportional to what is due.
- * Returns the number of leads reassigned or released.
+ * assignments have none: a deliberate choice.  assignments_sla_idx holds
+ * only the open assignments without a first touch (first_touch_at, which
+ * lead_mgmt keeps exact at commit), so a range scan of it reads what may
+ * be due, not every assignment a rep ever followed up.  The events are
+ * still read for each of those: a reassignment takes a lead from its
+ * owner, and first_touch_at is not there yet after a quiet load of events
+ * or a restore from 0.1 until rescore() runs.  Returns the number of
+ * leads reassigned or released.
  */
 uint64
 lm_assign_sla_breaches(TimestampTz at)
@@ -1044,6 +1049,7 @@ lm_assign_sla_breaches(TimestampTz at)
 							  "JOIN lead_mgmt.leads l ON l.id OPERATOR(pg_catalog.=) a.lead_id "
 							  "                     AND l.owner_id OPERATOR(pg_catalog.=) a.rep_id "
 							  "WHERE a.ended_at IS NULL AND a.sla_due_at OPERATOR(pg_catalog.<=) $1 "
+							  "  AND a.first_touch_at IS NULL "
 							  "  AND l.converted_at IS NULL AND l.disqualified_at IS NULL "
 							  "  AND NOT EXISTS (SELECT 1 FROM lead_mgmt.events e "
 							  "      JOIN lead_mgmt.event_types t ON t.name OPERATOR(pg_catalog.=) e.event_type "

@@ -60,8 +60,11 @@ CREATE TABLE lead_mgmt.assignments (
 );
 CREATE INDEX assignments_lead_idx ON lead_mgmt.assignments (lead_id, assigned_at);
 CREATE INDEX assignments_rep_idx ON lead_mgmt.assignments (rep_id, assigned_at);
+-- the open assignments whose SLA can still be breached: one with a first
+-- touch leaves it, so maintenance reads what may be due, not every
+-- assignment ever touched
 CREATE INDEX assignments_sla_idx ON lead_mgmt.assignments (sla_due_at)
-    WHERE ended_at IS NULL AND sla_due_at IS NOT NULL;
+    WHERE ended_at IS NULL AND sla_due_at IS NOT NULL AND first_touch_at IS NULL;
 -- each rep's first-touch times (rep_performance), without the heap
 CREATE INDEX assignments_rep_touch_idx ON lead_mgmt.assignments (rep_id)
     INCLUDE (assigned_at, first_touch_at) WHERE first_touch_at IS NOT NULL;
