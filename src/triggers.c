@@ -413,10 +413,7 @@ lm_first_touch_recompute(const int64 *ids, int n)
 	{
 		uniq = palloc(sizeof(int64) * n);
 		memcpy(uniq, ids, sizeof(int64) * n);
-		qsort(uniq, n, sizeof(int64), lm_cmp_int64);
-		for (int i = 0; i < n; i++)
-			if (nu == 0 || uniq[nu - 1] != uniq[i])
-				uniq[nu++] = uniq[i];
+		nu = lm_sort_unique_int64(uniq, n);
 	}
 
 	/*
@@ -540,7 +537,7 @@ lm_events_after_change(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = trigger_data(fcinfo, "lm_events_after_change");
 	LeadIdSet	set;
-	int			n = 0;
+	int			n;
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 	{
@@ -566,10 +563,7 @@ lm_events_after_change(PG_FUNCTION_ARGS)
 	}
 	if (set.n == 0)
 		return PointerGetDatum(NULL);
-	qsort(set.ids, set.n, sizeof(int64), lm_cmp_int64);
-	for (int i = 0; i < set.n; i++)
-		if (n == 0 || set.ids[n - 1] != set.ids[i])
-			set.ids[n++] = set.ids[i];
+	n = lm_sort_unique_int64(set.ids, set.n);
 	lm_recompute_leads(set.ids, n);
 	lm_first_touch_recompute(set.ids, n);
 	return PointerGetDatum(NULL);

@@ -286,3 +286,17 @@ lm_cmp_int64(const void *a, const void *b)
 
 	return (x > y) - (x < y);
 }
+
+/* Sorts ids ascending and drops repeats in place; returns how many remain. */
+int
+lm_sort_unique_int64(int64 *ids, int n)
+{
+	int			nu = 0;
+
+	if (n > 1)
+		qsort(ids, n, sizeof(int64), lm_cmp_int64);
+	for (int i = 0; i < n; i++)
+		if (nu == 0 || ids[nu - 1] != ids[i])
+			ids[nu++] = ids[i];
+	return nu;
+}
