@@ -211,8 +211,12 @@ BEGIN
                       FROM lead_mgmt.reps AS rp
                      WHERE c.region = ANY (rp.regions)) AS y
              WHERE y.rn = 1 + (c.seq - 1) % y.n) AS r;
-    INSERT INTO lead_mgmt.assignments (lead_id, rep_id, rule_id, method, assigned_at, reason, sla_due_at)
-    SELECT o.id, o.rep_id, v_rule, 'round_robin', o.at, 'rule', o.at + interval '2 days'
+    -- with its first touch, which the trigger on assignments would have
+    -- found (followups, the SLA and rep_performance read it)
+    INSERT INTO lead_mgmt.assignments (lead_id, rep_id, rule_id, method, assigned_at, reason, sla_due_at,
+                                       first_touch_at)
+    SELECT o.id, o.rep_id, v_rule, 'round_robin', o.at, 'rule', o.at + interval '2 days',
+           lead_mgmt._first_touch(o.id, o.rep_id, o.at)
       FROM lm_bench_owners AS o
      ORDER BY o.at, o.id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
@@ -222,9 +226,6 @@ BEGIN
      WHERE l.id = o.id;
     DROP TABLE lm_bench_owners;
     SET LOCAL session_replication_role = origin;
-    -- the first touches the quiet load did not compute (as ALTER EXTENSION
-    -- UPDATE from 0.1 does): follow-ups, SLA and rep_performance read them
-    PERFORM lead_mgmt._first_touch_recompute(NULL);
     RETURN v_n;
 END;
 $$;
