@@ -394,8 +394,7 @@ static SPIPlanPtr plan_first_touch = NULL;
  * every lead) from their events, by lead_mgmt._first_touch_recompute: the
  * one definition of a first sales touch.  Sales touches are rare events,
  * so each statement that records or changes one pays this, nothing else.
- * The ids may repeat (a lead called twice in one COPY); the function gets
- * each once.
+ * Give each lead once.
  */
 void
 lm_first_touch_recompute(const int64 *ids, int n)
@@ -404,17 +403,9 @@ lm_first_touch_recompute(const int64 *ids, int n)
 	Datum		args[1];
 	char		nulls[2] = " ";
 	List	   *name;
-	int64	   *uniq = NULL;
-	int			nu = 0;
 
 	if (n == 0)
 		return;
-	if (n > 0)
-	{
-		uniq = palloc(sizeof(int64) * n);
-		memcpy(uniq, ids, sizeof(int64) * n);
-		nu = lm_sort_unique_int64(uniq, n);
-	}
 
 	/*
 	 * A database still at 0.1 (the library is newer than its SQL until
@@ -430,7 +421,7 @@ lm_first_touch_recompute(const int64 *ids, int n)
 		nulls[0] = 'n';
 	}
 	else
-		args[0] = PointerGetDatum(lm_int8_array(uniq, nu));
+		args[0] = PointerGetDatum(lm_int8_array(ids, n));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	if (SPI_execute_plan(lm_plan(&plan_first_touch,
@@ -499,7 +490,8 @@ lm_events_after_insert(PG_FUNCTION_ARGS)
 		check_leads_exist(ids, n);
 	}
 	lm_pending_end(s.p);
-	lm_first_touch_recompute(s.touched, s.ntouched);
+	/* a lead called twice in one statement is recomputed once */
+	lm_first_touch_recompute(s.touched, lm_sort_unique_int64(s.touched, s.ntouched));
 	return PointerGetDatum(NULL);
 }
 
