@@ -97,6 +97,21 @@ SELECT email, (SELECT count(*) FROM lead_mgmt.assignments a WHERE a.lead_id = l.
        (SELECT reason FROM lead_mgmt.assignments a WHERE a.lead_id = l.id ORDER BY id DESC LIMIT 1) AS last_reason
   FROM lead_mgmt.leads l WHERE email IN ('sla1@x.test', 'sla2@x.test') ORDER BY email;
 SELECT (lead_mgmt.run_maintenance(now() + interval '5 hours') ->> 'sla_reassigned')::int AS again;
+-- A sales touch written with triggers quiet (as a restore or a bulk load
+-- with session_replication_role = replica writes it) leaves the
+-- assignment's first_touch_at empty until rescore(); maintenance still
+-- reads the events before it takes a lead from its owner, and keeps it.
+BEGIN;
+SELECT pg_temp.sales_ready('sla3@x.test') IS NOT NULL AS ready3;
+SET LOCAL session_replication_role = replica;
+INSERT INTO lead_mgmt.events (lead_id, event_type, occurred_at)
+SELECT id, 'rep_contacted', now() + interval '1 hour' FROM lead_mgmt.leads WHERE email = 'sla3@x.test';
+SET LOCAL session_replication_role = origin;
+SELECT a.first_touch_at IS NULL AS first_touch_lags
+  FROM lead_mgmt.assignments a JOIN lead_mgmt.leads l ON l.id = a.lead_id
+ WHERE l.email = 'sla3@x.test' AND a.ended_at IS NULL;
+SELECT (lead_mgmt.run_maintenance(now() + interval '5 hours') ->> 'sla_reassigned')::int AS sla3_reassigned;
+ROLLBACK;
 
 -- Performance: weighted by smoothed win rate (won + 1) / (won + lost + 2)
 -- over 90 days.  Ana won 8 of 8 (0.9), Bo won 0 of 8 (0.1): 9 to 1.
