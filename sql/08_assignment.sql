@@ -155,6 +155,16 @@ SELECT * FROM pg_temp.first_touch(:ft_lead, :'ft_at');
 -- the owner's touch was a mistake: deleted, the first is 3 hours in again
 DELETE FROM lead_mgmt.events WHERE dedupe_key = 'ft-owner';
 SELECT * FROM pg_temp.first_touch(:ft_lead, :'ft_at');
+-- an event corrected into a sales touch counts from then on, one corrected
+-- out of it stops counting, and a change to an event that is no touch
+-- before or after leaves the first touch as it is
+SELECT lead_mgmt.track(:ft_lead, 'email_opened', '{}', :'ft_at'::timestamptz + interval '90 minutes', 'ft-open') > 0 AS opened;
+UPDATE lead_mgmt.events SET event_type = 'rep_contacted' WHERE dedupe_key = 'ft-open';
+SELECT * FROM pg_temp.first_touch(:ft_lead, :'ft_at');
+UPDATE lead_mgmt.events SET event_type = 'email_opened' WHERE dedupe_key = 'ft-open';
+SELECT * FROM pg_temp.first_touch(:ft_lead, :'ft_at');
+UPDATE lead_mgmt.events SET occurred_at = occurred_at - interval '30 minutes' WHERE dedupe_key = 'ft-open';
+SELECT * FROM pg_temp.first_touch(:ft_lead, :'ft_at');
 -- a type that stops being a sales touch stops counting, and counts again
 UPDATE lead_mgmt.event_types SET category = 'sales' WHERE name = 'rep_contacted';
 SELECT * FROM pg_temp.first_touch(:ft_lead, :'ft_at');

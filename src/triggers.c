@@ -377,14 +377,58 @@ for_each_transition_row(Tuplestorestate *ts, TupleDesc desc, row_fn fn, void *ar
 	MemoryContextDelete(row_cxt);
 }
 
+/*
+ * A growing list of lead ids, allocated in cxt: a context that outlives
+ * for_each_transition_row's per-row one.
+ */
+typedef struct LeadIds
+{
+	int64	   *ids;
+	int			n;
+	int			cap;
+	MemoryContext cxt;
+} LeadIds;
+
+static void
+lead_ids_init(LeadIds *l)
+{
+	l->ids = NULL;
+	l->n = 0;
+	l->cap = 0;
+	l->cxt = CurrentMemoryContext;
+}
+
+static void
+lead_ids_add(LeadIds *l, int64 id)
+{
+	if (l->n == l->cap)
+	{
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->ids = l->ids ? repalloc(l->ids, sizeof(int64) * l->cap)
+			: MemoryContextAlloc(l->cxt, sizeof(int64) * l->cap);
+	}
+	l->ids[l->n++] = id;
+}
+
+/* Whether the event of this row is a sales touch, by the cached types. */
+static bool
+row_is_sales_touch(TupleTableSlot *slot, const LmEventCols *cols, LmCache *cache)
+{
+	bool		isnull;
+	Datum		d = slot_getattr(slot, cols->event_type, &isnull);
+	LmTypeEntry *te;
+
+	if (isnull)
+		return false;
+	te = lm_cache_type(cache, TextDatumGetCString(d));
+	return te != NULL && te->sales_touch;
+}
+
 typedef struct InsertScan
 {
 	LmPending  *p;
 	const LmEventCols *cols;
-	int64	   *touched;		/* leads with a new sales touch, in cxt */
-	int			ntouched;
-	int			captouched;
-	MemoryContext cxt;			/* outlives the per-row context */
+	LeadIds		touched;		/* leads with a new sales touch */
 } InsertScan;
 
 static SPIPlanPtr plan_first_touch = NULL;
@@ -446,15 +490,7 @@ count_new_event(TupleTableSlot *slot, void *arg)
 	lm_counts_add_event(s->p->cache, &e->counts, etype, props, at, s->p->now);
 	te = lm_cache_type(s->p->cache, etype);
 	if (te != NULL && te->sales_touch)
-	{
-		if (s->ntouched == s->captouched)
-		{
-			s->captouched = s->captouched ? s->captouched * 2 : 16;
-			s->touched = s->touched ? repalloc(s->touched, sizeof(int64) * s->captouched)
-				: MemoryContextAlloc(s->cxt, sizeof(int64) * s->captouched);
-		}
-		s->touched[s->ntouched++] = lead_id;
-	}
+		lead_ids_add(&s->touched, lead_id);
 }
 
 /*
@@ -471,10 +507,7 @@ lm_events_after_insert(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	s.p = lm_pending_begin(lm_cache_get(), lm_now());
 	s.cols = lm_event_cols(RelationGetDescr(td->tg_relation));
-	s.touched = NULL;
-	s.ntouched = 0;
-	s.captouched = 0;
-	s.cxt = CurrentMemoryContext;
+	lead_ids_init(&s.touched);
 	for_each_transition_row(td->tg_newtable, RelationGetDescr(td->tg_relation),
 							count_new_event, &s);
 	if (lm_pending_apply(s.p, false) < (uint64) hash_get_num_entries(s.p->leads))
@@ -491,44 +524,44 @@ lm_events_after_insert(PG_FUNCTION_ARGS)
 	}
 	lm_pending_end(s.p);
 	/* a lead called twice in one statement is recomputed once */
-	lm_first_touch_recompute(s.touched, lm_sort_unique_int64(s.touched, s.ntouched));
+	lm_first_touch_recompute(s.touched.ids, lm_sort_unique_int64(s.touched.ids, s.touched.n));
 	return PointerGetDatum(NULL);
 }
 
-typedef struct LeadIdSet
+typedef struct ChangeScan
 {
-	int64	   *ids;
-	int			n;
-	int			cap;
-	AttrNumber	attnum;
-} LeadIdSet;
+	const LmEventCols *cols;
+	LmCache    *cache;
+	LeadIds		leads;			/* every lead with an event changed */
+	LeadIds		touched;		/* those with a sales touch changed */
+} ChangeScan;
 
 static void
 collect_lead_id(TupleTableSlot *slot, void *arg)
 {
-	LeadIdSet  *set = (LeadIdSet *) arg;
+	ChangeScan *s = (ChangeScan *) arg;
 	bool		isnull;
-	int64		id = DatumGetInt64(slot_getattr(slot, set->attnum, &isnull));
+	int64		id = DatumGetInt64(slot_getattr(slot, s->cols->lead_id, &isnull));
 
 	if (isnull)
 		return;
-	if (set->n == set->cap)
-	{
-		set->cap *= 2;
-		set->ids = repalloc(set->ids, sizeof(int64) * set->cap);
-	}
-	set->ids[set->n++] = id;
+	lead_ids_add(&s->leads, id);
+	if (row_is_sales_touch(slot, s->cols, s->cache))
+		lead_ids_add(&s->touched, id);
 }
 
 /*
  * AFTER UPDATE / DELETE / TRUNCATE statement trigger on events: the leads
- * whose events changed or went are recomputed from scratch.
+ * whose events changed or went are recomputed from scratch, and the first
+ * touches of those where a sales touch changed or went (the old row's type
+ * or the new one's).
  */
 Datum
 lm_events_after_change(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = trigger_data(fcinfo, "lm_events_after_change");
-	LeadIdSet	set;
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	ChangeScan	s;
 	int			n;
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
@@ -537,27 +570,25 @@ lm_events_after_change(PG_FUNCTION_ARGS)
 		lm_first_touch_recompute(NULL, -1);
 		return PointerGetDatum(NULL);
 	}
-	set.cap = 64;
-	set.n = 0;
-	set.ids = palloc(sizeof(int64) * set.cap);
-	set.attnum = lm_event_cols(RelationGetDescr(td->tg_relation))->lead_id;
+	s.cols = lm_event_cols(desc);
+	s.cache = lm_cache_get();
+	lead_ids_init(&s.leads);
+	lead_ids_init(&s.touched);
 	if (td->tg_oldtable)
-		for_each_transition_row(td->tg_oldtable, RelationGetDescr(td->tg_relation),
-								collect_lead_id, &set);
+		for_each_transition_row(td->tg_oldtable, desc, collect_lead_id, &s);
 	if (td->tg_newtable)
 	{
-		int			before = set.n;
+		int			before = s.leads.n;
 
-		for_each_transition_row(td->tg_newtable, RelationGetDescr(td->tg_relation),
-								collect_lead_id, &set);
-		if (set.n > before)
-			check_leads_exist(set.ids + before, set.n - before);
+		for_each_transition_row(td->tg_newtable, desc, collect_lead_id, &s);
+		if (s.leads.n > before)
+			check_leads_exist(s.leads.ids + before, s.leads.n - before);
 	}
-	if (set.n == 0)
+	if (s.leads.n == 0)
 		return PointerGetDatum(NULL);
-	n = lm_sort_unique_int64(set.ids, set.n);
-	lm_recompute_leads(set.ids, n);
-	lm_first_touch_recompute(set.ids, n);
+	n = lm_sort_unique_int64(s.leads.ids, s.leads.n);
+	lm_recompute_leads(s.leads.ids, n);
+	lm_first_touch_recompute(s.touched.ids, lm_sort_unique_int64(s.touched.ids, s.touched.n));
 	return PointerGetDatum(NULL);
 }
 
