@@ -115,7 +115,8 @@ static const char *const shape_hint[SHAPE_COUNT] = {
 	"An \"any\" condition has only the key \"any\", holding an array of conditions.",
 	"A \"not\" condition has only the key \"not\", holding one condition.",
 	"A field test has the keys \"field\", \"op\" and \"value\" (no \"value\" for \"exists\").",
-	"An event test has the keys \"event\", \"within\", \"min_count\", \"max_count\" "
+	/* one hint in two literals */
+	"An event test has the keys \"event\", \"within\", \"min_count\", \"max_count\" "	/* NOLINT(bugprone-suspicious-missing-comma) */
 	"and \"properties\"; only \"event\" is required."
 };
 
@@ -1246,7 +1247,8 @@ parse_field_test(LmParse *ps, LmKey *keys, int nkeys)
 	{
 		if (vv != NULL)
 		{
-			saved = path_push_key(ps, "value");
+			/* the error names the path of the value; nothing pops it */
+			(void) path_push_key(ps, "value");
 			parse_error(ps,
 						"Remove \"value\"; to test that a field is missing, write "
 						"{\"not\": {\"field\": F, \"op\": \"exists\"}}.",

@@ -10,7 +10,7 @@
 #   bash test/harness.sh test     deps, build, start, every suite, stop; summary at the end
 #   bash test/harness.sh demo     deps, build, start, load bench/demo.sql, stop
 #   bash test/harness.sh psql [ARGS]   start a cluster, open psql on database lm_dev, stop on exit
-#   bash test/harness.sh suite-{regress,isolation,pgtap,tap,cppcheck}
+#   bash test/harness.sh suite-{regress,isolation,pgtap,tap,cppcheck,tidy}
 #                                 one suite against a running throwaway cluster
 #   bash test/harness.sh suite-sqlsmith
 #                                 optional, not in the default LM_SUITES: fuzz with
@@ -26,7 +26,7 @@
 #   LM_USER      unprivileged user that owns the clusters when run as root (default lmtest)
 #   LM_TAPDIR    work dir of the TAP suite (default <LM_TMP>_tap), emptied at its start
 #   LM_LOGDIR    where logs are kept after a run (default <repo>/tmp_check/harness)
-#   LM_SUITES    suites run by `test`, in order (default "regress isolation pgtap tap cppcheck")
+#   LM_SUITES    suites run by `test`, in order (default "regress isolation pgtap tap cppcheck tidy")
 #   LM_TAP_TESTS the TAP files the tap suite runs (default test/t/*.pl; a glob, e.g. test/t/020*)
 #   LM_SUITE_TIMEOUT  seconds per suite before it is killed and counted failed (default 300)
 #   LM_SQLSMITH_SECONDS  how long the optional sqlsmith suite fuzzes (default 120; keep it
@@ -50,7 +50,7 @@ LM_TMP=${LM_TMP%/}
 LM_PORT=${LM_PORT:-54329}
 LM_USER=${LM_USER:-lmtest}
 LM_LOGDIR=${LM_LOGDIR:-$REPO/tmp_check/harness}
-LM_SUITES=${LM_SUITES:-regress isolation pgtap tap cppcheck}
+LM_SUITES=${LM_SUITES:-regress isolation pgtap tap cppcheck tidy}
 LM_SUITE_TIMEOUT=${LM_SUITE_TIMEOUT:-300}
 LM_EXTRA_CONF=${LM_EXTRA_CONF:-}
 LM_KEEP=${LM_KEEP:-}
@@ -63,7 +63,7 @@ DEB_PACKAGES=(
 	build-essential perl
 	"postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
 	"postgresql-$PG_MAJOR-pgtap" libtap-parser-sourcehandler-pgtap-perl
-	libipc-run-perl "postgresql-$PG_MAJOR-cron" cppcheck
+	libipc-run-perl "postgresql-$PG_MAJOR-cron" cppcheck clang-tidy
 )
 
 if [[ $(id -u) == 0 ]]; then IS_ROOT=1; SUDO=(); else IS_ROOT=; SUDO=(sudo); fi
@@ -492,6 +492,23 @@ suite_cppcheck() {
 		"${files[@]}"
 }
 
+# clang-tidy over src/ with the checks of .clang-tidy (the static analyzer
+# and bugprone-*; every finding is an error), one file per process.
+suite_tidy() {
+	resolve_pg
+	shopt -s nullglob
+	local files=(src/*.c)
+	if ((${#files[@]} == 0)); then echo "no src/*.c: nothing to check"; return 77; fi
+	command -v clang-tidy >/dev/null || die "clang-tidy not found: run 'bash test/harness.sh deps' first"
+	# clang-tidy prints its findings on stdout and a count of the (mostly
+	# PostgreSQL's, filtered) warnings it saw on stderr: only the former matter.
+	printf '%s\0' "${files[@]}" |
+		xargs -0 -n 1 -P "$(nproc)" sh -c 'clang-tidy -quiet "$2" -- -I src -I "$1" 2>/dev/null' tidy \
+			"$INCLUDEDIR_SERVER" ||
+		{ echo "clang-tidy: findings above (checks: .clang-tidy)"; return 1; }
+	echo "clang-tidy: ${#files[@]} files clean"
+}
+
 # Optional (not in the default LM_SUITES): sqlsmith against a cluster of its
 # own (test/sqlsmith.sh starts and stops it), for a bounded time.
 suite_sqlsmith() {
@@ -537,8 +554,8 @@ cmd_test() {
 		print_env
 	fi
 	for s in $LM_SUITES; do
-		case $s in regress | isolation | pgtap | tap | cppcheck | sqlsmith) ;; *) die "unknown suite: $s" ;; esac
-		if [[ -z $build_ok && $s != cppcheck ]]; then
+		case $s in regress | isolation | pgtap | tap | cppcheck | tidy | sqlsmith) ;; *) die "unknown suite: $s" ;; esac
+		if [[ -z $build_ok && $s != cppcheck && $s != tidy ]]; then
 			RESULTS+=("$(printf '%-10s %s' "$s" "FAIL (not run: build failed)")")
 			NFAIL=$((NFAIL + 1))
 			continue
@@ -600,6 +617,7 @@ case $cmd in
 	suite-pgtap) suite_pgtap ;;
 	suite-tap) suite_tap ;;
 	suite-cppcheck) suite_cppcheck ;;
+	suite-tidy) suite_tidy ;;
 	suite-sqlsmith) suite_sqlsmith ;;
 	help | -h | --help) usage ;;
 	*) usage >&2; exit 2 ;;
