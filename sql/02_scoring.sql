@@ -138,6 +138,42 @@ DROP TRIGGER audit_score ON lead_mgmt.leads;
 INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:dora, 'email_clicked');
 SELECT count(*) AS audited FROM public.score_audit WHERE lead_id = :dora;
 SELECT score, stage FROM lead_mgmt.leads WHERE id = :dora;
+-- lead_mgmt's update of a lead sets its computed columns: a trigger of
+-- yours that is UPDATE OF stage (or score, owner_id, ...) fires on it, and
+-- a statement trigger of yours with a transition table sees the leads the
+-- statement updated -- for one event, for many in one statement, and for
+-- a rescore of every lead.
+SELECT lead_mgmt.capture('{"email": "emil@example.com"}') AS emil \gset
+SELECT lead_mgmt.capture('{"email": "fay@example.com"}') AS fay \gset
+CREATE TABLE public.stage_moves (lead_id bigint, from_stage text, to_stage text);
+CREATE FUNCTION public.log_stage_move() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.stage_moves VALUES (NEW.id, OLD.stage, NEW.stage);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER log_stage_move AFTER UPDATE OF stage ON lead_mgmt.leads
+    FOR EACH ROW WHEN (OLD.stage IS DISTINCT FROM NEW.stage)
+    EXECUTE FUNCTION public.log_stage_move();
+CREATE TABLE public.lead_batches (leads bigint, stages text);
+CREATE FUNCTION public.log_batch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.lead_batches
+    SELECT count(*), string_agg(DISTINCT stage, ',' ORDER BY stage) FROM updated;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER log_batch AFTER UPDATE ON lead_mgmt.leads
+    REFERENCING NEW TABLE AS updated
+    FOR EACH STATEMENT EXECUTE FUNCTION public.log_batch();
+INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:emil, 'demo_requested');
+INSERT INTO lead_mgmt.events (lead_id, event_type)
+VALUES (:fay, 'demo_requested'), (:emil, 'email_opened'), (:fay, 'email_opened');
+SELECT lead_id = :emil AS is_emil, from_stage, to_stage FROM public.stage_moves ORDER BY 1 DESC;
+SELECT leads, stages FROM public.lead_batches;
+TRUNCATE public.lead_batches;
+SELECT lead_mgmt.rescore() = (SELECT count(*) FROM lead_mgmt.leads) AS rescored_all;
+SELECT leads = (SELECT count(*) FROM lead_mgmt.leads) AS saw_every_lead FROM public.lead_batches;
+DROP TRIGGER log_stage_move ON lead_mgmt.leads;
+DROP TRIGGER log_batch ON lead_mgmt.leads;
 -- Your CHECK constraints on leads hold for the computed columns too: an
 -- event that would break one is refused, and nothing of it is kept
 -- (NOT VALID: rows already there are not checked, changes are).

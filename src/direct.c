@@ -31,9 +31,13 @@
  * on an UPDATE of leads (foreign keys' triggers still run, through the
  * trigger manager), session_replication_role is not replica, and the
  * current user is the functions' owner, as their SECURITY DEFINER would
- * make it.  (Such calls are not counted in pg_stat_user_functions.)  What
- * leads' triggers are is kept until a relcache invalidation of leads or
- * any change to pg_proc.
+ * make it.  (Such calls are not counted in pg_stat_user_functions.)
+ * Otherwise every trigger fires through the trigger manager, transition
+ * tables included.  Either way the update's target columns are the
+ * computed columns, as for "SET score = score, stage = stage, ...": UPDATE
+ * OF triggers on them fire, and index entries get the executor's hints.
+ * What leads' triggers are is kept until a relcache invalidation of leads
+ * or any change to pg_proc.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -455,8 +459,8 @@ lock_lead(Relation rel, IndexScanDesc scan, Snapshot snap, CommandId cid,
 
 /*
  * Updates the leads whose ids are ids[0..n-1] (ascending, distinct) the
- * way "UPDATE lead_mgmt.leads SET rules_version = rules_version WHERE id
- * = ANY ($1)" does, without planning and running that statement: a single
+ * way "UPDATE lead_mgmt.leads SET <each computed column to itself> WHERE
+ * id = ANY ($1)" does, without planning and running that statement: a single
  * event's statement costs about as much again as the event's own INSERT
  * when it goes through the executor, and most of that is setting the
  * statement up; a bulk load's statement had to lock its leads in id order
@@ -490,6 +494,7 @@ lm_direct_update_leads(Oid leads_relid, const int64 *ids, int n)
 	Snapshot	snap;
 	EPQState	epq;
 	TM_FailureData tmfd;
+	TransitionCaptureState *transitions = NULL;
 	uint64		processed = 0;
 	const LmLeadTriggers *own;
 	bool		own_triggers;
@@ -507,6 +512,14 @@ lm_direct_update_leads(Oid leads_relid, const int64 *ids, int n)
 	before_row = own->before_row;
 
 	estate = direct_estate(rel, &rri);
+
+	/*
+	 * The update sets the computed columns, as if it named them: triggers
+	 * of yours that are UPDATE OF one of them fire, and the index entries of
+	 * a non-HOT update are hinted as the executor would for that UPDATE.
+	 */
+	exec_rt_fetch(rri->ri_RangeTableIndex, estate)->updatedCols =
+		lm_lead_computed_cols(RelationGetDescr(rel));
 	EvalPlanQualInit(&epq, estate, NULL, NIL, -1);
 	oldslot = table_slot_create(rel, &estate->es_tupleTable);
 	newslot = table_slot_create(rel, &estate->es_tupleTable);
@@ -515,7 +528,11 @@ lm_direct_update_leads(Oid leads_relid, const int64 *ids, int n)
 
 	AfterTriggerBeginQuery();
 	if (!own_triggers)
+	{
+		/* a trigger of yours with a transition table gets the rows */
+		transitions = MakeTransitionCaptureState(rel->trigdesc, RelationGetRelid(rel), CMD_UPDATE);
 		ExecBSUpdateTriggers(estate, rri);
+	}
 	for (int i = 0; i < n; i++)
 	{
 		bool		skip = false;
@@ -551,14 +568,14 @@ lm_direct_update_leads(Oid leads_relid, const int64 *ids, int n)
 		 * oldslot): foreign keys' checks compare it with the new one.
 		 */
 		ExecARUpdateTriggers(estate, rri, NULL, NULL, &oldslot->tts_tid, NULL, newslot,
-							 recheck, NULL, false);
+							 recheck, transitions, false);
 		list_free(recheck);
 		processed++;
 	}
 	index_endscan(scan);
 	index_close(idx, NoLock);
 	if (!own_triggers)
-		ExecASUpdateTriggers(estate, rri, NULL);
+		ExecASUpdateTriggers(estate, rri, transitions);
 	AfterTriggerEndQuery(estate);
 	/* lead_mgmt's statement trigger, after foreign keys' row triggers */
 	if (own_triggers)

@@ -39,6 +39,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
+#include "access/sysattr.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -64,6 +65,20 @@
 #include "nurture.h"
 #include "segments.h"
 #include "util.h"
+
+/*
+ * What lead_mgmt's own UPDATE of leads sets: every computed column, to
+ * itself (the row trigger then derives them), so that a trigger of yours
+ * that is UPDATE OF one of them fires, as it does on the updates of leads
+ * made without a statement (lm_direct_update_leads).
+ */
+#define LM_SET_COMPUTED \
+	"score = score, engagement_score = engagement_score, fit_score = fit_score, " \
+	"stage = stage, stage_changed_at = stage_changed_at, owner_id = owner_id, " \
+	"assigned_at = assigned_at, last_event_at = last_event_at, " \
+	"converted_at = converted_at, event_counts = event_counts, " \
+	"recheck_at = recheck_at, rules_version = rules_version, " \
+	"segment_ids = segment_ids, sequence_ids = sequence_ids"
 
 typedef struct LmHistoryItem
 {
@@ -292,7 +307,7 @@ lm_pending_apply(LmPending *p, bool all_leads)
 		if (all_leads)
 		{
 			SPIPlanPtr	plan = lm_plan(&plan_update_all,
-									   "UPDATE lead_mgmt.leads SET rules_version = rules_version",
+									   "UPDATE lead_mgmt.leads SET " LM_SET_COMPUTED,
 									   0, NULL);
 
 			processed = spi_updated(SPI_execute_plan(plan, NULL, NULL, false, 0));
@@ -645,23 +660,54 @@ counts_datum(const LmLeadCounts *c)
 	return PointerGetDatum(construct_array(d, c->n, INT4OID, 4, true, TYPALIGN_INT));
 }
 
+#define LM_N_COMPUTED 14
+
 /*
- * Refuses an application's write to a computed column: the columns only
- * lead_mgmt writes, by their cached attribute numbers (no name lookups on
- * the hot path).
+ * The attribute numbers of the computed columns, the columns only lead_mgmt
+ * writes (0 for one the table lacks), from the cached numbers: no name
+ * lookups on the hot path.
  */
 static void
-check_computed_unchanged(TupleDesc desc, const LmLeadCols *cols, HeapTuple oldtup,
-						 Datum *values, bool *isnull)
+computed_attnums(const LmLeadCols *cols, AttrNumber computed[LM_N_COMPUTED])
 {
-	const AttrNumber computed[] = {
+	const AttrNumber all[LM_N_COMPUTED] = {
 		cols->score, cols->engagement_score, cols->fit_score, cols->stage,
 		cols->stage_changed_at, cols->owner_id, cols->assigned_at, cols->last_event_at,
 		cols->converted_at, cols->event_counts, cols->recheck_at, cols->rules_version,
 		cols->segment_ids, cols->sequence_ids
 	};
 
-	for (int i = 0; i < lengthof(computed); i++)
+	memcpy(computed, all, sizeof(all));
+}
+
+/*
+ * The computed columns of leads as an UPDATE's set of target columns
+ * (attribute numbers offset by FirstLowInvalidHeapAttributeNumber, as in
+ * RangeTblEntry.updatedCols): what lead_mgmt's own update of a lead sets,
+ * palloc'd in the current context.
+ */
+Bitmapset *
+lm_lead_computed_cols(TupleDesc desc)
+{
+	AttrNumber	computed[LM_N_COMPUTED];
+	Bitmapset  *set = NULL;
+
+	computed_attnums(lm_lead_cols(desc), computed);
+	for (int i = 0; i < LM_N_COMPUTED; i++)
+		if (computed[i] > 0)
+			set = bms_add_member(set, computed[i] - FirstLowInvalidHeapAttributeNumber);
+	return set;
+}
+
+/* Refuses an application's write to a computed column. */
+static void
+check_computed_unchanged(TupleDesc desc, const LmLeadCols *cols, HeapTuple oldtup,
+						 Datum *values, bool *isnull)
+{
+	AttrNumber	computed[LM_N_COMPUTED];
+
+	computed_attnums(cols, computed);
+	for (int i = 0; i < LM_N_COMPUTED; i++)
 	{
 		AttrNumber	attno = computed[i];
 		Form_pg_attribute att;

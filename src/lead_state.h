@@ -101,6 +101,7 @@ typedef struct LmLeadCols
 } LmLeadCols;
 
 extern const LmLeadCols *lm_lead_cols(TupleDesc desc);
+extern Bitmapset *lm_lead_computed_cols(TupleDesc desc);
 extern void lm_counts_from_row(LmLeadCounts *c, int npreds, TupleDesc desc,
 							   Datum *values, bool *isnull, const LmLeadCols *cols);
 
