@@ -174,6 +174,28 @@ SELECT lead_mgmt.rescore() = (SELECT count(*) FROM lead_mgmt.leads) AS rescored_
 SELECT leads = (SELECT count(*) FROM lead_mgmt.leads) AS saw_every_lead FROM public.lead_batches;
 DROP TRIGGER log_stage_move ON lead_mgmt.leads;
 DROP TRIGGER log_batch ON lead_mgmt.leads;
+-- A rule of yours on UPDATE of leads applies to lead_mgmt's updates too
+-- (they then run as a statement).  Prefer a trigger: a rule's NEW is what
+-- the statement sets, before lead_mgmt's row trigger derives the new
+-- values (here the stage the lead had), and PostgreSQL refuses INSERT ...
+-- ON CONFLICT on a table with such a rule, which capture() uses.  An
+-- INSTEAD rule would replace lead_mgmt's updates, so lead_mgmt refuses the
+-- event instead, and nothing of it is kept.
+SELECT lead_mgmt.capture('{"email": "gus@example.com"}') AS gus \gset
+CREATE TABLE public.rule_log (lead_id bigint, stage text);
+CREATE RULE log_lead_update AS ON UPDATE TO lead_mgmt.leads
+    DO ALSO INSERT INTO public.rule_log VALUES (NEW.id, NEW.stage);
+\set VERBOSITY terse
+SELECT lead_mgmt.capture('{"email": "hal@example.com"}');
+\set VERBOSITY default
+INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:gus, 'demo_requested');
+SELECT lead_id = :gus AS is_gus, stage FROM public.rule_log;
+SELECT score, stage FROM lead_mgmt.leads WHERE id = :gus;
+DROP RULE log_lead_update ON lead_mgmt.leads;
+CREATE RULE swallow_lead_update AS ON UPDATE TO lead_mgmt.leads DO INSTEAD NOTHING;
+INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:gus, 'email_opened');
+SELECT count(*) AS gus_events FROM lead_mgmt.events WHERE lead_id = :gus;
+DROP RULE swallow_lead_update ON lead_mgmt.leads;
 -- Your CHECK constraints on leads hold for the computed columns too: an
 -- event that would break one is refused, and nothing of it is kept
 -- (NOT VALID: rows already there are not checked, changes are).

@@ -37,7 +37,8 @@
  * computed columns, as for "SET score = score, stage = stage, ...": UPDATE
  * OF triggers on them fire, and index entries get the executor's hints.
  * What leads' triggers are is kept until a relcache invalidation of leads
- * or any change to pg_proc.
+ * or any change to pg_proc.  When a rule applies to an UPDATE of leads the
+ * caller runs the statement instead.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -478,11 +479,12 @@ lock_lead(Relation rel, IndexScanDesc scan, Snapshot snap, CommandId cid,
  * is not HOT, and the replica identity check of publications.  Per-lead
  * work runs in the per-tuple context, reset after each lead.
  *
- * Returns the number of leads updated (those that no longer exist are
- * skipped).
+ * Sets *updated to the number of leads updated (those that no longer
+ * exist are skipped) and returns true; returns false, having done nothing,
+ * when a rule applies to an UPDATE of leads: the caller runs the statement.
  */
-uint64
-lm_direct_update_leads(Oid leads_relid, const int64 *ids, int n)
+bool
+lm_direct_update_leads(Oid leads_relid, const int64 *ids, int n, uint64 *updated)
 {
 	Relation	rel;
 	Relation	idx;
@@ -505,6 +507,13 @@ lm_direct_update_leads(Oid leads_relid, const int64 *ids, int n)
 	snap = GetActiveSnapshot();
 
 	rel = table_open(leads_relid, RowExclusiveLock);
+	if (rel->rd_rules != NULL)
+	{
+		/* a rule applies to the statement: the caller runs it */
+		table_close(rel, NoLock);
+		PopActiveSnapshot();
+		return false;
+	}
 	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
 	own = lead_triggers_get(rel);
 	own_triggers = own->own_only && SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA &&
@@ -585,7 +594,8 @@ lm_direct_update_leads(Oid leads_relid, const int64 *ids, int n)
 	direct_estate_end(estate, rri);
 	table_close(rel, NoLock);
 	PopActiveSnapshot();
-	return processed;
+	*updated = processed;
+	return true;
 }
 
 

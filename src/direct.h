@@ -25,7 +25,7 @@ typedef struct LmDirectProbe
 	int64		key;
 } LmDirectProbe;
 
-extern uint64 lm_direct_update_leads(Oid leads_relid, const int64 *ids, int n);
+extern bool lm_direct_update_leads(Oid leads_relid, const int64 *ids, int n, uint64 *updated);
 extern LmDirectResult lm_direct_insert(Oid relid, int ncols, const char *const *cols,
 									   const Oid *types, const Datum *values, const bool *nulls,
 									   const LmDirectProbe *probes, int nprobes,

@@ -108,6 +108,8 @@ static int	internal_depth = 0;
 static const char *reason_override = NULL;
 
 static SPIPlanPtr plan_update_all = NULL;
+static SPIPlanPtr plan_update_ids = NULL;
+static SPIPlanPtr plan_lock_update_ids = NULL;
 static SPIPlanPtr plan_lock_ids = NULL;
 static SPIPlanPtr plan_events_ids = NULL;
 static SPIPlanPtr plan_events_one = NULL;
@@ -257,12 +259,20 @@ lm_pending_end(LmPending *p)
 	MemoryContextDelete(p->cxt);
 }
 
-/* The rows an SPI UPDATE of leads changed; an error if it failed. */
+/*
+ * The rows an SPI UPDATE of leads changed.  An UPDATE that ends in
+ * something else was replaced by an INSTEAD rule of the user's: lead_mgmt
+ * cannot keep its leads then, and says so.
+ */
 static uint64
 spi_updated(int ret)
 {
 	if (ret != SPI_OK_UPDATE)
-		elog(ERROR, "lead_mgmt: updating leads failed: %s", SPI_result_code_string(ret));
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot update lead_mgmt.leads: a rule replaces the update"),
+				 errdetail("An INSTEAD rule on UPDATE of lead_mgmt.leads turns lead_mgmt's own update of the leads into something else, so scores and stages cannot be kept."),
+				 errhint("Drop the rule or make it an ALSO rule; a trigger can do what it did.")));
 	return SPI_processed;
 }
 
@@ -275,6 +285,7 @@ uint64
 lm_pending_apply(LmPending *p, bool all_leads)
 {
 	volatile uint64 processed = 0;
+	uint64		updated;
 	int64	   *volatile ids = NULL;
 	long		n = hash_get_num_entries(p->leads);
 	LmPending  *saved_top = pending_top;
@@ -312,13 +323,30 @@ lm_pending_apply(LmPending *p, bool all_leads)
 
 			processed = spi_updated(SPI_execute_plan(plan, NULL, NULL, false, 0));
 		}
+		else if (lm_direct_update_leads(leads_relid, ids, (int) n, &updated))
+			processed = updated;
 		else
 		{
 			/*
-			 * Directly, in id order (ids is sorted): two statements
-			 * locking the same leads in different orders would deadlock.
+			 * A rule of yours on leads: the statement applies it, after
+			 * the leads are locked in id order (ids is sorted), as the
+			 * direct update does: two statements locking the same leads in
+			 * different orders would deadlock.
 			 */
-			processed = lm_direct_update_leads(leads_relid, ids, (int) n);
+			Oid			types[1] = {INT8ARRAYOID};
+			Datum		args[1];
+
+			args[0] = PointerGetDatum(lm_int8_array(ids, (int) n));
+			if (SPI_execute_plan(lm_plan(&plan_lock_update_ids,
+										 "SELECT NULL FROM lead_mgmt.leads "
+										 "WHERE id OPERATOR(pg_catalog.=) ANY ($1) "
+										 "ORDER BY id FOR NO KEY UPDATE",
+										 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "lead_mgmt: locking leads failed");
+			processed = spi_updated(SPI_execute_plan(lm_plan(&plan_update_ids,
+															 "UPDATE lead_mgmt.leads SET " LM_SET_COMPUTED
+															 " WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
+															 1, types), args, NULL, false, 0));
 		}
 	}
 	PG_FINALLY();
