@@ -37,8 +37,8 @@
  * computed columns, as for "SET score = score, stage = stage, ...": UPDATE
  * OF triggers on them fire, and index entries get the executor's hints.
  * What leads' triggers are is kept until a relcache invalidation of leads
- * or any change to pg_proc.  When a rule applies to an UPDATE of leads the
- * caller runs the statement instead.
+ * or any change to pg_proc.  When a rule or row security applies to an
+ * UPDATE of leads the caller runs the statement instead.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -119,6 +119,8 @@ typedef struct LmLeadTriggers
 } LmLeadTriggers;
 
 static LmLeadTriggers lead_triggers;
+
+static bool direct_write_ok(Relation rel);
 
 /*
  * Forgets what was derived from a changed relation (from all: InvalidOid):
@@ -481,7 +483,9 @@ lock_lead(Relation rel, IndexScanDesc scan, Snapshot snap, CommandId cid,
  *
  * Sets *updated to the number of leads updated (those that no longer
  * exist are skipped) and returns true; returns false, having done nothing,
- * when a rule applies to an UPDATE of leads: the caller runs the statement.
+ * when a rule or row security applies to an UPDATE of leads (FORCE ROW
+ * LEVEL SECURITY; rep isolation does not force it): the caller runs the
+ * statement.
  */
 bool
 lm_direct_update_leads(Oid leads_relid, const int64 *ids, int n, uint64 *updated)
@@ -507,9 +511,9 @@ lm_direct_update_leads(Oid leads_relid, const int64 *ids, int n, uint64 *updated
 	snap = GetActiveSnapshot();
 
 	rel = table_open(leads_relid, RowExclusiveLock);
-	if (rel->rd_rules != NULL)
+	if (!direct_write_ok(rel))
 	{
-		/* a rule applies to the statement: the caller runs it */
+		/* a rule or row security applies to the statement: the caller runs it */
 		table_close(rel, NoLock);
 		PopActiveSnapshot();
 		return false;

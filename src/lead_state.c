@@ -328,7 +328,8 @@ lm_pending_apply(LmPending *p, bool all_leads)
 		else
 		{
 			/*
-			 * A rule of yours on leads: the statement applies it, after
+			 * A rule of yours on leads, or row security that applies to
+			 * lead_mgmt too: the statement applies them, after
 			 * the leads are locked in id order (ids is sorted), as the
 			 * direct update does: two statements locking the same leads in
 			 * different orders would deadlock.
