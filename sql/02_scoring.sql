@@ -196,6 +196,15 @@ CREATE RULE swallow_lead_update AS ON UPDATE TO lead_mgmt.leads DO INSTEAD NOTHI
 INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:gus, 'email_opened');
 SELECT count(*) AS gus_events FROM lead_mgmt.events WHERE lead_id = :gus;
 DROP RULE swallow_lead_update ON lead_mgmt.leads;
+-- A stored generated column of yours on leads follows the computed columns
+-- it reads, after every update lead_mgmt makes.
+ALTER TABLE lead_mgmt.leads ADD COLUMN hot boolean GENERATED ALWAYS AS (score >= 15) STORED;
+SELECT lead_mgmt.capture('{"email": "ida@example.com"}') AS ida \gset
+INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:ida, 'email_clicked');
+SELECT score, hot FROM lead_mgmt.leads WHERE id = :ida;
+INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:ida, 'pricing_page_visited');
+SELECT score, hot FROM lead_mgmt.leads WHERE id = :ida;
+ALTER TABLE lead_mgmt.leads DROP COLUMN hot;
 -- Your CHECK constraints on leads hold for the computed columns too: an
 -- event that would break one is refused, and nothing of it is kept
 -- (NOT VALID: rows already there are not checked, changes are).

@@ -59,7 +59,8 @@ SELECT p.oid::regprocedure AS invoker_trigger_function
 SELECT p.oid::regprocedure AS executable_by_public
   FROM pg_proc p
  WHERE p.pronamespace = 'lead_mgmt'::regnamespace
-   AND has_function_privilege('public', p.oid, 'EXECUTE');
+   AND has_function_privilege('public', p.oid, 'EXECUTE')
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
 -- Nobody but the owner may create in the schema.
 SELECT a.grantee = n.nspowner AS only_the_owner_may_create
   FROM pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a

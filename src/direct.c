@@ -56,6 +56,7 @@
 #include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "executor/nodeModifyTable.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/readfuncs.h"
@@ -477,7 +478,8 @@ lock_lead(Relation rel, IndexScanDesc scan, Snapshot snap, CommandId cid,
  * ROW and STATEMENT triggers of leads (the row trigger derives the
  * computed columns; the statement trigger writes what they queued;
  * lead_mgmt's own two are called directly when they are the only ones, see
- * the file header), CHECK constraints, index entries only when an update
+ * the file header), stored generated columns of yours (recomputed after
+ * the row triggers), CHECK constraints, index entries only when an update
  * is not HOT, and the replica identity check of publications.  Per-lead
  * work runs in the per-tuple context, reset after each lead.
  *
@@ -566,6 +568,8 @@ lm_direct_update_leads(Oid leads_relid, const int64 *ids, int n, uint64 *updated
 		if (skip)
 			continue;
 
+		if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+			ExecComputeStoredGenerated(rri, estate, newslot, CMD_UPDATE);
 		if (rel->rd_att->constr)
 			direct_check_constraints(rri, newslot, estate);
 		simple_table_tuple_update(rel, &oldslot->tts_tid, newslot, snap, &update_indexes);
