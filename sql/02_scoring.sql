@@ -168,7 +168,7 @@ INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:emil, 'demo_requeste
 INSERT INTO lead_mgmt.events (lead_id, event_type)
 VALUES (:fay, 'demo_requested'), (:emil, 'email_opened'), (:fay, 'email_opened');
 SELECT lead_id = :emil AS is_emil, from_stage, to_stage FROM public.stage_moves ORDER BY 1 DESC;
-SELECT leads, stages FROM public.lead_batches;
+SELECT leads, stages FROM public.lead_batches ORDER BY leads;
 TRUNCATE public.lead_batches;
 SELECT lead_mgmt.rescore() = (SELECT count(*) FROM lead_mgmt.leads) AS rescored_all;
 SELECT leads = (SELECT count(*) FROM lead_mgmt.leads) AS saw_every_lead FROM public.lead_batches;
