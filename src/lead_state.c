@@ -66,19 +66,8 @@
 #include "segments.h"
 #include "util.h"
 
-/*
- * What lead_mgmt's own UPDATE of leads sets: every computed column, to
- * itself (the row trigger then derives them), so that a trigger of yours
- * that is UPDATE OF one of them fires, as it does on the updates of leads
- * made without a statement (lm_direct_update_leads).
- */
-#define LM_SET_COMPUTED \
-	"score = score, engagement_score = engagement_score, fit_score = fit_score, " \
-	"stage = stage, stage_changed_at = stage_changed_at, owner_id = owner_id, " \
-	"assigned_at = assigned_at, last_event_at = last_event_at, " \
-	"converted_at = converted_at, event_counts = event_counts, " \
-	"recheck_at = recheck_at, rules_version = rules_version, " \
-	"segment_ids = segment_ids, sequence_ids = sequence_ids"
+/* how many columns of leads only lead_mgmt writes (computed_attnums) */
+#define LM_N_COMPUTED 14
 
 typedef struct LmHistoryItem
 {
@@ -109,8 +98,8 @@ static const char *reason_override = NULL;
 
 static SPIPlanPtr plan_update_all = NULL;
 static SPIPlanPtr plan_update_ids = NULL;
-static SPIPlanPtr plan_lock_update_ids = NULL;
 static SPIPlanPtr plan_lock_ids = NULL;
+static SPIPlanPtr plan_lock_ids_nokey = NULL;
 static SPIPlanPtr plan_events_ids = NULL;
 static SPIPlanPtr plan_events_one = NULL;
 static SPIPlanPtr plan_history = NULL;
@@ -118,6 +107,7 @@ static SPIPlanPtr plan_rechecks = NULL;
 
 static void lm_history_write(void);
 static void lm_rechecks_write(void);
+static void computed_attnums(const LmLeadCols *cols, AttrNumber computed[LM_N_COMPUTED]);
 
 /* Drops everything per-statement when a (sub)transaction ends or aborts. */
 static void
@@ -277,6 +267,67 @@ spi_updated(int ret)
 }
 
 /*
+ * The plan of lead_mgmt's own UPDATE of leads (of every lead, or of those
+ * whose ids are its one parameter): it sets every computed column to itself
+ * (the row trigger then derives them), so that a trigger of yours that is
+ * UPDATE OF one of them fires, as on the updates made without a statement
+ * (lm_direct_update_leads, whose target columns come from the same list).
+ */
+static SPIPlanPtr
+plan_update_computed(SPIPlanPtr *cache, Oid leads_relid, bool by_ids)
+{
+	Oid			types[1] = {INT8ARRAYOID};
+	Relation	rel;
+	TupleDesc	desc;
+	AttrNumber	computed[LM_N_COMPUTED];
+	StringInfoData sql;
+	const char *sep = "";
+
+	if (*cache != NULL)
+		return *cache;
+	rel = table_open(leads_relid, NoLock);
+	desc = RelationGetDescr(rel);
+	computed_attnums(lm_lead_cols(desc), computed);
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "UPDATE lead_mgmt.leads SET ");
+	for (int i = 0; i < LM_N_COMPUTED; i++)
+	{
+		const char *name;
+
+		if (computed[i] <= 0)
+			continue;
+		name = quote_identifier(NameStr(TupleDescAttr(desc, computed[i] - 1)->attname));
+		appendStringInfo(&sql, "%s%s = %s", sep, name, name);
+		sep = ", ";
+	}
+	if (by_ids)
+		appendStringInfoString(&sql, " WHERE id OPERATOR(pg_catalog.=) ANY ($1)");
+	table_close(rel, NoLock);
+	return lm_plan(cache, sql.data, by_ids ? 1 : 0, types);
+}
+
+/*
+ * Locks the leads whose ids are in the int8[] ids in id order, as every
+ * writer of several leads does, so that two cannot deadlock: FOR UPDATE to
+ * recompute them from scratch, FOR NO KEY UPDATE for an update.
+ */
+static void
+lock_leads_in_order(Datum ids, bool for_update)
+{
+	Oid			types[1] = {INT8ARRAYOID};
+	SPIPlanPtr	plan = for_update ?
+		lm_plan(&plan_lock_ids,
+				"SELECT NULL FROM lead_mgmt.leads WHERE id OPERATOR(pg_catalog.=) ANY ($1) "
+				"ORDER BY id FOR UPDATE", 1, types) :
+		lm_plan(&plan_lock_ids_nokey,
+				"SELECT NULL FROM lead_mgmt.leads WHERE id OPERATOR(pg_catalog.=) ANY ($1) "
+				"ORDER BY id FOR NO KEY UPDATE", 1, types);
+
+	if (SPI_execute_plan(plan, &ids, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "lead_mgmt: locking leads failed");
+}
+
+/*
  * Applies a registry: updates the affected leads in id order, so that
  * concurrent writers lock in one order (all of them with all_leads, by
  * one UPDATE statement).  Returns the number of leads updated.
@@ -316,38 +367,26 @@ lm_pending_apply(LmPending *p, bool all_leads)
 	PG_TRY();
 	{
 		if (all_leads)
-		{
-			SPIPlanPtr	plan = lm_plan(&plan_update_all,
-									   "UPDATE lead_mgmt.leads SET " LM_SET_COMPUTED,
-									   0, NULL);
-
-			processed = spi_updated(SPI_execute_plan(plan, NULL, NULL, false, 0));
-		}
+			processed = spi_updated(SPI_execute_plan(plan_update_computed(&plan_update_all,
+																		  leads_relid, false),
+													 NULL, NULL, false, 0));
 		else if (lm_direct_update_leads(leads_relid, ids, (int) n, &updated))
 			processed = updated;
 		else
 		{
 			/*
 			 * A rule of yours on leads, or row security that applies to
-			 * lead_mgmt too: the statement applies them, after
-			 * the leads are locked in id order (ids is sorted), as the
-			 * direct update does: two statements locking the same leads in
-			 * different orders would deadlock.
+			 * lead_mgmt too: the statement applies them, on leads locked in
+			 * id order first (ids is sorted), as the direct update locks
+			 * them.
 			 */
-			Oid			types[1] = {INT8ARRAYOID};
 			Datum		args[1];
 
 			args[0] = PointerGetDatum(lm_int8_array(ids, (int) n));
-			if (SPI_execute_plan(lm_plan(&plan_lock_update_ids,
-										 "SELECT NULL FROM lead_mgmt.leads "
-										 "WHERE id OPERATOR(pg_catalog.=) ANY ($1) "
-										 "ORDER BY id FOR NO KEY UPDATE",
-										 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "lead_mgmt: locking leads failed");
-			processed = spi_updated(SPI_execute_plan(lm_plan(&plan_update_ids,
-															 "UPDATE lead_mgmt.leads SET " LM_SET_COMPUTED
-															 " WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
-															 1, types), args, NULL, false, 0));
+			lock_leads_in_order(args[0], false);
+			processed = spi_updated(SPI_execute_plan(plan_update_computed(&plan_update_ids,
+																		  leads_relid, true),
+													 args, NULL, false, 0));
 		}
 	}
 	PG_FINALLY();
@@ -512,20 +551,13 @@ lm_recompute_leads(const int64 *ids, int n)
 	LmCache    *cache;
 	LmPending  *p;
 	uint64		done;
-	Oid			types[1] = {INT8ARRAYOID};
-	Datum		args[1];
 
 	if (n == 0)
 		return 0;
 	lm_lock_leads_for_write();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
-	args[0] = PointerGetDatum(lm_int8_array(ids, n));
-	if (SPI_execute_plan(lm_plan(&plan_lock_ids,
-								 "SELECT id FROM lead_mgmt.leads WHERE id OPERATOR(pg_catalog.=) ANY ($1) "
-								 "ORDER BY id FOR UPDATE",
-								 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "lead_mgmt: locking leads failed");
+	lock_leads_in_order(PointerGetDatum(lm_int8_array(ids, n)), true);
 	SPI_finish();
 
 	cache = lm_cache_get();
@@ -688,8 +720,6 @@ counts_datum(const LmLeadCounts *c)
 		d[i] = Int32GetDatum(c->counts[i]);
 	return PointerGetDatum(construct_array(d, c->n, INT4OID, 4, true, TYPALIGN_INT));
 }
-
-#define LM_N_COMPUTED 14
 
 /*
  * The attribute numbers of the computed columns, the columns only lead_mgmt
