@@ -305,6 +305,19 @@ lead_row(FunnelState *st, TupleTableSlot *slot)
 }
 
 /*
+ * How many values lie from lo to hi (lo <= hi), saturating: the whole int64
+ * range has 2^64 of them, one more than a uint64 holds, and imported ids
+ * may span it.
+ */
+static inline uint64
+id_span(int64 lo, int64 hi)
+{
+	uint64		d = (uint64) hi - (uint64) lo;
+
+	return d == PG_UINT64_MAX ? d : d + 1;
+}
+
+/*
  * Are n ids spread over span values dense enough for a byte per value: at
  * most 4 bytes per id, or 1 MB, whichever is more (identity ids of a live
  * table are)?
@@ -335,7 +348,7 @@ index_leads(FunnelState *st)
 
 	if (st->nleads == 0)
 		return;
-	span = (uint64) st->max_id - (uint64) st->min_id + 1;
+	span = id_span(st->min_id, st->max_id);
 	if (dense_enough(st->nleads, span))
 	{
 		st->dense = MemoryContextAllocHuge(st->cxt, span);
@@ -682,7 +695,7 @@ read_trials(FunnelState *st)
 		t->min = Min(t->min, t->ids[i]);
 		t->max = Max(t->max, t->ids[i]);
 	}
-	span = (uint64) t->max - (uint64) t->min + 1;
+	span = id_span(t->min, t->max);
 	if (dense_enough(t->n, span))
 	{
 		t->dense = MemoryContextAllocHuge(st->cxt, span);
@@ -969,7 +982,7 @@ index_deals(ReachState *rs)
 	qsort(rs->deals, rs->ndeals, sizeof(WonDeal), lm_cmp_int64);
 	rs->deal_min = rs->deals[0].lead_id;
 	rs->deal_max = rs->deals[rs->ndeals - 1].lead_id;
-	span = (uint64) rs->deal_max - (uint64) rs->deal_min + 1;
+	span = id_span(rs->deal_min, rs->deal_max);
 	if (span <= Max((uint64) rs->ndeals * 16, (uint64) 1 << 22) && rs->ndeals < PG_INT32_MAX)
 	{
 		rs->deal_dense = MemoryContextAllocHuge(rs->st->cxt, sizeof(int32) * span);
