@@ -242,6 +242,16 @@ SELECT lead_mgmt.evaluate('{"field": "engagement_score", "op": "=", "value": 45}
        lead_mgmt.evaluate('{"field": "fit_score", "op": "!=", "value": 0}', :ada) AS false_case;
 SELECT lead_mgmt.evaluate('{"field": "score", "op": "=", "value": 0}', :bob) AS true_case,
        lead_mgmt.evaluate('{"field": "score", "op": ">", "value": 0}', :bob) AS false_case;
+-- The other computed columns are tested as lead_mgmt writes them: a fit
+-- rule on last_event_at counts from the event that sets it.
+BEGIN;
+INSERT INTO lead_mgmt.scoring_rules (name, condition, points)
+VALUES ('ever active', '{"field": "last_event_at", "op": "exists"}', 1);
+INSERT INTO lead_mgmt.leads (email) VALUES ('cy@example.com') RETURNING id AS cy \gset
+SELECT fit_score AS before_any_event FROM lead_mgmt.leads WHERE id = :cy;
+SELECT lead_mgmt.track(:cy, 'email_opened') > 0 AS tracked;
+SELECT fit_score AS after_the_first FROM lead_mgmt.leads WHERE id = :cy;
+ROLLBACK;
 
 --
 -- all, any, not.

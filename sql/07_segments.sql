@@ -112,6 +112,51 @@ SELECT (lead_mgmt.run_maintenance(now() + interval '31 days') ->> 'leads_recheck
 SELECT count(*) AS readers_in_31_days FROM lead_mgmt.lead_segments
  WHERE segment = 'pricing-guide readers, active this month';
 
+-- Age follows time the same way: a lead's recheck_at says when it turns 30
+-- days old, and maintenance then moves it into "a month old"; a corrected
+-- created_at moves it at once.  Segments on the columns lead_mgmt computes
+-- (last_event_at, converted_at, owner_id, assigned_at, stage_changed_at)
+-- follow them at commit.
+BEGIN;
+INSERT INTO lead_mgmt.segments (name, condition) VALUES
+    ('a month old', '{"field": "age", "op": ">=", "value": "30 days"}'),
+    ('ever active', '{"field": "last_event_at", "op": "exists"}'),
+    ('bought', '{"field": "converted_at", "op": "exists"}'),
+    ('assigned', '{"field": "assigned_at", "op": "exists"}'),
+    ('staged', '{"field": "stage_changed_at", "op": "exists"}');
+INSERT INTO lead_mgmt.reps (name) VALUES ('Rita') RETURNING id AS rita \gset
+INSERT INTO lead_mgmt.leads (email, first_name, created_at)
+VALUES ('eve@example.com', 'Eve', now() - interval '20 days') RETURNING id AS eve \gset
+SELECT recheck_at - created_at AS eve_rechecked_after FROM lead_mgmt.leads WHERE id = :eve;
+SELECT array_agg(segment ORDER BY segment) AS eve_when_new FROM lead_mgmt.lead_segments WHERE lead_id = :eve;
+SELECT lead_mgmt.track(:eve, 'email_opened') > 0 AS tracked;
+SELECT lead_mgmt.assign(:eve, :rita);
+INSERT INTO lead_mgmt.deals (lead_id, amount, status) VALUES (:eve, 100, 'won');
+SELECT array_agg(segment ORDER BY segment) AS eve_now FROM lead_mgmt.lead_segments WHERE lead_id = :eve;
+SELECT :eve IN (SELECT lead_id FROM lead_mgmt.lead_segments WHERE segment = 'a month old') AS eve_a_month_old;
+SELECT (lead_mgmt.run_maintenance(now() + interval '11 days') ->> 'leads_rechecked')::int > 0 AS rechecked;
+SELECT :eve IN (SELECT lead_id FROM lead_mgmt.lead_segments WHERE segment = 'a month old') AS eve_a_month_old;
+UPDATE lead_mgmt.leads SET created_at = now() - interval '40 days' WHERE first_name = 'Dee';
+UPDATE lead_mgmt.leads SET created_at = now() WHERE id = :eve;
+SELECT l.first_name FROM lead_mgmt.lead_segments s JOIN lead_mgmt.leads l ON l.id = s.lead_id
+ WHERE s.segment = 'a month old' ORDER BY 1;
+-- A BEFORE UPDATE trigger of yours whose name sorts before leads_before_row
+-- runs first on lead_mgmt's own updates too: segments see what it set, as
+-- the scores do.
+CREATE FUNCTION public.mark_touched() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.attributes := NEW.attributes OPERATOR(pg_catalog.||) '{"touched": true}'::jsonb;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER a_mark_touched BEFORE UPDATE ON lead_mgmt.leads
+    FOR EACH ROW EXECUTE FUNCTION public.mark_touched();
+INSERT INTO lead_mgmt.segments (name, condition)
+VALUES ('touched', '{"field": "attributes.touched", "op": "exists"}');
+SELECT lead_mgmt.track(:eve, 'email_clicked') > 0 AS tracked;
+SELECT array_agg(segment ORDER BY segment) AS eve_touched FROM lead_mgmt.lead_segments WHERE lead_id = :eve;
+SELECT lead_mgmt.refresh_segments() AS changes;
+ROLLBACK;
+
 -- The same under REPEATABLE READ: Ben moves to Portugal and back, one
 -- transaction each.  (A single change's entry is then written by a
 -- statement rather than directly: ON CONFLICT DO NOTHING under a

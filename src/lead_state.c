@@ -852,6 +852,39 @@ text_col(Datum *values, bool *isnull, AttrNumber att)
 }
 
 /*
+ * Adds to changed the columns of cols whose value in the new row differs
+ * from oldtup's.  The segments and sequences test these columns: besides
+ * what the application's UPDATE set (already in changed), lead_mgmt's own
+ * writes change computed ones (last_event_at, converted_at, stage_changed_at,
+ * owner_id, assigned_at), and a BEFORE trigger of the user's that runs
+ * before ours may change any column, also during lead_mgmt's updates.
+ */
+static Bitmapset *
+add_changed_cols(Bitmapset *changed, const Bitmapset *cols, TupleDesc desc,
+				 HeapTuple oldtup, const Datum *values, const bool *isnull)
+{
+	int			a = -1;
+
+	while ((a = bms_next_member(cols, a)) >= 0)
+	{
+		Form_pg_attribute att;
+		Datum		old;
+		bool		oldnull;
+
+		if (a > desc->natts || bms_is_member(a, changed))
+			continue;
+		att = TupleDescAttr(desc, a - 1);
+		if (att->attisdropped)
+			continue;
+		old = heap_getattr(oldtup, a, desc, &oldnull);
+		if (oldnull != isnull[a - 1] ||
+			(!oldnull && !datum_image_eq(old, values[a - 1], att->attbyval, att->attlen)))
+			changed = bms_add_member(changed, a);
+	}
+	return changed;
+}
+
+/*
  * Ownership: a manual assignment, a reassignment (redistribute, SLA), or
  * the rules when the lead enters a stage that assigns on entry without an
  * owner.  Writes owner_id / assigned_at into the row and queues history.
@@ -971,6 +1004,8 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	bool		old_score_null = true;
 	Datum		segd;
 	bool		segnull;
+	bool		stage_moves;
+	TimestampTz stage_changed_at = 0;
 
 	values = palloc(sizeof(Datum) * desc->natts);
 	isnull = palloc(sizeof(bool) * desc->natts);
@@ -1093,6 +1128,12 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	else
 		to_stage = from_stage;
 
+	/* the times the counts give, before anything tests them */
+	values[cols->last_event_at - 1] = TimestampTzGetDatum(c.last_event_at);
+	isnull[cols->last_event_at - 1] = (c.last_event_at == LM_NO_TIME);
+	values[cols->converted_at - 1] = TimestampTzGetDatum(c.converted_at);
+	isnull[cols->converted_at - 1] = (c.converted_at == LM_NO_TIME);
+
 	memset(&view, 0, sizeof(view));
 	view.tupdesc = desc;
 	view.values = values;
@@ -1124,34 +1165,27 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	isnull[cols->fit_score - 1] = false;
 	values[cols->event_counts - 1] = counts_datum(&c);
 	isnull[cols->event_counts - 1] = false;
-	recheck = c.window_recheck;
-	if (derived.next_change != 0 && (recheck == LM_NO_TIME || derived.next_change < recheck))
-		recheck = derived.next_change;
-	values[cols->recheck_at - 1] = TimestampTzGetDatum(recheck);
-	isnull[cols->recheck_at - 1] = (recheck == LM_NO_TIME);
-	if (recheck != LM_NO_TIME && (old_recheck == LM_NO_TIME || recheck < old_recheck) &&
-		!(p != NULL && p->scratch_all))	/* lm_recompute_all rebuilds them */
-	{
-		/* the entry at or before the old time may come too late */
-		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-		LmRecheckItem *r = palloc(sizeof(LmRecheckItem));
-
-		r->subid = GetCurrentSubTransactionId();
-		r->lead_id = lead_id;
-		r->due_at = recheck;
-		rechecks = lappend(rechecks, r);
-		MemoryContextSwitchTo(old);
-	}
 	values[cols->rules_version - 1] = Int64GetDatum(cache->version);
 	isnull[cols->rules_version - 1] = false;
-	values[cols->last_event_at - 1] = TimestampTzGetDatum(c.last_event_at);
-	isnull[cols->last_event_at - 1] = (c.last_event_at == LM_NO_TIME);
-	values[cols->converted_at - 1] = TimestampTzGetDatum(c.converted_at);
-	isnull[cols->converted_at - 1] = (c.converted_at == LM_NO_TIME);
+
+	stage_moves = to_stage != NULL &&
+		(from_stage == NULL || strcmp(from_stage, to_stage) != 0);
+	if (stage_moves)
+	{
+		stage_changed_at = is_insert ?
+			DatumGetTimestampTz(values[cols->created_at - 1]) : now;
+		values[cols->stage - 1] = CStringGetTextDatum(to_stage);
+		isnull[cols->stage - 1] = false;
+		values[cols->stage_changed_at - 1] = TimestampTzGetDatum(stage_changed_at);
+		isnull[cols->stage_changed_at - 1] = false;
+	}
 
 	view.stage_rank = to_stage ? lm_cache_stage_rank(cache, to_stage) : -1;
 	decide_owner(cache, &view, cols, values, isnull, entry, lead_id, from_stage, to_stage,
 				 now, &changed_cols);
+	if (!is_insert && !full_eval && cache->cond_dep_cols != NULL)
+		changed_cols = add_changed_cols(changed_cols, cache->cond_dep_cols, desc, oldtup,
+										values, isnull);
 
 	/* segments, seen with the new scores, stage and owner */
 	memset(&seg_in, 0, sizeof(seg_in));
@@ -1200,29 +1234,45 @@ lm_leads_trigger_row(TriggerData *trigdata)
 		isnull[cols->sequence_ids - 1] = segnull;
 	}
 
-	if (to_stage != NULL &&
-		(from_stage == NULL || strcmp(from_stage, to_stage) != 0))
+	/*
+	 * When a windowed or age term next changes: of the rules and stages
+	 * (lm_derive), and of the segments and sequences evaluated above, which
+	 * include every one with an age term.
+	 */
+	recheck = c.window_recheck;
+	if (view.next_change != 0 && (recheck == LM_NO_TIME || view.next_change < recheck))
+		recheck = view.next_change;
+	values[cols->recheck_at - 1] = TimestampTzGetDatum(recheck);
+	isnull[cols->recheck_at - 1] = (recheck == LM_NO_TIME);
+	if (recheck != LM_NO_TIME && (old_recheck == LM_NO_TIME || recheck < old_recheck) &&
+		!(p != NULL && p->scratch_all))	/* lm_recompute_all rebuilds them */
 	{
-		TimestampTz changed_at = is_insert ?
-			DatumGetTimestampTz(values[cols->created_at - 1]) : now;
+		/* the entry at or before the old time may come too late */
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		LmRecheckItem *r = palloc(sizeof(LmRecheckItem));
+
+		r->subid = GetCurrentSubTransactionId();
+		r->lead_id = lead_id;
+		r->due_at = recheck;
+		rechecks = lappend(rechecks, r);
+		MemoryContextSwitchTo(old);
+	}
+
+	if (stage_moves)
+	{
 		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 		LmHistoryItem *h = palloc(sizeof(LmHistoryItem));
 
 		h->lead_id = lead_id;
 		h->from_stage = from_stage ? pstrdup(from_stage) : NULL;
 		h->to_stage = pstrdup(to_stage);
-		h->changed_at = changed_at;
+		h->changed_at = stage_changed_at;
 		h->reason = pstrdup(reason ? reason : "condition");
 		h->note = note ? pstrdup(note) : NULL;
 		h->lead_updated = !is_insert;
 		h->subid = GetCurrentSubTransactionId();
 		history = lappend(history, h);
 		MemoryContextSwitchTo(old);
-
-		values[cols->stage - 1] = CStringGetTextDatum(to_stage);
-		isnull[cols->stage - 1] = false;
-		values[cols->stage_changed_at - 1] = TimestampTzGetDatum(changed_at);
-		isnull[cols->stage_changed_at - 1] = false;
 	}
 
 	lm_cache_unpin(cache);

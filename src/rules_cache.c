@@ -432,6 +432,7 @@ load_cache(void)
 		seg->name = spi_text(tup, desc, 2);
 		seg->cond = lm_cond_parse(cond, LM_CTX_SEGMENT, &catalog, &cache->preds);
 		collect_deps(seg->cond, seg);
+		cache->cond_dep_cols = bms_union(cache->cond_dep_cols, seg->dep_cols);
 	}
 
 	/* active nurture sequences */
@@ -458,12 +459,14 @@ load_cache(void)
 		sq->enroll.id = sq->id;
 		sq->enroll.cond = lm_cond_parse(enroll, LM_CTX_SEQUENCE, &catalog, &cache->preds);
 		collect_deps(sq->enroll.cond, &sq->enroll);
+		cache->cond_dep_cols = bms_union(cache->cond_dep_cols, sq->enroll.dep_cols);
 		sq->has_exit = exitc != NULL;
 		if (exitc != NULL)
 		{
 			sq->exit.id = sq->id;
 			sq->exit.cond = lm_cond_parse(exitc, LM_CTX_SEQUENCE, &catalog, &cache->preds);
 			collect_deps(sq->exit.cond, &sq->exit);
+			cache->cond_dep_cols = bms_union(cache->cond_dep_cols, sq->exit.dep_cols);
 		}
 	}
 	if (cache->n_sequences > 0)

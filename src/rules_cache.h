@@ -115,6 +115,7 @@ typedef struct LmCache
 	int			n_sequences;
 	LmSequence *sequences;		/* active, ascending id */
 	int			unsubscribe_pred;	/* {"event": "email_unsubscribed"}, or -1 */
+	Bitmapset  *cond_dep_cols;	/* leads columns any segment or sequence tests */
 	int			n_assign_rules;
 	LmAssignRule *assign_rules;	/* active, by priority then id */
 	LmPredicateSet assign_preds;	/* event tests of assignment rules */

@@ -58,14 +58,17 @@ static SPIPlanPtr plan_segment = NULL;
 
 /*
  * Does something this condition depends on differ from before?  (Also used
- * for nurture conditions, which carry the same dependency summary.)
+ * for nurture conditions, which carry the same dependency summary.)  A
+ * condition with an age term is always evaluated: its truth follows the
+ * clock, and evaluating it is what tells the lead's recheck_at when the
+ * term next changes.
  */
 bool
 lm_segment_affected(const LmSegment *seg, const LmSegmentInput *in)
 {
 	int			p;
 
-	if (in->full)
+	if (in->full || seg->dep_age)
 		return true;
 	if (seg->dep_score && in->score_changed)
 		return true;
