@@ -127,6 +127,109 @@ CREATE TRIGGER event_types_in_use_update AFTER UPDATE ON lead_mgmt.event_types
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._event_types_in_use();
 
+-- The stages a condition names: the values of its tests of the field stage
+-- (a name, or a list of names for in / not_in), walking its grammar (all,
+-- any, not).
+CREATE FUNCTION lead_mgmt._condition_stages(condition jsonb)
+    RETURNS text[]
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE node (c, depth) AS (
+        SELECT _condition_stages.condition, 0
+        UNION ALL
+        SELECT k.c, n.depth OPERATOR(pg_catalog.+) 1
+          FROM node n
+         CROSS JOIN LATERAL (
+                SELECT a.c FROM pg_catalog.jsonb_array_elements(
+                    CASE WHEN pg_catalog.jsonb_typeof(n.c OPERATOR(pg_catalog.->) 'all') OPERATOR(pg_catalog.=) 'array'
+                         THEN n.c OPERATOR(pg_catalog.->) 'all' ELSE '[]'::pg_catalog.jsonb END) AS a (c)
+                UNION ALL
+                SELECT a.c FROM pg_catalog.jsonb_array_elements(
+                    CASE WHEN pg_catalog.jsonb_typeof(n.c OPERATOR(pg_catalog.->) 'any') OPERATOR(pg_catalog.=) 'array'
+                         THEN n.c OPERATOR(pg_catalog.->) 'any' ELSE '[]'::pg_catalog.jsonb END) AS a (c)
+                UNION ALL
+                SELECT n.c OPERATOR(pg_catalog.->) 'not'
+                 WHERE n.c OPERATOR(pg_catalog.?) 'not') k
+         WHERE pg_catalog.jsonb_typeof(n.c) OPERATOR(pg_catalog.=) 'object'
+           AND n.depth OPERATOR(pg_catalog.<) 64)
+    SELECT pg_catalog.array_agg(DISTINCT v.name)
+      FROM node n
+     CROSS JOIN LATERAL (
+            SELECT n.c OPERATOR(pg_catalog.->>) 'value'
+             WHERE pg_catalog.jsonb_typeof(n.c OPERATOR(pg_catalog.->) 'value') OPERATOR(pg_catalog.=) 'string'
+            UNION ALL
+            SELECT e.name FROM pg_catalog.jsonb_array_elements_text(
+                CASE WHEN pg_catalog.jsonb_typeof(n.c OPERATOR(pg_catalog.->) 'value') OPERATOR(pg_catalog.=) 'array'
+                     THEN n.c OPERATOR(pg_catalog.->) 'value' ELSE '[]'::pg_catalog.jsonb END) AS e (name)) v (name)
+     WHERE n.c OPERATOR(pg_catalog.->>) 'field' OPERATOR(pg_catalog.=) 'stage';
+$$;
+COMMENT ON FUNCTION lead_mgmt._condition_stages(jsonb) IS
+    'internal: the stages a condition names (the values of its stage tests, at any depth)';
+
+-- A stage that the funnel views count by name (iql, mql, sql, customer),
+-- or that a condition names (of a scoring rule, segment, assignment rule
+-- or sequence; a stage condition cannot test the stage), cannot be
+-- deleted or renamed: the views would count nobody there, a segment on
+-- "stage >= sql" would silently empty, and the conditions would not
+-- validate any more.  Checked after the statement, once per name that is
+-- gone; stages_validate has refused a stage that leads are in already.
+CREATE FUNCTION lead_mgmt._stages_in_use() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_name text;
+    v_uses text;
+BEGIN
+    FOR v_name IN
+        SELECT o.name FROM old_rows o
+         WHERE NOT EXISTS (SELECT 1 FROM lead_mgmt.stages s
+                            WHERE s.name OPERATOR(pg_catalog.=) o.name)
+         ORDER BY o.rank
+    LOOP
+        IF v_name OPERATOR(pg_catalog.=) ANY (ARRAY['iql', 'mql', 'sql', 'customer']) THEN
+            RAISE EXCEPTION USING ERRCODE = 'object_in_use',
+                MESSAGE = pg_catalog.format('stage "%s" is counted by the funnel views', v_name),
+                DETAIL = 'funnel_summary, funnel_by_month, funnel(), acquisition_costs and followups count the leads that reached iql, mql, sql and customer by these names.',
+                HINT = 'Keep the stage; change its rank, min_score, condition or assign_on_entry instead.';
+        END IF;
+        SELECT pg_catalog.string_agg(u.what, ', ' ORDER BY u.ord, u.what) INTO v_uses
+          FROM (SELECT 1 AS ord, pg_catalog.format('scoring rule "%s"', r.name) AS what
+                  FROM lead_mgmt.scoring_rules r
+                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_stages(r.condition))
+                UNION ALL
+                SELECT 2, pg_catalog.format('segment "%s"', g.name)
+                  FROM lead_mgmt.segments g
+                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_stages(g.condition))
+                UNION ALL
+                SELECT 3, pg_catalog.format('assignment rule "%s"', a.name)
+                  FROM lead_mgmt.assignment_rules a
+                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_stages(a.condition))
+                UNION ALL
+                SELECT 4, pg_catalog.format('sequence "%s"', q.name)
+                  FROM lead_mgmt.sequences q
+                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_stages(q.enroll_condition))
+                    OR v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_stages(q.exit_condition))) u;
+        IF v_uses IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
+                MESSAGE = pg_catalog.format('stage "%s" is still in use', v_name),
+                DETAIL = pg_catalog.format('It is named by: %s.', v_uses),
+                HINT = 'Change or delete the rules and conditions that name it first.';
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION lead_mgmt._stages_in_use() IS
+    'internal: refuses to delete or rename the funnel''s stages and stages that conditions name';
+CREATE TRIGGER stages_in_use_delete AFTER DELETE ON lead_mgmt.stages
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._stages_in_use();
+CREATE TRIGGER stages_in_use_update AFTER UPDATE ON lead_mgmt.stages
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._stages_in_use();
+
 -- TRUNCATE fires no row trigger: it would skip the checks that refuse to
 -- delete a stage leads are in, an event type in use or a rep with leads or
 -- history, and it would empty the one-row tables lead_mgmt runs on.  So it
@@ -188,6 +291,8 @@ CREATE TRIGGER security_state_refuse_truncate BEFORE TRUNCATE ON lead_mgmt.secur
 REVOKE ALL ON FUNCTION lead_mgmt._condition_event_types(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION lead_mgmt._event_types_in_use() FROM PUBLIC;
 REVOKE ALL ON FUNCTION lead_mgmt._refuse_truncate() FROM PUBLIC;
+REVOKE ALL ON FUNCTION lead_mgmt._condition_stages(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION lead_mgmt._stages_in_use() FROM PUBLIC;
 
 --------------------------------------------------------------------------
 -- 0.2: the four trigger functions that fire for every event no longer pin
