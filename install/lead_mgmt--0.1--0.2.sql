@@ -1175,3 +1175,90 @@ SELECT g.campaign, g.leads, g.first_lead_at, g.last_lead_at
  WHERE NOT EXISTS (SELECT 1 FROM lead_mgmt.campaigns c
                     WHERE c.code OPERATOR(pg_catalog.=) g.campaign)
  ORDER BY g.leads DESC, g.campaign;
+
+--------------------------------------------------------------------------
+-- Finite times for campaign days and deals (install/parts/analytics.sql)
+--------------------------------------------------------------------------
+-- (0.2) a day is a calendar day: infinity would put visitors and spend in
+-- a month no range of funnel() reaches
+ALTER TABLE lead_mgmt.campaign_daily
+    ADD CONSTRAINT campaign_daily_day_finite CHECK (pg_catalog.isfinite(day));
+CREATE OR REPLACE FUNCTION lead_mgmt._deals_before_row() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.amount IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'not_null_violation',
+            MESSAGE = 'deal amount must not be null',
+            HINT = 'Give the value of the deal; use 0 when it is not known yet.';
+    END IF;
+    -- NaN passes "amount >= 0" (it sorts above every number) and would make
+    -- every revenue figure NaN
+    IF NEW.amount OPERATOR(pg_catalog.=) 'NaN'::pg_catalog.numeric THEN
+        RAISE EXCEPTION USING ERRCODE = 'check_violation',
+            MESSAGE = 'deal amount must be a number, not NaN',
+            HINT = 'Give the value of the deal as zero or more; use 0 when it is not known yet.';
+    END IF;
+    IF NEW.amount OPERATOR(pg_catalog.<) 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'check_violation',
+            MESSAGE = pg_catalog.format('deal amount must not be negative: %s', NEW.amount),
+            HINT = 'Give the value of the deal as zero or more; a deal that fell through is marked lost.';
+    END IF;
+    IF NEW.status IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'not_null_violation',
+            MESSAGE = 'deal status must not be null',
+            HINT = 'A deal''s status is open, won or lost.';
+    END IF;
+    IF NOT NEW.status OPERATOR(pg_catalog.=) ANY (ARRAY['open', 'won', 'lost']) THEN
+        RAISE EXCEPTION USING ERRCODE = 'check_violation',
+            MESSAGE = pg_catalog.format('invalid deal status "%s"', NEW.status),
+            HINT = 'A deal''s status is open, won or lost.';
+    END IF;
+
+    -- (0.2) infinite times would put a deal in no month, or in followups
+    -- "since -infinity"; a won one fails later, as its purchase event's time
+    IF NOT pg_catalog.isfinite(NEW.created_at) THEN
+        RAISE EXCEPTION USING ERRCODE = 'datetime_field_overflow',
+            MESSAGE = 'deal created_at must be finite',
+            HINT = 'Record when the deal was opened; leave created_at out for now().';
+    END IF;
+    IF NOT pg_catalog.isfinite(NEW.closed_at) THEN
+        RAISE EXCEPTION USING ERRCODE = 'datetime_field_overflow',
+            MESSAGE = 'deal closed_at must be finite',
+            HINT = 'Record when the deal was won or lost; leave closed_at out for now().';
+    END IF;
+
+    IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+        IF NEW.lead_id IS DISTINCT FROM OLD.lead_id
+           AND EXISTS (SELECT 1 FROM lead_mgmt.events e
+                        WHERE e.dedupe_key OPERATOR(pg_catalog.=)
+                              ('deal:' OPERATOR(pg_catalog.||) OLD.id::pg_catalog.text)) THEN
+            RAISE EXCEPTION USING ERRCODE = 'integrity_constraint_violation',
+                MESSAGE = pg_catalog.format('deal %s was won and cannot move to another lead', OLD.id),
+                DETAIL = pg_catalog.format('Its purchase event belongs to lead %s.', OLD.lead_id),
+                HINT = 'Mark this deal lost and insert a new deal for the other lead.';
+        END IF;
+        IF NEW.status OPERATOR(pg_catalog.<>) OLD.status
+           AND NEW.closed_at IS NOT DISTINCT FROM OLD.closed_at THEN
+            -- the old closed_at belonged to the previous status
+            NEW.closed_at := CASE WHEN NEW.status OPERATOR(pg_catalog.=) 'open' THEN NULL
+                                  ELSE pg_catalog.now() END;
+        END IF;
+    END IF;
+
+    IF NEW.status OPERATOR(pg_catalog.=) 'open' THEN
+        IF NEW.closed_at IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'check_violation',
+                MESSAGE = 'an open deal cannot have a closed_at',
+                DETAIL = pg_catalog.format('closed_at was %s.', NEW.closed_at),
+                HINT = 'Set status to won or lost to close the deal, or leave closed_at null while it is open.';
+        END IF;
+    ELSIF NEW.closed_at IS NULL THEN
+        NEW.closed_at := pg_catalog.now();
+    END IF;
+    RETURN NEW;
+END;
+$$;
+-- (as install/parts/security.sql: CREATE OR REPLACE reset it)
+ALTER FUNCTION lead_mgmt._deals_before_row() SECURITY DEFINER;

@@ -63,6 +63,7 @@ INSERT INTO lead_mgmt.campaigns (code, funnel_position) VALUES ('x', 'side');
 INSERT INTO lead_mgmt.campaign_daily (campaign, day, visitors) VALUES ('ppc', '2026-03-01', -1);
 INSERT INTO lead_mgmt.campaign_daily (campaign, day, spend) VALUES ('ppc', '2026-03-01', -0.01);
 INSERT INTO lead_mgmt.campaign_daily (campaign, day) VALUES ('nope', '2026-03-01');
+INSERT INTO lead_mgmt.campaign_daily (campaign, day) VALUES ('ppc', 'infinity');
 -- renaming a campaign code carries its days along
 UPDATE lead_mgmt.campaigns SET code = 'search' WHERE code = 'ppc';
 SELECT campaign, count(*) FROM lead_mgmt.campaign_daily GROUP BY 1 ORDER BY 1;
@@ -580,6 +581,9 @@ INSERT INTO lead_mgmt.deals (lead_id, amount, status) VALUES (:hal, 100, 'pendin
 INSERT INTO lead_mgmt.deals (lead_id, amount, status) VALUES (:hal, 100, NULL);
 -- an open deal has no closed_at
 INSERT INTO lead_mgmt.deals (lead_id, amount, closed_at) VALUES (:hal, 100, '2026-03-01');
+INSERT INTO lead_mgmt.deals (lead_id, amount, status, closed_at) VALUES (:hal, 100, 'won', 'infinity');
+INSERT INTO lead_mgmt.deals (lead_id, amount, status, closed_at) VALUES (:hal, 100, 'lost', '-infinity');
+INSERT INTO lead_mgmt.deals (lead_id, amount, created_at) VALUES (:hal, 100, 'infinity');
 UPDATE lead_mgmt.deals SET closed_at = '2026-03-10' WHERE lead_id = :jo;
 -- a deal must belong to a lead
 INSERT INTO lead_mgmt.deals (lead_id, amount) VALUES (-1, 100);

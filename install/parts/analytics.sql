@@ -40,6 +40,10 @@ CREATE TABLE lead_mgmt.campaign_daily (
              CHECK (spend OPERATOR(pg_catalog.>=) 0 AND spend OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
     PRIMARY KEY (campaign, day)
 );
+-- (0.2) a day is a calendar day: infinity would put visitors and spend in
+-- a month no range of funnel() reaches
+ALTER TABLE lead_mgmt.campaign_daily
+    ADD CONSTRAINT campaign_daily_day_finite CHECK (pg_catalog.isfinite(day));
 CREATE INDEX campaign_daily_day_idx ON lead_mgmt.campaign_daily (day);
 COMMENT ON TABLE lead_mgmt.campaign_daily IS
     'per campaign and day: visitors (of its landing pages) and spend';
@@ -139,6 +143,19 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'check_violation',
             MESSAGE = pg_catalog.format('invalid deal status "%s"', NEW.status),
             HINT = 'A deal''s status is open, won or lost.';
+    END IF;
+
+    -- (0.2) infinite times would put a deal in no month, or in followups
+    -- "since -infinity"; a won one fails later, as its purchase event's time
+    IF NOT pg_catalog.isfinite(NEW.created_at) THEN
+        RAISE EXCEPTION USING ERRCODE = 'datetime_field_overflow',
+            MESSAGE = 'deal created_at must be finite',
+            HINT = 'Record when the deal was opened; leave created_at out for now().';
+    END IF;
+    IF NOT pg_catalog.isfinite(NEW.closed_at) THEN
+        RAISE EXCEPTION USING ERRCODE = 'datetime_field_overflow',
+            MESSAGE = 'deal closed_at must be finite',
+            HINT = 'Record when the deal was won or lost; leave closed_at out for now().';
     END IF;
 
     IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
