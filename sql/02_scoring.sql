@@ -231,6 +231,26 @@ DROP TABLE public.score_audit;
 DROP FUNCTION public.audit_score();
 DROP FUNCTION public.tidy_industry();
 
+-- One statement that both inserts events and changes others counts each
+-- event once: an idempotent redelivery by INSERT ... ON CONFLICT DO UPDATE
+-- (k1 again, k2 new), and a writable CTE that deletes some and inserts
+-- others.  (The two statement triggers may fire in either order; when the
+-- recount from scratch runs first it has seen the new events already.)
+SELECT lead_mgmt.capture('{"email": "gil@example.com"}') AS gil \gset
+INSERT INTO lead_mgmt.events (lead_id, event_type, dedupe_key) VALUES (:gil, 'email_opened', 'gil-k1');
+INSERT INTO lead_mgmt.events (lead_id, event_type, dedupe_key)
+VALUES (:gil, 'email_opened', 'gil-k1'), (:gil, 'email_replied', 'gil-k2')
+ON CONFLICT (dedupe_key) DO UPDATE SET properties = excluded.properties;
+SELECT l.score, (SELECT sum(points) FROM lead_mgmt.explain_score(:gil)) AS explained,
+       (SELECT count(*) FROM lead_mgmt.events WHERE lead_id = :gil) AS events
+  FROM lead_mgmt.leads l WHERE l.id = :gil;
+WITH gone AS (DELETE FROM lead_mgmt.events WHERE lead_id = :gil AND event_type = 'email_opened'
+              RETURNING lead_id)
+INSERT INTO lead_mgmt.events (lead_id, event_type) SELECT DISTINCT lead_id, 'email_clicked' FROM gone;
+SELECT l.score, (SELECT sum(points) FROM lead_mgmt.explain_score(:gil)) AS explained,
+       (SELECT count(*) FROM lead_mgmt.events WHERE lead_id = :gil) AS events
+  FROM lead_mgmt.leads l WHERE l.id = :gil;
+
 -- Explaining or rescoring a lead that does not exist is an error.
 SELECT * FROM lead_mgmt.explain_score(-1);
 SELECT lead_mgmt.rescore(-1);

@@ -541,6 +541,39 @@ lm_count_for_predicates(const LmPredicateSet *preds, int64 lead_id, TimestampTz 
 }
 
 /*
+ * Turns the given leads of p (their entries must exist) from deltas into
+ * counts from scratch: locks them first, in id order, as
+ * lm_recompute_leads does, then counts every event of theirs that this
+ * command sees, the ones the deltas held included.  For an insert whose
+ * leads were already recounted from scratch in this transaction, after
+ * the new events were written (see lm_events_after_insert).
+ */
+void
+lm_pending_rescratch(LmPending *p, const int64 *ids, int n)
+{
+	if (n == 0)
+		return;
+	lm_lock_leads_for_write();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "lead_mgmt: SPI_connect failed");
+	lock_leads_in_order(PointerGetDatum(lm_int8_array(ids, n)), true);
+	SPI_finish();
+	for (int i = 0; i < n; i++)
+	{
+		LmPendingLead *e = hash_search(p->leads, &ids[i], HASH_FIND, NULL);
+		MemoryContext old;
+
+		if (e == NULL)
+			continue;
+		old = MemoryContextSwitchTo(p->cxt);
+		e->mode = LM_PENDING_SCRATCH;
+		lm_counts_init(&e->counts, p->cache->preds.n);
+		MemoryContextSwitchTo(old);
+	}
+	lm_scratch_scan(p, ids, n);
+}
+
+/*
  * Recomputes the given leads from scratch: locks them first (id order) so
  * that no concurrent event can slip between reading the events and writing
  * the lead, then counts and applies.  Returns the number of leads updated.

@@ -63,6 +63,7 @@ extern void lm_pending_end(LmPending *p);
 extern uint64 lm_pending_apply(LmPending *p, bool all_leads);
 
 extern void lm_scratch_scan(LmPending *p, const int64 *ids, int n);
+extern void lm_pending_rescratch(LmPending *p, const int64 *ids, int n);
 extern uint64 lm_recompute_leads(const int64 *ids, int n);
 extern uint64 lm_recompute_all(void);
 extern void lm_compute_counts_for_lead(LmCache *cache, int64 lead_id, TimestampTz now,

@@ -25,6 +25,7 @@
 #include "miscadmin.h"
 #include "nodes/value.h"
 #include "parser/parse_func.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -475,6 +476,77 @@ lm_first_touch_recompute(const int64 *ids, int n)
 	SPI_finish();
 }
 
+/*
+ * The leads lm_events_after_change recounted from scratch in this
+ * transaction (TopTransactionContext; forgotten when the transaction's
+ * lxid is not ours any more).  One query may fire both it and the insert
+ * trigger: an INSERT ... ON CONFLICT DO UPDATE, or a writable CTE that
+ * inserts events and updates or deletes others.  When the recount ran
+ * first it saw the new events already, so the insert trigger must not add
+ * them again as deltas: it recounts those leads from scratch too.  Past
+ * SCRATCHED_MAX leads, every lead counts as recounted.
+ */
+#define SCRATCHED_MAX 65536
+static HTAB *scratched = NULL;
+static LocalTransactionId scratched_lxid = InvalidLocalTransactionId;
+static bool scratched_all = false;
+
+static bool
+scratched_active(void)
+{
+	return scratched_lxid == MyProc->lxid && scratched_lxid != InvalidLocalTransactionId;
+}
+
+/* Remembers that these leads (n < 0: every lead) were recounted. */
+static void
+note_scratched(const int64 *ids, int n)
+{
+	if (!scratched_active())
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(int64);
+		ctl.hcxt = TopTransactionContext;
+		scratched = hash_create("lead_mgmt leads recounted", 64, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		scratched_lxid = MyProc->lxid;
+		scratched_all = false;
+	}
+	if (n < 0 || hash_get_num_entries(scratched) + n > SCRATCHED_MAX)
+	{
+		scratched_all = true;
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		(void) hash_search(scratched, &ids[i], HASH_ENTER, NULL);
+}
+
+/*
+ * Of the leads of p, those recounted earlier in this transaction: they are
+ * recounted again, with the statement's new events, instead of getting
+ * them as deltas.
+ */
+static void
+rescratch_recounted(LmPending *p)
+{
+	HASH_SEQ_STATUS seq;
+	LmPendingLead *e;
+	int64	   *ids;
+	int			n = 0;
+
+	if (!scratched_active())
+		return;
+	ids = palloc(sizeof(int64) * hash_get_num_entries(p->leads));
+	hash_seq_init(&seq, p->leads);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		if (scratched_all || hash_search(scratched, &e->lead_id, HASH_FIND, NULL) != NULL)
+			ids[n++] = e->lead_id;
+	n = lm_sort_unique_int64(ids, n);
+	lm_pending_rescratch(p, ids, n);
+}
+
 static void
 count_new_event(TupleTableSlot *slot, void *arg)
 {
@@ -510,6 +582,7 @@ lm_events_after_insert(PG_FUNCTION_ARGS)
 	lead_ids_init(&s.touched);
 	for_each_transition_row(td->tg_newtable, RelationGetDescr(td->tg_relation),
 							count_new_event, &s);
+	rescratch_recounted(s.p);
 	if (lm_pending_apply(s.p, false) < (uint64) hash_get_num_entries(s.p->leads))
 	{
 		HASH_SEQ_STATUS seq;
@@ -566,6 +639,7 @@ lm_events_after_change(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 	{
+		note_scratched(NULL, -1);
 		lm_recompute_all();
 		lm_first_touch_recompute(NULL, -1);
 		return PointerGetDatum(NULL);
@@ -587,6 +661,7 @@ lm_events_after_change(PG_FUNCTION_ARGS)
 	if (s.leads.n == 0)
 		return PointerGetDatum(NULL);
 	n = lm_sort_unique_int64(s.leads.ids, s.leads.n);
+	note_scratched(s.leads.ids, n);
 	lm_recompute_leads(s.leads.ids, n);
 	lm_first_touch_recompute(s.touched.ids, lm_sort_unique_int64(s.touched.ids, s.touched.n));
 	return PointerGetDatum(NULL);
