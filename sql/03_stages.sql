@@ -152,3 +152,23 @@ ALTER TABLE lead_mgmt.stage_history DROP COLUMN written_by;
 INSERT INTO lead_mgmt.events (lead_id, event_type, occurred_at)
 VALUES (:max, 'purchase', '2026-02-01 09:00+00');
 SELECT from_stage, to_stage, reason FROM lead_mgmt.stage_history WHERE lead_id = :max ORDER BY id DESC LIMIT 1;
+
+-- A stage or a rule may test what lead_mgmt decides after the scores and
+-- the stage: the owner, when the lead was assigned, when its stage last
+-- changed.  A lead that reaches sql is assigned there (assign_on_entry),
+-- and "accepted", which asks for an owner, follows in the same update --
+-- as a rescore would have it.
+BEGIN;
+INSERT INTO lead_mgmt.reps (name) VALUES ('Rui');
+INSERT INTO lead_mgmt.assignment_rules (name, priority, method) VALUES ('everyone', 1, 'round_robin');
+INSERT INTO lead_mgmt.stages (name, rank, condition)
+VALUES ('accepted', 35, '{"field": "owner_id", "op": "exists"}');
+INSERT INTO lead_mgmt.scoring_rules (name, condition, points)
+VALUES ('has an owner', '{"field": "assigned_at", "op": "exists"}', 7);
+SELECT lead_mgmt.capture('{"email": "ola@example.com"}') AS ola \gset
+SELECT lead_mgmt.track(:ola, 'demo_requested') > 0 AS tracked;
+SELECT stage, fit_score, owner_id IS NOT NULL AS owned FROM lead_mgmt.leads WHERE id = :ola;
+SELECT from_stage, to_stage, reason FROM lead_mgmt.stage_history WHERE lead_id = :ola ORDER BY id;
+SELECT lead_mgmt.rescore(:ola) AS rescored;
+SELECT stage, fit_score FROM lead_mgmt.leads WHERE id = :ola;
+ROLLBACK;

@@ -1216,6 +1216,42 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	view.stage_rank = to_stage ? lm_cache_stage_rank(cache, to_stage) : -1;
 	decide_owner(cache, &view, cols, values, isnull, entry, lead_id, from_stage, to_stage,
 				 now, &changed_cols);
+	if (cache->derive_tests_late_cols)
+	{
+		/*
+		 * A rule or a stage tests what was decided after the scores and the
+		 * stage (the owner, the assignment time, the stage time): derive
+		 * again with those, until the stage holds -- at most once per stage
+		 * above -- so that the lead is what a rescore would make it.  A
+		 * stage reached now may assign the lead, as on entry.
+		 */
+		for (int pass = 0; pass < cache->n_stages; pass++)
+		{
+			const char *prev = to_stage;
+
+			lm_derive(cache, &view, view.stage_rank, &derived);
+			if (derived.stage_index < 0 || (entry != NULL && entry->manual_stage != NULL))
+				break;
+			to_stage = cache->stages[derived.stage_index].name;
+			reason = reason_override ? reason_override : derived.reason;
+			if (!stage_moves)
+			{
+				stage_moves = true;
+				stage_changed_at = is_insert ?
+					DatumGetTimestampTz(values[cols->created_at - 1]) : now;
+			}
+			values[cols->stage - 1] = CStringGetTextDatum(to_stage);
+			isnull[cols->stage - 1] = false;
+			values[cols->stage_changed_at - 1] = TimestampTzGetDatum(stage_changed_at);
+			isnull[cols->stage_changed_at - 1] = false;
+			view.stage_rank = lm_cache_stage_rank(cache, to_stage);
+			decide_owner(cache, &view, cols, values, isnull, NULL, lead_id, prev, to_stage,
+						 now, &changed_cols);
+		}
+		values[cols->score - 1] = Int32GetDatum(derived.score);
+		values[cols->engagement_score - 1] = Int32GetDatum(derived.engagement_score);
+		values[cols->fit_score - 1] = Int32GetDatum(derived.fit_score);
+	}
 	if (!is_insert && !full_eval && cache->cond_dep_cols != NULL)
 		changed_cols = add_changed_cols(changed_cols, cache->cond_dep_cols, desc, oldtup,
 										values, isnull);

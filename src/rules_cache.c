@@ -245,6 +245,38 @@ collect_deps(const LmCond *c, LmSegment *seg)
 	}
 }
 
+/*
+ * Notes in cache->derive_tests_late_cols whether a scoring rule's or a
+ * stage's condition tests a column that lead_mgmt sets only after it has
+ * derived the scores and the stage: owner_id and assigned_at (decided by
+ * the new stage) and stage_changed_at.  The row trigger then derives again
+ * once those are written.
+ */
+static void
+note_late_cols(LmCache *cache, const LmCond *cond)
+{
+	static const char *const late[] = {"owner_id", "assigned_at", "stage_changed_at"};
+	LmSegment	deps;
+
+	if (cond == NULL || cache->derive_tests_late_cols)
+		return;
+	memset(&deps, 0, sizeof(deps));
+	collect_deps(cond, &deps);
+	for (int i = 0; i < lengthof(late); i++)
+	{
+		for (int a = 0; a < cache->leads_desc->natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(cache->leads_desc, a);
+
+			if (!att->attisdropped && strcmp(NameStr(att->attname), late[i]) == 0 &&
+				bms_is_member(a + 1, deps.dep_cols))
+				cache->derive_tests_late_cols = true;
+		}
+	}
+	bms_free(deps.dep_cols);
+	bms_free(deps.dep_preds);
+}
+
 /* Builds a new cache from the tables, in a fresh context. */
 static LmCache *
 load_cache(void)
@@ -349,7 +381,10 @@ load_cache(void)
 		Jsonb	   *cond = spi_jsonb(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4);
 
 		if (cond != NULL)
+		{
 			cache->stages[i].cond = lm_cond_parse(cond, LM_CTX_STAGE, &catalog, &cache->preds);
+			note_late_cols(cache, cache->stages[i].cond);
+		}
 	}
 	MemoryContextSwitchTo(old);
 
@@ -406,6 +441,7 @@ load_cache(void)
 			r->points = points;
 			r->cond = lm_cond_parse(cond, LM_CTX_SCORING_RULE, &catalog, &cache->preds);
 			r->engagement = lm_cond_uses_events(r->cond);
+			note_late_cols(cache, r->cond);
 		}
 	}
 

@@ -116,6 +116,8 @@ typedef struct LmCache
 	LmSequence *sequences;		/* active, ascending id */
 	int			unsubscribe_pred;	/* {"event": "email_unsubscribed"}, or -1 */
 	Bitmapset  *cond_dep_cols;	/* leads columns any segment or sequence tests */
+	bool		derive_tests_late_cols; /* a rule or stage tests owner_id,
+										 * assigned_at or stage_changed_at */
 	int			n_assign_rules;
 	LmAssignRule *assign_rules;	/* active, by priority then id */
 	LmPredicateSet assign_preds;	/* event tests of assignment rules */
