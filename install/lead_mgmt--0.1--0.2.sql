@@ -1070,3 +1070,13 @@ SELECT g.campaign, g.leads, g.first_lead_at, g.last_lead_at
  WHERE NOT EXISTS (SELECT 1 FROM lead_mgmt.campaigns c
                     WHERE c.code OPERATOR(pg_catalog.=) g.campaign)
  ORDER BY g.leads DESC, g.campaign;
+
+-- 0.2: round robin rotates within each lead's pool (territory, industry,
+-- seniority): the rule keeps the order in which it chose its reps, least
+-- recently chosen first, instead of one cursor that a lead of another
+-- pool moves past the reps of this one (install/parts/assignment.sql,
+-- src/assignment.c).  The column has no default: no rewrite; a rule's
+-- first round-robin choice after the update continues from its cursor.
+ALTER TABLE lead_mgmt.rotation_state ADD COLUMN rr_order bigint[];
+COMMENT ON TABLE lead_mgmt.rotation_state IS
+    'internal: per rule, the last rep chosen (cursor), the smooth weighted round-robin current weights and the round-robin order';

@@ -44,6 +44,31 @@ SELECT pg_temp.owner(pg_temp.sales_ready('big@x.test', 'EMEA', 'retail', 5000)) 
 -- ... a big company elsewhere has no enterprise rep: falls through to everyone.
 SELECT pg_temp.owner(pg_temp.sales_ready('big@y.test', 'NA', 'retail', 5000)) AS big_na;
 
+-- Round robin takes turns within each lead's pool.  With match_region the
+-- pool depends on the lead's territory: EMEA leads alternate between the
+-- EMEA reps and NA leads between the NA reps, however the two kinds of
+-- lead interleave (one cursor for the whole rule would hand every lead of
+-- a territory to its first rep).  The rule remembers which rep it chose
+-- least recently; a rep it never chose has the next turn.
+BEGIN;
+UPDATE lead_mgmt.assignment_rules SET active = false;
+INSERT INTO lead_mgmt.reps (name, regions) VALUES ('Eve', '{EMEA}'), ('Nat', '{NA}'), ('Ned', '{NA}');
+INSERT INTO lead_mgmt.assignment_rules (name, priority, method, match_region, rep_ids)
+SELECT 'by territory', 5, 'round_robin', true, array_agg(id) FROM lead_mgmt.reps WHERE name IN ('Ana', 'Eve', 'Nat', 'Ned');
+WITH leads AS MATERIALIZED (
+    SELECT i, r.region, pg_temp.owner(pg_temp.sales_ready('terr' || i || '@x.test', r.region)) AS owner
+      FROM generate_series(1, 12) i, LATERAL (SELECT CASE WHEN i % 2 = 1 THEN 'EMEA' ELSE 'NA' END AS region) r)
+SELECT region, string_agg(owner, ' ' ORDER BY i) AS owners_in_turn FROM leads GROUP BY region ORDER BY region;
+-- Ned is away for a while: Nat takes the NA leads meanwhile; back, Ned has
+-- the next turn (he was chosen least recently), and no more than that.
+UPDATE lead_mgmt.reps SET away_until = now() + interval '1 day' WHERE name = 'Ned';
+SELECT string_agg(pg_temp.owner(pg_temp.sales_ready('away' || i || '@x.test', 'NA')), ' ' ORDER BY i) AS ned_away
+  FROM generate_series(1, 2) i;
+UPDATE lead_mgmt.reps SET away_until = NULL WHERE name = 'Ned';
+SELECT string_agg(pg_temp.owner(pg_temp.sales_ready('back' || i || '@x.test', 'NA')), ' ' ORDER BY i) AS ned_back
+  FROM generate_series(1, 4) i;
+ROLLBACK;
+
 -- Industry expertise: fintech leads go to fintech experts, weighted.
 INSERT INTO lead_mgmt.assignment_rules (name, priority, condition, method, match_industry) VALUES
     ('fintech experts', 20, '{"field": "industry", "op": "=", "value": "fintech"}', 'weighted', true);

@@ -14,6 +14,13 @@
  * the previous assignment through that rule: round robin stays exact under
  * any concurrency.
  *
+ * Round robin takes turns within each lead's own pool: the eligible rep
+ * whose last turn under the rule is oldest is chosen (rotation_state.rr_order
+ * lists the reps the rule has chosen, least recently chosen first).  One
+ * cursor for the whole rule would starve reps whenever the pool depends on
+ * the lead (territory, industry, seniority): a lead of one territory would
+ * move the cursor past the reps of another.
+ *
  * Assignment rule conditions have their own predicate set: their event
  * tests are counted on demand (one read of the lead's events, only when a
  * lead is being assigned) so editing assignment rules never invalidates the
@@ -38,6 +45,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -78,7 +86,9 @@ static List *queued = NIL;		/* of LmAssignItem, TopTransactionContext */
 
 static SPIPlanPtr plan_rotation_ensure = NULL;
 static SPIPlanPtr plan_rotation_lock = NULL;
+static SPIPlanPtr plan_rotation_lock_01 = NULL;
 static SPIPlanPtr plan_rotation_save = NULL;
+static SPIPlanPtr plan_rotation_save_01 = NULL;
 static SPIPlanPtr plan_pool = NULL;
 static SPIPlanPtr plan_load = NULL;
 static SPIPlanPtr plan_win_rates = NULL;
@@ -101,6 +111,9 @@ typedef struct RotationEntry
 	int64		cursor;
 	ArrayType  *reps;			/* in TopTransactionContext */
 	ArrayType  *current;
+	int64	   *rr_order;		/* round robin: chosen reps, least recent first */
+	int			rr_n;
+	bool		has_rr_order;	/* the column exists (not 0.1's SQL) */
 	bool		dirty;
 } RotationEntry;
 
@@ -121,16 +134,35 @@ find_rotation(int64 rule_id)
 	return NULL;
 }
 
+/*
+ * Whether rotation_state has rr_order (0.2): the library also serves 0.1's
+ * SQL until ALTER EXTENSION UPDATE, where round robin keeps its order for
+ * the transaction only and otherwise follows the cursor, as 0.1 did.
+ */
+static bool
+rotation_has_rr_order(void)
+{
+	return get_attnum(lm_relid("rotation_state"), "rr_order") != InvalidAttrNumber;
+}
+
 /* SELECT ... FOR UPDATE of a rule's rotation row (args: its rule id). */
 static bool
-select_rotation_for_update(Datum *args)
+select_rotation_for_update(Datum *args, bool has_rr_order)
 {
 	Oid			types[1] = {INT8OID};
+	SPIPlanPtr	plan;
 
-	if (SPI_execute_plan(lm_plan(&plan_rotation_lock,
-								 "SELECT cursor, wrr_reps, wrr_current FROM lead_mgmt.rotation_state "
-								 "WHERE rule_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-								 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
+	if (has_rr_order)
+		plan = lm_plan(&plan_rotation_lock,
+					   "SELECT cursor, wrr_reps, wrr_current, rr_order FROM lead_mgmt.rotation_state "
+					   "WHERE rule_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+					   1, types);
+	else
+		plan = lm_plan(&plan_rotation_lock_01,
+					   "SELECT cursor, wrr_reps, wrr_current FROM lead_mgmt.rotation_state "
+					   "WHERE rule_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+					   1, types);
+	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "lead_mgmt: locking rotation state failed");
 	return SPI_processed == 1;
 }
@@ -148,29 +180,49 @@ lock_rotation(int64 rule_id, int64 *cursor, ArrayType **reps, ArrayType **curren
 
 	if (r == NULL)
 	{
+		bool		has_rr_order = rotation_has_rr_order();
+
 		/*
 		 * The row exists after the rule's first assignment: lock it, and
 		 * create it (ON CONFLICT: a concurrent first assignment may create
 		 * it too) only when there is none yet.
 		 */
 		args[0] = Int64GetDatum(rule_id);
-		if (!select_rotation_for_update(args))
+		if (!select_rotation_for_update(args, has_rr_order))
 		{
 			if (SPI_execute_plan(lm_plan(&plan_rotation_ensure,
 										 "INSERT INTO lead_mgmt.rotation_state (rule_id) VALUES ($1) "
 										 "ON CONFLICT DO NOTHING",
 										 1, types), args, NULL, false, 0) != SPI_OK_INSERT)
 				elog(ERROR, "lead_mgmt: creating rotation state failed");
-			if (!select_rotation_for_update(args))
+			if (!select_rotation_for_update(args, has_rr_order))
 				elog(ERROR, "lead_mgmt: rotation state of rule " INT64_FORMAT " not found", rule_id);
 		}
 		old = MemoryContextSwitchTo(TopTransactionContext);
 		r = palloc0(sizeof(RotationEntry));
 		r->rule_id = rule_id;
+		r->has_rr_order = has_rr_order;
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		r->cursor = isnull ? 0 : DatumGetInt64(d);
 		r->reps = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 		r->current = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		isnull = true;
+		if (has_rr_order)
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
+		if (!isnull)
+		{
+			ArrayType  *order = DatumGetArrayTypeP(d);
+
+			/* anything but a one-dimensional array without NULLs: start over */
+			if (ARR_NDIM(order) == 1 && !ARR_HASNULL(order))
+			{
+				r->rr_n = ARR_DIMS(order)[0];
+				r->rr_order = palloc(sizeof(int64) * Max(r->rr_n, 1));
+				memcpy(r->rr_order, ARR_DATA_PTR(order), sizeof(int64) * r->rr_n);
+			}
+			if ((Pointer) order != DatumGetPointer(d))
+				pfree(order);
+		}
 		rotations = lappend(rotations, r);
 		MemoryContextSwitchTo(old);
 	}
@@ -206,13 +258,14 @@ save_rotation(int64 rule_id, int64 cursor, const int64 *reps, const int64 *curre
 static void
 write_rotations(void)
 {
-	Oid			types[4] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID};
-	Datum		args[4];
+	Oid			types[5] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		args[5];
 	ListCell   *lc;
 
 	foreach(lc, rotations)
 	{
 		RotationEntry *r = lfirst(lc);
+		SPIPlanPtr	plan;
 
 		if (!r->dirty)
 			continue;
@@ -220,10 +273,19 @@ write_rotations(void)
 		args[1] = Int64GetDatum(r->cursor);
 		args[2] = PointerGetDatum(r->reps);
 		args[3] = PointerGetDatum(r->current);
-		if (SPI_execute_plan(lm_plan(&plan_rotation_save,
-									 "UPDATE lead_mgmt.rotation_state SET cursor = $2, wrr_reps = $3, wrr_current = $4 "
-									 "WHERE rule_id OPERATOR(pg_catalog.=) $1",
-									 4, types), args, NULL, false, 0) != SPI_OK_UPDATE)
+		args[4] = PointerGetDatum(lm_int8_array(r->rr_order, r->rr_n));
+		if (r->has_rr_order)
+			plan = lm_plan(&plan_rotation_save,
+						   "UPDATE lead_mgmt.rotation_state SET cursor = $2, wrr_reps = $3, wrr_current = $4, "
+						   "rr_order = $5 "
+						   "WHERE rule_id OPERATOR(pg_catalog.=) $1",
+						   5, types);
+		else
+			plan = lm_plan(&plan_rotation_save_01,
+						   "UPDATE lead_mgmt.rotation_state SET cursor = $2, wrr_reps = $3, wrr_current = $4 "
+						   "WHERE rule_id OPERATOR(pg_catalog.=) $1",
+						   4, types);
+		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "lead_mgmt: saving rotation state failed");
 		r->dirty = false;
 	}
@@ -359,6 +421,81 @@ eligible_reps(const LmAssignRule *rule, const char *region, const char *industry
 }
 
 /*
+ * Round robin within the lead's pool: of the candidates (ascending id), the
+ * one whose last turn under the rule is the oldest.  Candidates the rule
+ * never chose come first, in id order starting after the cursor (the last
+ * rep chosen), which is the order of the turns the rule hands out over a
+ * fixed pool, and continues 0.1's single cursor after an update.  The
+ * chosen rep moves to the end of the rule's order.  Over N assignments to
+ * K always-eligible reps each gets floor(N/K) or ceil(N/K), also when other
+ * leads of the rule go to other pools meanwhile; a rep who was skipped
+ * (away, at capacity) gets the next turn when eligible again, and no more.
+ * Costs the rule's reps times the candidates, like smooth_weighted.
+ */
+static int64
+round_robin(int64 rule_id, const Candidate *c, int n)
+{
+	RotationEntry *r = find_rotation(rule_id);
+	int			best = -1;
+	int			pos = -1;
+	MemoryContext old;
+	int64		chosen;
+
+	if (r == NULL)
+		elog(ERROR, "lead_mgmt: rotation state of rule " INT64_FORMAT " is not locked", rule_id);
+	/* never chosen: the first id after the cursor, else the lowest */
+	for (int k = 0; k < n && best < 0; k++)
+	{
+		bool		seen = false;
+
+		if (c[k].id <= r->cursor)
+			continue;
+		for (int j = 0; j < r->rr_n && !seen; j++)
+			seen = r->rr_order[j] == c[k].id;
+		if (!seen)
+			best = k;
+	}
+	for (int k = 0; k < n && best < 0; k++)
+	{
+		bool		seen = false;
+
+		for (int j = 0; j < r->rr_n && !seen; j++)
+			seen = r->rr_order[j] == c[k].id;
+		if (!seen)
+			best = k;
+	}
+	/* else the candidate chosen least recently */
+	for (int j = 0; j < r->rr_n && best < 0; j++)
+		for (int k = 0; k < n; k++)
+			if (c[k].id == r->rr_order[j])
+			{
+				best = k;
+				pos = j;
+				break;
+			}
+	chosen = c[best].id;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	if (pos < 0)
+	{
+		int64	   *grown = palloc(sizeof(int64) * (r->rr_n + 1));
+
+		if (r->rr_n > 0)
+			memcpy(grown, r->rr_order, sizeof(int64) * r->rr_n);
+		if (r->rr_order)
+			pfree(r->rr_order);
+		r->rr_order = grown;
+		r->rr_n++;
+	}
+	else
+		memmove(r->rr_order + pos, r->rr_order + pos + 1, sizeof(int64) * (r->rr_n - pos - 1));
+	r->rr_order[r->rr_n - 1] = chosen;
+	MemoryContextSwitchTo(old);
+	r->cursor = chosen;
+	r->dirty = true;
+	return chosen;
+}
+
+/*
  * Smooth weighted round robin (each candidate's current weight grows by its
  * weight; the largest is chosen and pays back the total).  Over a full cycle
  * each rep is chosen exactly weight times, interleaved.  State of reps that
@@ -489,22 +626,7 @@ lm_assign_choose(LmCache *cache, LmLeadView *view, int64 lead_id,
 		out->rule_id = rule->id;
 		out->method = rule->method;
 		if (strcmp(rule->method, "round_robin") == 0)
-		{
-			int64		chosen = c[0].id;
-
-			for (int k = 0; k < n; k++)
-				if (c[k].id > cursor)
-				{
-					chosen = c[k].id;
-					break;
-				}
-			save_rotation(rule->id, chosen,
-						  ARR_NDIM(wreps) == 1 ? (int64 *) ARR_DATA_PTR(wreps) : NULL,
-						  ARR_NDIM(wcur) == 1 ? (int64 *) ARR_DATA_PTR(wcur) : NULL,
-						  (ARR_NDIM(wreps) == 1 && ARR_NDIM(wcur) == 1 &&
-						   ARR_DIMS(wreps)[0] == ARR_DIMS(wcur)[0]) ? ARR_DIMS(wreps)[0] : 0);
-			out->rep_id = chosen;
-		}
+			out->rep_id = round_robin(rule->id, c, n);
 		else if (strcmp(rule->method, "least_loaded") == 0)
 		{
 			int			best = 0;

@@ -4,7 +4,7 @@
 -- When a lead enters a stage with assign_on_entry and has no owner, the row
 -- trigger on leads (C) tries the active rules by priority and assigns the
 -- lead in the same transaction.  Round robin and weighted rotation keep
--- their cursor in rotation_state, locked per rule, so they stay exact under
+-- their state in rotation_state, locked per rule, so they stay exact under
 -- any concurrency.
 --------------------------------------------------------------------------
 CREATE TABLE lead_mgmt.reps (
@@ -75,10 +75,15 @@ CREATE TABLE lead_mgmt.rotation_state (
     rule_id     bigint PRIMARY KEY REFERENCES lead_mgmt.assignment_rules (id) ON DELETE CASCADE,
     cursor      bigint,
     wrr_reps    bigint[] NOT NULL DEFAULT '{}',
-    wrr_current bigint[] NOT NULL DEFAULT '{}'
+    wrr_current bigint[] NOT NULL DEFAULT '{}',
+    -- (0.2) round robin: the reps the rule has chosen, least recently
+    -- chosen first; the next lead goes to the first of its eligible reps
+    -- (one never chosen before them), so that turns rotate within each
+    -- lead's pool (territory, industry, seniority).  NULL: none yet.
+    rr_order    bigint[]
 );
 COMMENT ON TABLE lead_mgmt.rotation_state IS
-    'internal: per rule, the round-robin cursor (last rep id) and the smooth weighted round-robin current weights';
+    'internal: per rule, the last rep chosen (cursor), the smooth weighted round-robin current weights and the round-robin order';
 
 ALTER TABLE lead_mgmt.leads
     ADD CONSTRAINT leads_owner_fkey FOREIGN KEY (owner_id) REFERENCES lead_mgmt.reps (id);
