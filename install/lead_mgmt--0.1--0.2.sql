@@ -1080,3 +1080,39 @@ SELECT g.campaign, g.leads, g.first_lead_at, g.last_lead_at
 ALTER TABLE lead_mgmt.rotation_state ADD COLUMN rr_order bigint[];
 COMMENT ON TABLE lead_mgmt.rotation_state IS
     'internal: per rule, the last rep chosen (cursor), the smooth weighted round-robin current weights and the round-robin order';
+
+-- 0.2: an enrolment starts at its sequence's lowest step, whatever its
+-- number: 0.1 looked for step 1 only, so a sequence numbered 10, 20, 30
+-- left its enrolments active with nothing queued (install/parts/nurture.sql)
+COMMENT ON TABLE lead_mgmt.sequence_steps IS
+    'the steps of a sequence: the first (lowest) step is due delay after enrolment, each later step delay after the previous touch is done';
+CREATE OR REPLACE FUNCTION lead_mgmt._enroll(lead_ids bigint[], sequence_ids bigint[], times timestamptz[])
+    RETURNS void
+    LANGUAGE sql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH e AS (
+        INSERT INTO lead_mgmt.enrollments (lead_id, sequence_id, step, enrolled_at)
+        SELECT u.lead_id, u.sequence_id,
+               COALESCE((SELECT pg_catalog.min(st.step) FROM lead_mgmt.sequence_steps st
+                          WHERE st.sequence_id OPERATOR(pg_catalog.=) u.sequence_id), 1),
+               u.at
+          FROM ROWS FROM (pg_catalog.unnest(lead_ids), pg_catalog.unnest(sequence_ids), pg_catalog.unnest(times))
+               AS u(lead_id, sequence_id, at)
+         WHERE EXISTS (SELECT 1 FROM lead_mgmt.leads l WHERE l.id OPERATOR(pg_catalog.=) u.lead_id)
+           AND EXISTS (SELECT 1 FROM lead_mgmt.sequences s WHERE s.id OPERATOR(pg_catalog.=) u.sequence_id)
+         ORDER BY u.lead_id, u.sequence_id      -- ids in a stable order, whatever the plan
+        ON CONFLICT (lead_id, sequence_id) DO NOTHING
+        RETURNING id, lead_id, sequence_id, step, enrolled_at)
+    INSERT INTO lead_mgmt.touches (enrollment_id, lead_id, step, action, channel, due_at)
+    SELECT e.id, e.lead_id, st.step, st.action, st.channel, e.enrolled_at OPERATOR(pg_catalog.+) st.delay
+      FROM e JOIN lead_mgmt.sequence_steps st
+        ON st.sequence_id OPERATOR(pg_catalog.=) e.sequence_id AND st.step OPERATOR(pg_catalog.=) e.step
+     ORDER BY e.id;
+    -- a sequence without steps is completed at once
+    UPDATE lead_mgmt.enrollments en SET status = 'completed', ended_at = en.enrolled_at
+     WHERE en.status OPERATOR(pg_catalog.=) 'active'
+       AND en.lead_id OPERATOR(pg_catalog.=) ANY (lead_ids)
+       AND NOT EXISTS (SELECT 1 FROM lead_mgmt.sequence_steps st
+                        WHERE st.sequence_id OPERATOR(pg_catalog.=) en.sequence_id);
+$$;

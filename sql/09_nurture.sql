@@ -282,6 +282,22 @@ SELECT lead_mgmt.complete_touch(touch_id) AS next_touch FROM lead_mgmt.claim_tou
 SELECT * FROM pg_temp.enrolments('joe@example.com');
 SELECT * FROM pg_temp.queue('joe@example.com');
 
+-- Steps are taken in step order, gaps and all: a sequence numbered 10, 20
+-- starts at step 10, due at enrolment, and goes on to step 20.
+BEGIN;
+INSERT INTO lead_mgmt.sequences (name, enroll_condition) VALUES ('numbered by tens', '{"event": "consultation_scheduled"}');
+INSERT INTO lead_mgmt.sequence_steps (sequence_id, step, delay, action)
+SELECT id, v.step, v.delay::interval, v.action FROM lead_mgmt.sequences,
+       (VALUES (10, '0', 'tens: first'), (20, '1 day', 'tens: second')) v(step, delay, action)
+ WHERE name = 'numbered by tens';
+SELECT lead_mgmt.capture('{"email": "ten@example.com"}') AS ten \gset
+SELECT lead_mgmt.track(:ten, 'consultation_scheduled') > 0 AS tracked;
+SELECT * FROM pg_temp.enrolments('ten@example.com');
+SELECT lead_mgmt.complete_touch(touch_id) IS NOT NULL AS next_queued
+  FROM lead_mgmt.claim_touches('sender-1') WHERE email = 'ten@example.com';
+SELECT * FROM pg_temp.queue('ten@example.com');
+ROLLBACK;
+
 -- A sequence whose condition depends on time enrols when maintenance finds
 -- it true: no email opened in 30 days.  Kim opened one 25 days ago.
 INSERT INTO lead_mgmt.sequences (name, enroll_condition) VALUES

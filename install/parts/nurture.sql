@@ -27,7 +27,7 @@ CREATE TABLE lead_mgmt.sequence_steps (
     PRIMARY KEY (sequence_id, step)
 );
 COMMENT ON TABLE lead_mgmt.sequence_steps IS
-    'the steps of a sequence: step 1 is due delay after enrolment, each later step delay after the previous touch is done';
+    'the steps of a sequence: the first (lowest) step is due delay after enrolment, each later step delay after the previous touch is done';
 
 CREATE TABLE lead_mgmt.enrollments (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -69,7 +69,10 @@ CREATE TRIGGER sequences_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
     ON lead_mgmt.sequences
     FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._config_changed();
 
--- writes of the row trigger on leads: enrol (with the first touch) and exit
+-- writes of the row trigger on leads: enrol (with the first touch) and exit.
+-- (0.2) The first step is the sequence's lowest step, whatever its number
+-- (10, 20, 30 is a common habit): 0.1 looked for step 1 only and left the
+-- enrolment active with nothing queued.
 CREATE FUNCTION lead_mgmt._enroll(lead_ids bigint[], sequence_ids bigint[], times timestamptz[])
     RETURNS void
     LANGUAGE sql
@@ -77,18 +80,21 @@ CREATE FUNCTION lead_mgmt._enroll(lead_ids bigint[], sequence_ids bigint[], time
 AS $$
     WITH e AS (
         INSERT INTO lead_mgmt.enrollments (lead_id, sequence_id, step, enrolled_at)
-        SELECT u.lead_id, u.sequence_id, 1, u.at
+        SELECT u.lead_id, u.sequence_id,
+               COALESCE((SELECT pg_catalog.min(st.step) FROM lead_mgmt.sequence_steps st
+                          WHERE st.sequence_id OPERATOR(pg_catalog.=) u.sequence_id), 1),
+               u.at
           FROM ROWS FROM (pg_catalog.unnest(lead_ids), pg_catalog.unnest(sequence_ids), pg_catalog.unnest(times))
                AS u(lead_id, sequence_id, at)
          WHERE EXISTS (SELECT 1 FROM lead_mgmt.leads l WHERE l.id OPERATOR(pg_catalog.=) u.lead_id)
            AND EXISTS (SELECT 1 FROM lead_mgmt.sequences s WHERE s.id OPERATOR(pg_catalog.=) u.sequence_id)
          ORDER BY u.lead_id, u.sequence_id      -- ids in a stable order, whatever the plan
         ON CONFLICT (lead_id, sequence_id) DO NOTHING
-        RETURNING id, lead_id, sequence_id, enrolled_at)
+        RETURNING id, lead_id, sequence_id, step, enrolled_at)
     INSERT INTO lead_mgmt.touches (enrollment_id, lead_id, step, action, channel, due_at)
     SELECT e.id, e.lead_id, st.step, st.action, st.channel, e.enrolled_at OPERATOR(pg_catalog.+) st.delay
       FROM e JOIN lead_mgmt.sequence_steps st
-        ON st.sequence_id OPERATOR(pg_catalog.=) e.sequence_id AND st.step OPERATOR(pg_catalog.=) 1
+        ON st.sequence_id OPERATOR(pg_catalog.=) e.sequence_id AND st.step OPERATOR(pg_catalog.=) e.step
      ORDER BY e.id;
     -- a sequence without steps is completed at once
     UPDATE lead_mgmt.enrollments en SET status = 'completed', ended_at = en.enrolled_at
