@@ -464,7 +464,7 @@ DROP INDEX lead_mgmt.leads_stage_idx;
 -- followups finds the marketing-qualified leads stalled by a range of it
 CREATE INDEX leads_stage_idx ON lead_mgmt.leads (stage, stage_changed_at);
 -- each rep's open leads (rep_performance, capacity), by an index-only count
-CREATE INDEX leads_open_owner_idx ON lead_mgmt.leads (owner_id)
+CREATE INDEX leads_open_owner_idx ON lead_mgmt.leads (owner_id) INCLUDE (stage)
     WHERE owner_id IS NOT NULL AND converted_at IS NULL AND disqualified_at IS NULL;
 CREATE OR REPLACE VIEW lead_mgmt.rep_performance WITH (security_invoker = true) AS
 SELECT r.id AS rep_id,
@@ -1116,3 +1116,53 @@ AS $$
        AND NOT EXISTS (SELECT 1 FROM lead_mgmt.sequence_steps st
                         WHERE st.sequence_id OPERATOR(pg_catalog.=) en.sequence_id);
 $$;
+
+-- 0.2: a lead at or above the customer stage is not open, also when it got
+-- there by set_stage without a purchase (DESIGN: open leads are owned, not
+-- customer, not disqualified): it does not count against capacity or in
+-- rep_performance.open_leads, is not listed as unassigned, is not
+-- SLA-reassigned or redistributed, and exits nurture (src/lead_state.c,
+-- src/assignment.c).  leads_open_owner_idx (created above, new in 0.2)
+-- carries the stage so the counts stay index-only (install/parts/core.sql,
+-- assignment.sql)
+CREATE OR REPLACE VIEW lead_mgmt.unassigned WITH (security_invoker = true) AS
+SELECT l.id AS lead_id, l.stage, l.score, l.region, l.industry, l.stage_changed_at AS since
+  FROM lead_mgmt.leads l
+  JOIN lead_mgmt.stages s ON s.name OPERATOR(pg_catalog.=) l.stage
+ WHERE l.owner_id IS NULL
+   AND l.disqualified_at IS NULL
+   AND l.converted_at IS NULL
+   AND s.rank OPERATOR(pg_catalog.>=) (SELECT pg_catalog.min(a.rank) FROM lead_mgmt.stages a WHERE a.assign_on_entry)
+   AND NOT EXISTS (SELECT 1 FROM lead_mgmt.stages c
+                    WHERE c.name OPERATOR(pg_catalog.=) 'customer' AND s.rank OPERATOR(pg_catalog.>=) c.rank);
+COMMENT ON VIEW lead_mgmt.unassigned IS 'sales-ready leads without an owner';
+CREATE OR REPLACE VIEW lead_mgmt.rep_performance WITH (security_invoker = true) AS
+SELECT r.id AS rep_id,
+       r.name,
+       (SELECT pg_catalog.count(*) FROM lead_mgmt.leads l
+         WHERE l.owner_id OPERATOR(pg_catalog.=) r.id
+           AND l.converted_at IS NULL AND l.disqualified_at IS NULL
+           AND l.stage OPERATOR(pg_catalog.<>) ALL (ARRAY(
+                 SELECT s.name FROM lead_mgmt.stages s JOIN lead_mgmt.stages c
+                     ON c.name OPERATOR(pg_catalog.=) 'customer' AND s.rank OPERATOR(pg_catalog.>=) c.rank))) AS open_leads,
+       (SELECT pg_catalog.count(DISTINCT a.lead_id) FROM lead_mgmt.assignments a
+         WHERE a.rep_id OPERATOR(pg_catalog.=) r.id) AS leads_assigned,
+       d.deals_won,
+       d.deals_lost,
+       pg_catalog.round(100.0 * d.deals_won / NULLIF(d.deals_won + d.deals_lost, 0), 2) AS win_rate,
+       d.revenue,
+       (SELECT pg_catalog.round((pg_catalog.percentile_cont(0.5) WITHIN GROUP (
+                   ORDER BY pg_catalog.date_part('epoch', a.first_touch_at OPERATOR(pg_catalog.-) a.assigned_at)
+                            OPERATOR(pg_catalog./) 3600.0))::numeric, 2)
+          FROM lead_mgmt.assignments a
+         WHERE a.rep_id OPERATOR(pg_catalog.=) r.id
+           AND a.first_touch_at IS NOT NULL) AS median_hours_to_first_touch
+  FROM lead_mgmt.reps r
+  LEFT JOIN LATERAL (
+        SELECT pg_catalog.count(*) FILTER (WHERE x.status OPERATOR(pg_catalog.=) 'won')  AS deals_won,
+               pg_catalog.count(*) FILTER (WHERE x.status OPERATOR(pg_catalog.=) 'lost') AS deals_lost,
+               COALESCE(pg_catalog.sum(x.amount) FILTER (WHERE x.status OPERATOR(pg_catalog.=) 'won'), 0) AS revenue
+          FROM lead_mgmt.deals x
+         WHERE x.rep_id OPERATOR(pg_catalog.=) r.id) d ON true;
+COMMENT ON VIEW lead_mgmt.rep_performance IS
+    'per rep: open leads, leads assigned, deals won and lost, win rate %, revenue, median hours to first sales touch';

@@ -138,6 +138,24 @@ SELECT a.first_touch_at IS NULL AS first_touch_lags
 SELECT (lead_mgmt.run_maintenance(now() + interval '5 hours') ->> 'sla_reassigned')::int AS sla3_reassigned;
 ROLLBACK;
 
+-- A customer is no open lead, also one moved to customer by hand without a
+-- purchase (set_stage): it frees its rep's place under capacity, is not
+-- counted in open_leads, and is never reassigned for missing the SLA.
+BEGIN;
+INSERT INTO lead_mgmt.reps (name, capacity) VALUES ('Paz', 1);
+UPDATE lead_mgmt.assignment_rules SET active = false WHERE name <> 'everyone';
+UPDATE lead_mgmt.assignment_rules SET rep_ids = ARRAY[(SELECT id FROM lead_mgmt.reps WHERE name = 'Paz')]
+ WHERE name = 'everyone';
+SELECT pg_temp.owner(pg_temp.sales_ready('paper1@x.test')) AS paper1,
+       pg_temp.owner(pg_temp.sales_ready('paper2@x.test')) AS paper2_paz_full;
+SELECT lead_mgmt.set_stage(id, 'customer', 'signed on paper') FROM lead_mgmt.leads WHERE email = 'paper1@x.test';
+SELECT open_leads AS paz_open FROM lead_mgmt.rep_performance WHERE name = 'Paz';
+SELECT pg_temp.owner(pg_temp.sales_ready('paper3@x.test')) AS paper3_paz_free_again;
+UPDATE lead_mgmt.assignment_rules SET rep_ids = NULL WHERE name = 'everyone';
+SELECT (lead_mgmt.run_maintenance(now() + interval '5 hours') ->> 'sla_reassigned')::int > 0 AS others_reassigned;
+SELECT pg_temp.owner(id) AS paper1_after_sla FROM lead_mgmt.leads WHERE email = 'paper1@x.test';
+ROLLBACK;
+
 -- Performance: weighted by smoothed win rate (won + 1) / (won + lost + 2)
 -- over 90 days.  Ana won 8 of 8 (0.9), Bo won 0 of 8 (0.1): 9 to 1.
 INSERT INTO lead_mgmt.deals (lead_id, rep_id, amount, status, closed_at)

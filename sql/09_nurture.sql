@@ -256,6 +256,14 @@ SELECT * FROM pg_temp.enrolments('ivy@example.com');
 SELECT * FROM pg_temp.queue('ivy@example.com');
 -- The sender's report is refused: the lead left the sequence.
 SELECT lead_mgmt.complete_touch(:ivy_touch);
+-- (5) a customer moved there by hand (set_stage, a contract signed on
+-- paper, no purchase recorded) exits like one who bought.
+BEGIN;
+SELECT lead_mgmt.capture('{"email": "pat@example.com", "lead_magnet": "pricing-guide"}') AS pat \gset
+SELECT lead_mgmt.set_stage(:pat, 'customer', 'signed on paper');
+SELECT * FROM pg_temp.enrolments('pat@example.com');
+SELECT * FROM pg_temp.queue('pat@example.com');
+ROLLBACK;
 -- Cancelled touches never come back: in 30 days, the only touch due is
 -- Gus's consultation offer.
 SELECT l.first_name, t.action FROM lead_mgmt.touches t JOIN lead_mgmt.leads l ON l.id = t.lead_id

@@ -303,26 +303,29 @@ candidate_ids(const Candidate *c, int n)
 }
 
 /*
- * Fills in the open leads of each candidate (neither converted nor
- * disqualified) and, when with_last, the time of their last assignment.
+ * Fills in the open leads of each candidate (not a customer, by a purchase
+ * or by a stage at or above customer, and not disqualified) and, when
+ * with_last, the time of their last assignment.
  */
 static void
 count_load(Candidate *c, int n, bool with_last)
 {
-	Oid			types[2] = {INT8ARRAYOID, BOOLOID};
-	Datum		args[2];
+	Oid			types[3] = {INT8ARRAYOID, BOOLOID, TEXTARRAYOID};
+	Datum		args[3];
 
 	args[0] = PointerGetDatum(candidate_ids(c, n));
 	args[1] = BoolGetDatum(with_last);
+	args[2] = PointerGetDatum(lm_cache_customer_stages(lm_cache_get()));
 	if (SPI_execute_plan(lm_plan(&plan_load,
 								 "SELECT (SELECT pg_catalog.count(*) FROM lead_mgmt.leads l"
 								 "         WHERE l.owner_id OPERATOR(pg_catalog.=) u.id"
-								 "           AND l.converted_at IS NULL AND l.disqualified_at IS NULL),"
+								 "           AND l.converted_at IS NULL AND l.disqualified_at IS NULL"
+								 "           AND l.stage OPERATOR(pg_catalog.<>) ALL ($3)),"
 								 "       CASE WHEN $2 THEN"
 								 "         (SELECT pg_catalog.max(a.assigned_at) FROM lead_mgmt.assignments a"
 								 "           WHERE a.rep_id OPERATOR(pg_catalog.=) u.id) END"
 								 "  FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(id, k) ORDER BY u.k",
-								 2, types), args, NULL, false, 0) != SPI_OK_SELECT ||
+								 3, types), args, NULL, false, 0) != SPI_OK_SELECT ||
 		SPI_processed != (uint64) n)
 		elog(ERROR, "lead_mgmt: counting the reps' open leads failed");
 	for (int i = 0; i < n; i++)
@@ -1096,7 +1099,8 @@ lm_assign(PG_FUNCTION_ARGS)
 }
 
 /*
- * redistribute(rep_id): moves the rep's open leads to other eligible reps
+ * redistribute(rep_id): moves the rep's open leads (not customers, not
+ * disqualified) to other eligible reps
  * by the assignment rules (reason reassigned).  Leads nobody else can take
  * become unassigned (and are announced on lead_mgmt_unassigned).  Returns
  * the number of leads moved or released.
@@ -1105,8 +1109,8 @@ Datum
 lm_redistribute(PG_FUNCTION_ARGS)
 {
 	int64		rep_id;
-	Oid			types[1] = {INT8OID};
-	Datum		args[1];
+	Oid			types[2] = {INT8OID, TEXTARRAYOID};
+	Datum		args[2];
 	LmPending  *p;
 	uint64		n;
 
@@ -1118,10 +1122,12 @@ lm_redistribute(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	args[0] = Int64GetDatum(rep_id);
+	args[1] = PointerGetDatum(lm_cache_customer_stages(lm_cache_get()));
 	if (SPI_execute_plan(lm_plan(&plan_rep_leads,
 								 "SELECT id FROM lead_mgmt.leads WHERE owner_id OPERATOR(pg_catalog.=) $1 "
-								 "AND converted_at IS NULL AND disqualified_at IS NULL ORDER BY id",
-								 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
+								 "AND converted_at IS NULL AND disqualified_at IS NULL "
+								 "AND stage OPERATOR(pg_catalog.<>) ALL ($2) ORDER BY id",
+								 2, types), args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "lead_mgmt: reading the rep's leads failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -1157,8 +1163,8 @@ lm_redistribute(PG_FUNCTION_ARGS)
 uint64
 lm_assign_sla_breaches(TimestampTz at)
 {
-	Oid			types[1] = {TIMESTAMPTZOID};
-	Datum		args[1];
+	Oid			types[2] = {TIMESTAMPTZOID, TEXTARRAYOID};
+	Datum		args[2];
 	LmPending  *p;
 	uint64		n;
 
@@ -1166,6 +1172,7 @@ lm_assign_sla_breaches(TimestampTz at)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	args[0] = TimestampTzGetDatum(at);
+	args[1] = PointerGetDatum(lm_cache_customer_stages(lm_cache_get()));
 	/* planned with the actual time, like the due-leads query of maintenance */
 	if (SPI_execute_with_args("SELECT l.id, l.owner_id FROM lead_mgmt.assignments a "
 							  "JOIN lead_mgmt.leads l ON l.id OPERATOR(pg_catalog.=) a.lead_id "
@@ -1173,6 +1180,7 @@ lm_assign_sla_breaches(TimestampTz at)
 							  "WHERE a.ended_at IS NULL AND a.sla_due_at OPERATOR(pg_catalog.<=) $1 "
 							  "  AND a.first_touch_at IS NULL "
 							  "  AND l.converted_at IS NULL AND l.disqualified_at IS NULL "
+							  "  AND l.stage OPERATOR(pg_catalog.<>) ALL ($2) "
 							  "  AND NOT EXISTS (SELECT 1 FROM lead_mgmt.events e "
 							  "      JOIN lead_mgmt.event_types t ON t.name OPERATOR(pg_catalog.=) e.event_type "
 							  "       AND t.category OPERATOR(pg_catalog.=) 'sales_touch' "
@@ -1181,7 +1189,7 @@ lm_assign_sla_breaches(TimestampTz at)
 							  "        AND (NOT e.properties OPERATOR(pg_catalog.?) 'rep_id' "
 							  "             OR e.properties OPERATOR(pg_catalog.->>) 'rep_id' OPERATOR(pg_catalog.=) l.owner_id::pg_catalog.text)) "
 							  "ORDER BY l.id",
-								 1, types, args, NULL, false, 0) != SPI_OK_SELECT)
+								 2, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "lead_mgmt: finding SLA breaches failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

@@ -1178,7 +1178,11 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	if (cache->n_sequences > 0 || !isnull[cols->sequence_ids - 1])
 	{
 		LmNurtureInput nin;
-		bool		customer = c.converted_at != LM_NO_TIME;
+		/* a purchase, or a stage at or above customer (set_stage) */
+		bool		customer = c.converted_at != LM_NO_TIME ||
+			lm_cache_customer_stage(cache, to_stage);
+		bool		was_customer = old_converted != LM_NO_TIME ||
+			lm_cache_customer_stage(cache, from_stage);
 		bool		disqualified = !isnull[cols->disqualified_at - 1];
 		int			up = cache->unsubscribe_pred;
 		bool		unsubscribed = up >= 0 && up < c.n && c.counts[up] > 0;
@@ -1187,7 +1191,7 @@ lm_leads_trigger_row(TriggerData *trigdata)
 		nin.seg = &seg_in;
 		lm_segment_ids_from_datum(values[cols->sequence_ids - 1], isnull[cols->sequence_ids - 1],
 								  (int64 **) &nin.old_ids, &nin.n_old);
-		if (customer && (full_eval || old_converted == LM_NO_TIME))
+		if (customer && (full_eval || !was_customer))
 			nin.exit_all = "customer";
 		else if (disqualified && (full_eval || !old_disqualified))
 			nin.exit_all = "disqualified";

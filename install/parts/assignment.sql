@@ -220,7 +220,8 @@ CREATE TRIGGER event_types_touch_changed AFTER UPDATE ON lead_mgmt.event_types
     FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._event_types_touch_changed();
 
 -- leads waiting for an owner: in a stage that assigns on entry (or above),
--- open, not disqualified, nobody eligible when they arrived
+-- open (not a customer, by a purchase or by a stage at or above customer;
+-- not disqualified), nobody eligible when they arrived
 CREATE VIEW lead_mgmt.unassigned WITH (security_invoker = true) AS
 SELECT l.id AS lead_id, l.stage, l.score, l.region, l.industry, l.stage_changed_at AS since
   FROM lead_mgmt.leads l
@@ -228,7 +229,9 @@ SELECT l.id AS lead_id, l.stage, l.score, l.region, l.industry, l.stage_changed_
  WHERE l.owner_id IS NULL
    AND l.disqualified_at IS NULL
    AND l.converted_at IS NULL
-   AND s.rank OPERATOR(pg_catalog.>=) (SELECT pg_catalog.min(a.rank) FROM lead_mgmt.stages a WHERE a.assign_on_entry);
+   AND s.rank OPERATOR(pg_catalog.>=) (SELECT pg_catalog.min(a.rank) FROM lead_mgmt.stages a WHERE a.assign_on_entry)
+   AND NOT EXISTS (SELECT 1 FROM lead_mgmt.stages c
+                    WHERE c.name OPERATOR(pg_catalog.=) 'customer' AND s.rank OPERATOR(pg_catalog.>=) c.rank);
 COMMENT ON VIEW lead_mgmt.unassigned IS 'sales-ready leads without an owner';
 
 -- one row per rep
@@ -237,7 +240,10 @@ SELECT r.id AS rep_id,
        r.name,
        (SELECT pg_catalog.count(*) FROM lead_mgmt.leads l
          WHERE l.owner_id OPERATOR(pg_catalog.=) r.id
-           AND l.converted_at IS NULL AND l.disqualified_at IS NULL) AS open_leads,
+           AND l.converted_at IS NULL AND l.disqualified_at IS NULL
+           AND l.stage OPERATOR(pg_catalog.<>) ALL (ARRAY(
+                 SELECT s.name FROM lead_mgmt.stages s JOIN lead_mgmt.stages c
+                     ON c.name OPERATOR(pg_catalog.=) 'customer' AND s.rank OPERATOR(pg_catalog.>=) c.rank))) AS open_leads,
        (SELECT pg_catalog.count(DISTINCT a.lead_id) FROM lead_mgmt.assignments a
          WHERE a.rep_id OPERATOR(pg_catalog.=) r.id) AS leads_assigned,
        d.deals_won,
