@@ -1166,3 +1166,11 @@ SELECT r.id AS rep_id,
          WHERE x.rep_id OPERATOR(pg_catalog.=) r.id) d ON true;
 COMMENT ON VIEW lead_mgmt.rep_performance IS
     'per rep: open leads, leads assigned, deals won and lost, win rate %, revenue, median hours to first sales touch';
+
+-- 0.2: configuration intervals are refused when they would put computed
+-- times out of range (settings, a rule's sla, a step's delay: at most 100
+-- years), and a step's delay must not be negative; 0.1 accepted them and
+-- then failed every writer that computed a time from them
+-- (src/triggers.c, install/parts/nurture.sql)
+CREATE TRIGGER sequence_steps_validate BEFORE INSERT OR UPDATE ON lead_mgmt.sequence_steps
+    FOR EACH ROW EXECUTE FUNCTION lead_mgmt._config_validate();

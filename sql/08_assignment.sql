@@ -336,6 +336,13 @@ SELECT lead_mgmt.redistribute(NULL);
 INSERT INTO lead_mgmt.assignment_rules (name, priority, method) VALUES ('bad', 1, 'random');
 INSERT INTO lead_mgmt.assignment_rules (name, priority, condition) VALUES ('bad', 1, '{"field": "regio", "op": "=", "value": "x"}');
 INSERT INTO lead_mgmt.assignment_rules (name, priority, sla) VALUES ('bad', 1, '0 hours');
+-- an SLA, or the default_sla setting, longer than 100 years would put the
+-- time by which a lead must be contacted out of range
+INSERT INTO lead_mgmt.assignment_rules (name, priority, sla) VALUES ('bad', 1, '1000000 years');
+UPDATE lead_mgmt.settings SET value = '1000000 years' WHERE name = 'default_sla';
+-- maintenance records its time in assignments: it must be finite
+SELECT lead_mgmt.run_maintenance('infinity');
+SELECT lead_mgmt.run_maintenance('-infinity');
 INSERT INTO lead_mgmt.reps (name, seniority) VALUES ('Eve', 'guru');
 INSERT INTO lead_mgmt.reps (name, weight) VALUES ('Eve', 0);
 UPDATE lead_mgmt.leads SET owner_id = 1;

@@ -344,8 +344,23 @@ SELECT lead_mgmt.complete_touch(:hal_touch, 'failed');
 -- cancelled by an exit
 SELECT lead_mgmt.complete_touch(t.id) FROM lead_mgmt.touches t
  WHERE t.lead_id = :ben AND t.outcome = 'cancelled';
--- settings must stay positive intervals
+-- settings must stay positive intervals, and no longer than 100 years
+-- (the lease's end would be out of range, and every claim would fail)
 UPDATE lead_mgmt.settings SET value = '0' WHERE name = 'touch_lease';
+UPDATE lead_mgmt.settings SET value = '1000000 years' WHERE name = 'touch_lease';
+-- a step's delay is from 0 to 100 years: a negative one would be due
+-- before the previous step was done, a huge one out of range
+INSERT INTO lead_mgmt.sequence_steps (sequence_id, step, delay, action)
+SELECT id, 9, '-5 days', 'too early' FROM lead_mgmt.sequences WHERE name = 'pricing guide';
+INSERT INTO lead_mgmt.sequence_steps (sequence_id, step, delay, action)
+SELECT id, 9, '1000000 years', 'too late' FROM lead_mgmt.sequences WHERE name = 'pricing guide';
+UPDATE lead_mgmt.sequence_steps SET delay = '-1 day'
+ WHERE step = 2 AND sequence_id = (SELECT id FROM lead_mgmt.sequences WHERE name = 'pricing guide');
+-- ... 100 years itself is accepted
+BEGIN;
+INSERT INTO lead_mgmt.sequence_steps (sequence_id, step, delay, action)
+SELECT id, 9, '100 years', 'a century later' FROM lead_mgmt.sequences WHERE name = 'pricing guide';
+ROLLBACK;
 -- nothing above changed the queue
 SELECT count(*) FILTER (WHERE done_at IS NULL) AS pending,
        count(*) FILTER (WHERE outcome = 'cancelled') AS cancelled,

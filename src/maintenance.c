@@ -165,6 +165,13 @@ lm_run_maintenance(PG_FUNCTION_ARGS)
 				 errmsg("at must not be null"),
 				 errhint("Call lead_mgmt.run_maintenance() for now, or pass the time to apply.")));
 	at = PG_GETARG_TIMESTAMPTZ(0);
+	/* it becomes assigned_at, ended_at and due times: infinity would stick */
+	if (TIMESTAMP_NOT_FINITE(at))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("at must be a finite time"),
+				 errdetail("Maintenance records at as the time of what it does, such as an SLA reassignment."),
+				 errhint("Call lead_mgmt.run_maintenance() for now, or pass the time to apply.")));
 	args[0] = TimestampTzGetDatum(at);
 
 	lm_lock_leads_for_write();

@@ -68,6 +68,11 @@ CREATE TRIGGER sequences_validate BEFORE INSERT OR UPDATE ON lead_mgmt.sequences
 CREATE TRIGGER sequences_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
     ON lead_mgmt.sequences
     FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._config_changed();
+-- (0.2) a step's delay is from 0 to 100 years: a negative one made a step
+-- due before the previous one was done, a huge one put due times out of
+-- range and failed the writers that enrol leads
+CREATE TRIGGER sequence_steps_validate BEFORE INSERT OR UPDATE ON lead_mgmt.sequence_steps
+    FOR EACH ROW EXECUTE FUNCTION lead_mgmt._config_validate();
 
 -- writes of the row trigger on leads: enrol (with the first touch) and exit.
 -- (0.2) The first step is the sequence's lowest step, whatever its number
