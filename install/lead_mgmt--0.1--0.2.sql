@@ -1174,3 +1174,67 @@ COMMENT ON VIEW lead_mgmt.rep_performance IS
 -- (src/triggers.c, install/parts/nurture.sql)
 CREATE TRIGGER sequence_steps_validate BEFORE INSERT OR UPDATE ON lead_mgmt.sequence_steps
     FOR EACH ROW EXECUTE FUNCTION lead_mgmt._config_validate();
+
+-- 0.2: a sequence without steps no longer completes its enrolments at
+-- once: they wait, and the first steps added to the sequence queue their
+-- first touches, so that creating a sequence and then its steps (the
+-- README's recipe) nurtures the existing leads it enrolls retroactively
+-- (install/parts/nurture.sql, security.sql)
+CREATE OR REPLACE FUNCTION lead_mgmt._enroll(lead_ids bigint[], sequence_ids bigint[], times timestamptz[])
+    RETURNS void
+    LANGUAGE sql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH e AS (
+        INSERT INTO lead_mgmt.enrollments (lead_id, sequence_id, step, enrolled_at)
+        SELECT u.lead_id, u.sequence_id,
+               COALESCE((SELECT pg_catalog.min(st.step) FROM lead_mgmt.sequence_steps st
+                          WHERE st.sequence_id OPERATOR(pg_catalog.=) u.sequence_id), 1),
+               u.at
+          FROM ROWS FROM (pg_catalog.unnest(lead_ids), pg_catalog.unnest(sequence_ids), pg_catalog.unnest(times))
+               AS u(lead_id, sequence_id, at)
+         WHERE EXISTS (SELECT 1 FROM lead_mgmt.leads l WHERE l.id OPERATOR(pg_catalog.=) u.lead_id)
+           AND EXISTS (SELECT 1 FROM lead_mgmt.sequences s WHERE s.id OPERATOR(pg_catalog.=) u.sequence_id)
+         ORDER BY u.lead_id, u.sequence_id      -- ids in a stable order, whatever the plan
+        ON CONFLICT (lead_id, sequence_id) DO NOTHING
+        RETURNING id, lead_id, sequence_id, step, enrolled_at)
+    INSERT INTO lead_mgmt.touches (enrollment_id, lead_id, step, action, channel, due_at)
+    SELECT e.id, e.lead_id, st.step, st.action, st.channel, e.enrolled_at OPERATOR(pg_catalog.+) st.delay
+      FROM e JOIN lead_mgmt.sequence_steps st
+        ON st.sequence_id OPERATOR(pg_catalog.=) e.sequence_id AND st.step OPERATOR(pg_catalog.=) e.step
+     ORDER BY e.id;
+    -- (0.2) an enrolment in a sequence without steps yet waits, active
+    -- and without a touch, for its first step (_sequence_steps_added)
+$$;
+CREATE FUNCTION lead_mgmt._sequence_steps_added() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    WITH f AS (
+        SELECT DISTINCT ON (st.sequence_id) st.sequence_id, st.step, st.delay, st.action, st.channel
+          FROM lead_mgmt.sequence_steps st
+         WHERE st.sequence_id IN (SELECT n.sequence_id FROM new_steps n)
+         ORDER BY st.sequence_id, st.step
+    ), e AS (
+        UPDATE lead_mgmt.enrollments en SET step = f.step
+          FROM f
+         WHERE en.sequence_id OPERATOR(pg_catalog.=) f.sequence_id
+           AND en.status OPERATOR(pg_catalog.=) 'active'
+           AND NOT EXISTS (SELECT 1 FROM lead_mgmt.touches t
+                            WHERE t.enrollment_id OPERATOR(pg_catalog.=) en.id)
+        RETURNING en.id, en.lead_id, en.enrolled_at, f.step, f.delay, f.action, f.channel)
+    INSERT INTO lead_mgmt.touches (enrollment_id, lead_id, step, action, channel, due_at)
+    SELECT e.id, e.lead_id, e.step, e.action, e.channel, e.enrolled_at OPERATOR(pg_catalog.+) e.delay
+      FROM e
+     ORDER BY e.id;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION lead_mgmt._sequence_steps_added() IS
+    'internal: queues the first touch of the enrolments that waited for their sequence''s first step';
+CREATE TRIGGER sequence_steps_added AFTER INSERT ON lead_mgmt.sequence_steps
+    REFERENCING NEW TABLE AS new_steps
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._sequence_steps_added();
+ALTER FUNCTION lead_mgmt._sequence_steps_added() SECURITY DEFINER;
+REVOKE ALL ON FUNCTION lead_mgmt._sequence_steps_added() FROM PUBLIC;

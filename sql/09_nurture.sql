@@ -290,6 +290,28 @@ SELECT lead_mgmt.complete_touch(touch_id) AS next_touch FROM lead_mgmt.claim_tou
 SELECT * FROM pg_temp.enrolments('joe@example.com');
 SELECT * FROM pg_temp.queue('joe@example.com');
 
+-- A new sequence is retroactive: the leads that already meet its
+-- enroll_condition are enrolled when it is inserted.  Created the usual
+-- way, the sequence first and its steps after, those enrolments wait for
+-- the first step and get its touch when it is added (a sequence without
+-- steps does not complete them: they would miss the sequence for good).
+BEGIN;
+SELECT lead_mgmt.capture('{"email": "old@example.com", "lead_magnet": "checklist"}') AS old_lead \gset
+INSERT INTO lead_mgmt.sequences (name, enroll_condition)
+VALUES ('checklist', '{"field": "lead_magnet", "op": "=", "value": "checklist"}');
+SELECT * FROM pg_temp.enrolments('old@example.com');
+SELECT count(*) AS touches_before_steps FROM lead_mgmt.touches WHERE lead_id = :old_lead;
+INSERT INTO lead_mgmt.sequence_steps (sequence_id, step, delay, action)
+SELECT id, v.step, v.delay::interval, v.action FROM lead_mgmt.sequences,
+       (VALUES (1, '0', 'deliver the checklist'), (2, '3 days', 'checklist: next steps')) v(step, delay, action)
+ WHERE name = 'checklist';
+SELECT * FROM pg_temp.enrolments('old@example.com');
+SELECT * FROM pg_temp.queue('old@example.com');
+-- ... and a lead captured now is enrolled with its first touch at once
+SELECT lead_mgmt.capture('{"email": "new@example.com", "lead_magnet": "checklist"}') IS NOT NULL AS captured;
+SELECT * FROM pg_temp.queue('new@example.com');
+ROLLBACK;
+
 -- Steps are taken in step order, gaps and all: a sequence numbered 10, 20
 -- starts at step 10, due at enrolment, and goes on to step 20.
 BEGIN;
