@@ -122,6 +122,27 @@ SELECT email, (SELECT count(*) FROM lead_mgmt.assignments a WHERE a.lead_id = l.
        (SELECT reason FROM lead_mgmt.assignments a WHERE a.lead_id = l.id ORDER BY id DESC LIMIT 1) AS last_reason
   FROM lead_mgmt.leads l WHERE email IN ('sla1@x.test', 'sla2@x.test') ORDER BY email;
 SELECT (lead_mgmt.run_maintenance(now() + interval '5 hours') ->> 'sla_reassigned')::int AS again;
+-- Nobody else eligible (a one-rep team, or the others away or full): the
+-- late owner keeps the lead rather than leaving it to nobody.  The
+-- assignment stays open and due (followups lists it as sql_not_contacted),
+-- maintenance reports it as sla_kept each run, and reassigns it once
+-- another rep can take it.
+BEGIN;
+INSERT INTO lead_mgmt.reps (name) VALUES ('Sol'), ('Tia');
+UPDATE lead_mgmt.assignment_rules SET active = false WHERE name <> 'everyone';
+UPDATE lead_mgmt.assignment_rules SET rep_ids = ARRAY[(SELECT id FROM lead_mgmt.reps WHERE name = 'Sol')]
+ WHERE name = 'everyone';
+SELECT pg_temp.sales_ready('solo@x.test') AS solo \gset
+SELECT m ->> 'sla_reassigned' AS sla_reassigned, m ->> 'sla_kept' AS sla_kept
+  FROM lead_mgmt.run_maintenance(now() + interval '5 hours') m;
+SELECT pg_temp.owner(:solo) AS owner, reason, ended_at IS NULL AS still_open
+  FROM lead_mgmt.assignments WHERE lead_id = :solo ORDER BY id;
+UPDATE lead_mgmt.assignment_rules SET rep_ids = rep_ids || (SELECT id FROM lead_mgmt.reps WHERE name = 'Tia')
+ WHERE name = 'everyone';
+SELECT m ->> 'sla_reassigned' AS sla_reassigned, m ->> 'sla_kept' AS sla_kept
+  FROM lead_mgmt.run_maintenance(now() + interval '6 hours') m;
+SELECT pg_temp.owner(:solo) AS owner_at_last;
+ROLLBACK;
 -- A sales touch written with triggers quiet (as a restore or a bulk load
 -- with session_replication_role = replica writes it) leaves the
 -- assignment's first_touch_at empty until rescore(); maintenance still

@@ -84,6 +84,16 @@ typedef struct Candidate
 
 static List *queued = NIL;		/* of LmAssignItem, TopTransactionContext */
 
+/* what the reassignments of the running redistribute() or SLA pass did */
+static uint64 reassign_counts[3];
+
+/* Counts a reassignment's outcome (decide_owner, for the running pass). */
+void
+lm_assign_note_reassign(LmReassignOutcome outcome)
+{
+	reassign_counts[outcome]++;
+}
+
 static SPIPlanPtr plan_rotation_ensure = NULL;
 static SPIPlanPtr plan_rotation_lock = NULL;
 static SPIPlanPtr plan_rotation_lock_01 = NULL;
@@ -1141,8 +1151,11 @@ lm_redistribute(PG_FUNCTION_ARGS)
 		e->owner_reason = "reassigned";
 	}
 	SPI_finish();
-	n = lm_pending_apply(p, false);
+	memset(reassign_counts, 0, sizeof(reassign_counts));
+	(void) lm_pending_apply(p, false);
 	lm_pending_end(p);
+	/* leads that changed hands meanwhile are not counted */
+	n = reassign_counts[LM_REASSIGN_MOVED] + reassign_counts[LM_REASSIGN_RELEASED];
 	PG_RETURN_INT64((int64) n);
 }
 
@@ -1157,11 +1170,13 @@ lm_redistribute(PG_FUNCTION_ARGS)
  * be due, not every assignment a rep ever followed up.  The events are
  * still read for each of those: a reassignment takes a lead from its
  * owner, and first_touch_at is not there yet after a quiet load of events
- * or a restore from 0.1 until rescore() runs.  Returns the number of
- * leads reassigned or released.
+ * or a restore from 0.1 until rescore() runs.  An owner whom nobody else
+ * eligible can replace keeps the lead (and it stays due).  Returns the
+ * number of leads reassigned, and in *kept those kept so; leads that
+ * changed hands meanwhile (a concurrent run) are in neither.
  */
 uint64
-lm_assign_sla_breaches(TimestampTz at)
+lm_assign_sla_breaches(TimestampTz at, uint64 *kept)
 {
 	Oid			types[2] = {TIMESTAMPTZOID, TEXTARRAYOID};
 	Datum		args[2];
@@ -1203,7 +1218,10 @@ lm_assign_sla_breaches(TimestampTz at)
 		e->owner_reason = "sla_breach";
 	}
 	SPI_finish();
-	n = lm_pending_apply(p, false);
+	memset(reassign_counts, 0, sizeof(reassign_counts));
+	(void) lm_pending_apply(p, false);
 	lm_pending_end(p);
+	n = reassign_counts[LM_REASSIGN_MOVED] + reassign_counts[LM_REASSIGN_RELEASED];
+	*kept = reassign_counts[LM_REASSIGN_KEPT];
 	return n;
 }

@@ -881,6 +881,18 @@ decide_owner(LmCache *cache, LmLeadView *view, const LmLeadCols *cols,
 						 text_col(values, isnull, cols->region),
 						 text_col(values, isnull, cols->industry),
 						 owner, now, &choice);
+		if (choice.rep_id == 0 && strcmp(entry->owner_reason, "sla_breach") == 0)
+		{
+			/*
+			 * Nobody else is eligible (a one-rep team, the others away or
+			 * full): a late owner is better than none, and nothing would
+			 * assign the lead again.  The assignment stays open and due,
+			 * followups lists it, and the next maintenance tries again.
+			 */
+			lm_assign_note_reassign(LM_REASSIGN_KEPT);
+			return;
+		}
+		lm_assign_note_reassign(choice.rep_id != 0 ? LM_REASSIGN_MOVED : LM_REASSIGN_RELEASED);
 		new_owner = choice.rep_id;
 		lm_assign_queue(lead_id, new_owner, choice.rule_id, choice.method, now,
 						entry->owner_reason, true);

@@ -156,6 +156,7 @@ lm_run_maintenance(PG_FUNCTION_ARGS)
 	int			n;
 	volatile uint64 rechecked = 0;
 	volatile uint64 reassigned = 0;
+	uint64		kept = 0;
 	char	   *nurture;
 	StringInfoData out;
 
@@ -181,7 +182,7 @@ lm_run_maintenance(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		rechecked = lm_recompute_leads(ids, n);
-		reassigned = lm_assign_sla_breaches(at);
+		reassigned = lm_assign_sla_breaches(at, &kept);
 	}
 	PG_FINALLY();
 	{
@@ -240,8 +241,8 @@ lm_run_maintenance(PG_FUNCTION_ARGS)
 
 	initStringInfo(&out);
 	appendStringInfo(&out, "{\"at\": \"%s\", \"leads_rechecked\": " UINT64_FORMAT
-					 ", \"sla_reassigned\": " UINT64_FORMAT,
-					 timestamptz_to_str(at), rechecked, reassigned);
+					 ", \"sla_reassigned\": " UINT64_FORMAT ", \"sla_kept\": " UINT64_FORMAT,
+					 timestamptz_to_str(at), rechecked, reassigned, kept);
 	/* nurture is a jsonb object: append its members */
 	if (nurture[0] == '{' && strcmp(nurture, "{}") != 0)
 		appendStringInfo(&out, ", %s", nurture + 1);
