@@ -569,7 +569,7 @@ DROP INDEX lead_mgmt.leads_stage_idx;
 -- followups finds the marketing-qualified leads stalled by a range of it
 CREATE INDEX leads_stage_idx ON lead_mgmt.leads (stage, stage_changed_at);
 -- each rep's open leads (rep_performance, capacity), by an index-only count
-CREATE INDEX leads_open_owner_idx ON lead_mgmt.leads (owner_id)
+CREATE INDEX leads_open_owner_idx ON lead_mgmt.leads (owner_id) INCLUDE (stage)
     WHERE owner_id IS NOT NULL AND converted_at IS NULL AND disqualified_at IS NULL;
 CREATE OR REPLACE VIEW lead_mgmt.rep_performance WITH (security_invoker = true) AS
 SELECT r.id AS rep_id,
@@ -1262,3 +1262,171 @@ END;
 $$;
 -- (as install/parts/security.sql: CREATE OR REPLACE reset it)
 ALTER FUNCTION lead_mgmt._deals_before_row() SECURITY DEFINER;
+
+-- 0.2: round robin rotates within each lead's pool (territory, industry,
+-- seniority): the rule keeps the order in which it chose its reps, least
+-- recently chosen first, instead of one cursor that a lead of another
+-- pool moves past the reps of this one (install/parts/assignment.sql,
+-- src/assignment.c).  The column has no default: no rewrite; a rule's
+-- first round-robin choice after the update continues from its cursor.
+ALTER TABLE lead_mgmt.rotation_state ADD COLUMN rr_order bigint[];
+COMMENT ON TABLE lead_mgmt.rotation_state IS
+    'internal: per rule, the last rep chosen (cursor), the smooth weighted round-robin current weights and the round-robin order';
+
+-- 0.2: an enrolment starts at its sequence's lowest step, whatever its
+-- number: 0.1 looked for step 1 only, so a sequence numbered 10, 20, 30
+-- left its enrolments active with nothing queued (install/parts/nurture.sql)
+COMMENT ON TABLE lead_mgmt.sequence_steps IS
+    'the steps of a sequence: the first (lowest) step is due delay after enrolment, each later step delay after the previous touch is done';
+CREATE OR REPLACE FUNCTION lead_mgmt._enroll(lead_ids bigint[], sequence_ids bigint[], times timestamptz[])
+    RETURNS void
+    LANGUAGE sql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH e AS (
+        INSERT INTO lead_mgmt.enrollments (lead_id, sequence_id, step, enrolled_at)
+        SELECT u.lead_id, u.sequence_id,
+               COALESCE((SELECT pg_catalog.min(st.step) FROM lead_mgmt.sequence_steps st
+                          WHERE st.sequence_id OPERATOR(pg_catalog.=) u.sequence_id), 1),
+               u.at
+          FROM ROWS FROM (pg_catalog.unnest(lead_ids), pg_catalog.unnest(sequence_ids), pg_catalog.unnest(times))
+               AS u(lead_id, sequence_id, at)
+         WHERE EXISTS (SELECT 1 FROM lead_mgmt.leads l WHERE l.id OPERATOR(pg_catalog.=) u.lead_id)
+           AND EXISTS (SELECT 1 FROM lead_mgmt.sequences s WHERE s.id OPERATOR(pg_catalog.=) u.sequence_id)
+         ORDER BY u.lead_id, u.sequence_id      -- ids in a stable order, whatever the plan
+        ON CONFLICT (lead_id, sequence_id) DO NOTHING
+        RETURNING id, lead_id, sequence_id, step, enrolled_at)
+    INSERT INTO lead_mgmt.touches (enrollment_id, lead_id, step, action, channel, due_at)
+    SELECT e.id, e.lead_id, st.step, st.action, st.channel, e.enrolled_at OPERATOR(pg_catalog.+) st.delay
+      FROM e JOIN lead_mgmt.sequence_steps st
+        ON st.sequence_id OPERATOR(pg_catalog.=) e.sequence_id AND st.step OPERATOR(pg_catalog.=) e.step
+     ORDER BY e.id;
+    -- a sequence without steps is completed at once
+    UPDATE lead_mgmt.enrollments en SET status = 'completed', ended_at = en.enrolled_at
+     WHERE en.status OPERATOR(pg_catalog.=) 'active'
+       AND en.lead_id OPERATOR(pg_catalog.=) ANY (lead_ids)
+       AND NOT EXISTS (SELECT 1 FROM lead_mgmt.sequence_steps st
+                        WHERE st.sequence_id OPERATOR(pg_catalog.=) en.sequence_id);
+$$;
+
+-- 0.2: a lead at or above the customer stage is not open, also when it got
+-- there by set_stage without a purchase (DESIGN: open leads are owned, not
+-- customer, not disqualified): it does not count against capacity or in
+-- rep_performance.open_leads, is not listed as unassigned, is not
+-- SLA-reassigned or redistributed, and exits nurture (src/lead_state.c,
+-- src/assignment.c).  leads_open_owner_idx (created above, new in 0.2)
+-- carries the stage so the counts stay index-only (install/parts/core.sql,
+-- assignment.sql)
+CREATE OR REPLACE VIEW lead_mgmt.unassigned WITH (security_invoker = true) AS
+SELECT l.id AS lead_id, l.stage, l.score, l.region, l.industry, l.stage_changed_at AS since
+  FROM lead_mgmt.leads l
+  JOIN lead_mgmt.stages s ON s.name OPERATOR(pg_catalog.=) l.stage
+ WHERE l.owner_id IS NULL
+   AND l.disqualified_at IS NULL
+   AND l.converted_at IS NULL
+   AND s.rank OPERATOR(pg_catalog.>=) (SELECT pg_catalog.min(a.rank) FROM lead_mgmt.stages a WHERE a.assign_on_entry)
+   AND NOT EXISTS (SELECT 1 FROM lead_mgmt.stages c
+                    WHERE c.name OPERATOR(pg_catalog.=) 'customer' AND s.rank OPERATOR(pg_catalog.>=) c.rank);
+COMMENT ON VIEW lead_mgmt.unassigned IS 'sales-ready leads without an owner';
+CREATE OR REPLACE VIEW lead_mgmt.rep_performance WITH (security_invoker = true) AS
+SELECT r.id AS rep_id,
+       r.name,
+       (SELECT pg_catalog.count(*) FROM lead_mgmt.leads l
+         WHERE l.owner_id OPERATOR(pg_catalog.=) r.id
+           AND l.converted_at IS NULL AND l.disqualified_at IS NULL
+           AND l.stage OPERATOR(pg_catalog.<>) ALL (ARRAY(
+                 SELECT s.name FROM lead_mgmt.stages s JOIN lead_mgmt.stages c
+                     ON c.name OPERATOR(pg_catalog.=) 'customer' AND s.rank OPERATOR(pg_catalog.>=) c.rank))) AS open_leads,
+       (SELECT pg_catalog.count(DISTINCT a.lead_id) FROM lead_mgmt.assignments a
+         WHERE a.rep_id OPERATOR(pg_catalog.=) r.id) AS leads_assigned,
+       d.deals_won,
+       d.deals_lost,
+       pg_catalog.round(100.0 * d.deals_won / NULLIF(d.deals_won + d.deals_lost, 0), 2) AS win_rate,
+       d.revenue,
+       (SELECT pg_catalog.round((pg_catalog.percentile_cont(0.5) WITHIN GROUP (
+                   ORDER BY pg_catalog.date_part('epoch', a.first_touch_at OPERATOR(pg_catalog.-) a.assigned_at)
+                            OPERATOR(pg_catalog./) 3600.0))::numeric, 2)
+          FROM lead_mgmt.assignments a
+         WHERE a.rep_id OPERATOR(pg_catalog.=) r.id
+           AND a.first_touch_at IS NOT NULL) AS median_hours_to_first_touch
+  FROM lead_mgmt.reps r
+  LEFT JOIN LATERAL (
+        SELECT pg_catalog.count(*) FILTER (WHERE x.status OPERATOR(pg_catalog.=) 'won')  AS deals_won,
+               pg_catalog.count(*) FILTER (WHERE x.status OPERATOR(pg_catalog.=) 'lost') AS deals_lost,
+               COALESCE(pg_catalog.sum(x.amount) FILTER (WHERE x.status OPERATOR(pg_catalog.=) 'won'), 0) AS revenue
+          FROM lead_mgmt.deals x
+         WHERE x.rep_id OPERATOR(pg_catalog.=) r.id) d ON true;
+COMMENT ON VIEW lead_mgmt.rep_performance IS
+    'per rep: open leads, leads assigned, deals won and lost, win rate %, revenue, median hours to first sales touch';
+
+-- 0.2: configuration intervals are refused when they would put computed
+-- times out of range (settings, a rule's sla, a step's delay: at most 100
+-- years), and a step's delay must not be negative; 0.1 accepted them and
+-- then failed every writer that computed a time from them
+-- (src/triggers.c, install/parts/nurture.sql)
+CREATE TRIGGER sequence_steps_validate BEFORE INSERT OR UPDATE ON lead_mgmt.sequence_steps
+    FOR EACH ROW EXECUTE FUNCTION lead_mgmt._config_validate();
+
+-- 0.2: a sequence without steps no longer completes its enrolments at
+-- once: they wait, and the first steps added to the sequence queue their
+-- first touches, so that creating a sequence and then its steps (the
+-- README's recipe) nurtures the existing leads it enrolls retroactively
+-- (install/parts/nurture.sql, security.sql)
+CREATE OR REPLACE FUNCTION lead_mgmt._enroll(lead_ids bigint[], sequence_ids bigint[], times timestamptz[])
+    RETURNS void
+    LANGUAGE sql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH e AS (
+        INSERT INTO lead_mgmt.enrollments (lead_id, sequence_id, step, enrolled_at)
+        SELECT u.lead_id, u.sequence_id,
+               COALESCE((SELECT pg_catalog.min(st.step) FROM lead_mgmt.sequence_steps st
+                          WHERE st.sequence_id OPERATOR(pg_catalog.=) u.sequence_id), 1),
+               u.at
+          FROM ROWS FROM (pg_catalog.unnest(lead_ids), pg_catalog.unnest(sequence_ids), pg_catalog.unnest(times))
+               AS u(lead_id, sequence_id, at)
+         WHERE EXISTS (SELECT 1 FROM lead_mgmt.leads l WHERE l.id OPERATOR(pg_catalog.=) u.lead_id)
+           AND EXISTS (SELECT 1 FROM lead_mgmt.sequences s WHERE s.id OPERATOR(pg_catalog.=) u.sequence_id)
+         ORDER BY u.lead_id, u.sequence_id      -- ids in a stable order, whatever the plan
+        ON CONFLICT (lead_id, sequence_id) DO NOTHING
+        RETURNING id, lead_id, sequence_id, step, enrolled_at)
+    INSERT INTO lead_mgmt.touches (enrollment_id, lead_id, step, action, channel, due_at)
+    SELECT e.id, e.lead_id, st.step, st.action, st.channel, e.enrolled_at OPERATOR(pg_catalog.+) st.delay
+      FROM e JOIN lead_mgmt.sequence_steps st
+        ON st.sequence_id OPERATOR(pg_catalog.=) e.sequence_id AND st.step OPERATOR(pg_catalog.=) e.step
+     ORDER BY e.id;
+    -- (0.2) an enrolment in a sequence without steps yet waits, active
+    -- and without a touch, for its first step (_sequence_steps_added)
+$$;
+CREATE FUNCTION lead_mgmt._sequence_steps_added() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    WITH f AS (
+        SELECT DISTINCT ON (st.sequence_id) st.sequence_id, st.step, st.delay, st.action, st.channel
+          FROM lead_mgmt.sequence_steps st
+         WHERE st.sequence_id IN (SELECT n.sequence_id FROM new_steps n)
+         ORDER BY st.sequence_id, st.step
+    ), e AS (
+        UPDATE lead_mgmt.enrollments en SET step = f.step
+          FROM f
+         WHERE en.sequence_id OPERATOR(pg_catalog.=) f.sequence_id
+           AND en.status OPERATOR(pg_catalog.=) 'active'
+           AND NOT EXISTS (SELECT 1 FROM lead_mgmt.touches t
+                            WHERE t.enrollment_id OPERATOR(pg_catalog.=) en.id)
+        RETURNING en.id, en.lead_id, en.enrolled_at, f.step, f.delay, f.action, f.channel)
+    INSERT INTO lead_mgmt.touches (enrollment_id, lead_id, step, action, channel, due_at)
+    SELECT e.id, e.lead_id, e.step, e.action, e.channel, e.enrolled_at OPERATOR(pg_catalog.+) e.delay
+      FROM e
+     ORDER BY e.id;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION lead_mgmt._sequence_steps_added() IS
+    'internal: queues the first touch of the enrolments that waited for their sequence''s first step';
+CREATE TRIGGER sequence_steps_added AFTER INSERT ON lead_mgmt.sequence_steps
+    REFERENCING NEW TABLE AS new_steps
+    FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._sequence_steps_added();
+ALTER FUNCTION lead_mgmt._sequence_steps_added() SECURITY DEFINER;
+REVOKE ALL ON FUNCTION lead_mgmt._sequence_steps_added() FROM PUBLIC;

@@ -44,6 +44,31 @@ SELECT pg_temp.owner(pg_temp.sales_ready('big@x.test', 'EMEA', 'retail', 5000)) 
 -- ... a big company elsewhere has no enterprise rep: falls through to everyone.
 SELECT pg_temp.owner(pg_temp.sales_ready('big@y.test', 'NA', 'retail', 5000)) AS big_na;
 
+-- Round robin takes turns within each lead's pool.  With match_region the
+-- pool depends on the lead's territory: EMEA leads alternate between the
+-- EMEA reps and NA leads between the NA reps, however the two kinds of
+-- lead interleave (one cursor for the whole rule would hand every lead of
+-- a territory to its first rep).  The rule remembers which rep it chose
+-- least recently; a rep it never chose has the next turn.
+BEGIN;
+UPDATE lead_mgmt.assignment_rules SET active = false;
+INSERT INTO lead_mgmt.reps (name, regions) VALUES ('Eve', '{EMEA}'), ('Nat', '{NA}'), ('Ned', '{NA}');
+INSERT INTO lead_mgmt.assignment_rules (name, priority, method, match_region, rep_ids)
+SELECT 'by territory', 5, 'round_robin', true, array_agg(id) FROM lead_mgmt.reps WHERE name IN ('Ana', 'Eve', 'Nat', 'Ned');
+WITH leads AS MATERIALIZED (
+    SELECT i, r.region, pg_temp.owner(pg_temp.sales_ready('terr' || i || '@x.test', r.region)) AS owner
+      FROM generate_series(1, 12) i, LATERAL (SELECT CASE WHEN i % 2 = 1 THEN 'EMEA' ELSE 'NA' END AS region) r)
+SELECT region, string_agg(owner, ' ' ORDER BY i) AS owners_in_turn FROM leads GROUP BY region ORDER BY region;
+-- Ned is away for a while: Nat takes the NA leads meanwhile; back, Ned has
+-- the next turn (he was chosen least recently), and no more than that.
+UPDATE lead_mgmt.reps SET away_until = now() + interval '1 day' WHERE name = 'Ned';
+SELECT string_agg(pg_temp.owner(pg_temp.sales_ready('away' || i || '@x.test', 'NA')), ' ' ORDER BY i) AS ned_away
+  FROM generate_series(1, 2) i;
+UPDATE lead_mgmt.reps SET away_until = NULL WHERE name = 'Ned';
+SELECT string_agg(pg_temp.owner(pg_temp.sales_ready('back' || i || '@x.test', 'NA')), ' ' ORDER BY i) AS ned_back
+  FROM generate_series(1, 4) i;
+ROLLBACK;
+
 -- Industry expertise: fintech leads go to fintech experts, weighted.
 INSERT INTO lead_mgmt.assignment_rules (name, priority, condition, method, match_industry) VALUES
     ('fintech experts', 20, '{"field": "industry", "op": "=", "value": "fintech"}', 'weighted', true);
@@ -97,6 +122,27 @@ SELECT email, (SELECT count(*) FROM lead_mgmt.assignments a WHERE a.lead_id = l.
        (SELECT reason FROM lead_mgmt.assignments a WHERE a.lead_id = l.id ORDER BY id DESC LIMIT 1) AS last_reason
   FROM lead_mgmt.leads l WHERE email IN ('sla1@x.test', 'sla2@x.test') ORDER BY email;
 SELECT (lead_mgmt.run_maintenance(now() + interval '5 hours') ->> 'sla_reassigned')::int AS again;
+-- Nobody else eligible (a one-rep team, or the others away or full): the
+-- late owner keeps the lead rather than leaving it to nobody.  The
+-- assignment stays open and due (followups lists it as sql_not_contacted),
+-- maintenance reports it as sla_kept each run, and reassigns it once
+-- another rep can take it.
+BEGIN;
+INSERT INTO lead_mgmt.reps (name) VALUES ('Sol'), ('Tia');
+UPDATE lead_mgmt.assignment_rules SET active = false WHERE name <> 'everyone';
+UPDATE lead_mgmt.assignment_rules SET rep_ids = ARRAY[(SELECT id FROM lead_mgmt.reps WHERE name = 'Sol')]
+ WHERE name = 'everyone';
+SELECT pg_temp.sales_ready('solo@x.test') AS solo \gset
+SELECT m ->> 'sla_reassigned' AS sla_reassigned, m ->> 'sla_kept' AS sla_kept
+  FROM lead_mgmt.run_maintenance(now() + interval '5 hours') m;
+SELECT pg_temp.owner(:solo) AS owner, reason, ended_at IS NULL AS still_open
+  FROM lead_mgmt.assignments WHERE lead_id = :solo ORDER BY id;
+UPDATE lead_mgmt.assignment_rules SET rep_ids = rep_ids || (SELECT id FROM lead_mgmt.reps WHERE name = 'Tia')
+ WHERE name = 'everyone';
+SELECT m ->> 'sla_reassigned' AS sla_reassigned, m ->> 'sla_kept' AS sla_kept
+  FROM lead_mgmt.run_maintenance(now() + interval '6 hours') m;
+SELECT pg_temp.owner(:solo) AS owner_at_last;
+ROLLBACK;
 -- A sales touch written with triggers quiet (as a restore or a bulk load
 -- with session_replication_role = replica writes it) leaves the
 -- assignment's first_touch_at empty until rescore(); maintenance still
@@ -111,6 +157,24 @@ SELECT a.first_touch_at IS NULL AS first_touch_lags
   FROM lead_mgmt.assignments a JOIN lead_mgmt.leads l ON l.id = a.lead_id
  WHERE l.email = 'sla3@x.test' AND a.ended_at IS NULL;
 SELECT (lead_mgmt.run_maintenance(now() + interval '5 hours') ->> 'sla_reassigned')::int AS sla3_reassigned;
+ROLLBACK;
+
+-- A customer is no open lead, also one moved to customer by hand without a
+-- purchase (set_stage): it frees its rep's place under capacity, is not
+-- counted in open_leads, and is never reassigned for missing the SLA.
+BEGIN;
+INSERT INTO lead_mgmt.reps (name, capacity) VALUES ('Paz', 1);
+UPDATE lead_mgmt.assignment_rules SET active = false WHERE name <> 'everyone';
+UPDATE lead_mgmt.assignment_rules SET rep_ids = ARRAY[(SELECT id FROM lead_mgmt.reps WHERE name = 'Paz')]
+ WHERE name = 'everyone';
+SELECT pg_temp.owner(pg_temp.sales_ready('paper1@x.test')) AS paper1,
+       pg_temp.owner(pg_temp.sales_ready('paper2@x.test')) AS paper2_paz_full;
+SELECT lead_mgmt.set_stage(id, 'customer', 'signed on paper') FROM lead_mgmt.leads WHERE email = 'paper1@x.test';
+SELECT open_leads AS paz_open FROM lead_mgmt.rep_performance WHERE name = 'Paz';
+SELECT pg_temp.owner(pg_temp.sales_ready('paper3@x.test')) AS paper3_paz_free_again;
+UPDATE lead_mgmt.assignment_rules SET rep_ids = NULL WHERE name = 'everyone';
+SELECT (lead_mgmt.run_maintenance(now() + interval '5 hours') ->> 'sla_reassigned')::int > 0 AS others_reassigned;
+SELECT pg_temp.owner(id) AS paper1_after_sla FROM lead_mgmt.leads WHERE email = 'paper1@x.test';
 ROLLBACK;
 
 -- Performance: weighted by smoothed win rate (won + 1) / (won + lost + 2)
@@ -293,6 +357,13 @@ SELECT lead_mgmt.redistribute(NULL);
 INSERT INTO lead_mgmt.assignment_rules (name, priority, method) VALUES ('bad', 1, 'random');
 INSERT INTO lead_mgmt.assignment_rules (name, priority, condition) VALUES ('bad', 1, '{"field": "regio", "op": "=", "value": "x"}');
 INSERT INTO lead_mgmt.assignment_rules (name, priority, sla) VALUES ('bad', 1, '0 hours');
+-- an SLA, or the default_sla setting, longer than 100 years would put the
+-- time by which a lead must be contacted out of range
+INSERT INTO lead_mgmt.assignment_rules (name, priority, sla) VALUES ('bad', 1, '1000000 years');
+UPDATE lead_mgmt.settings SET value = '1000000 years' WHERE name = 'default_sla';
+-- maintenance records its time in assignments: it must be finite
+SELECT lead_mgmt.run_maintenance('infinity');
+SELECT lead_mgmt.run_maintenance('-infinity');
 INSERT INTO lead_mgmt.reps (name, seniority) VALUES ('Eve', 'guru');
 INSERT INTO lead_mgmt.reps (name, weight) VALUES ('Eve', 0);
 UPDATE lead_mgmt.leads SET owner_id = 1;

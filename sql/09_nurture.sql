@@ -256,6 +256,14 @@ SELECT * FROM pg_temp.enrolments('ivy@example.com');
 SELECT * FROM pg_temp.queue('ivy@example.com');
 -- The sender's report is refused: the lead left the sequence.
 SELECT lead_mgmt.complete_touch(:ivy_touch);
+-- (5) a customer moved there by hand (set_stage, a contract signed on
+-- paper, no purchase recorded) exits like one who bought.
+BEGIN;
+SELECT lead_mgmt.capture('{"email": "pat@example.com", "lead_magnet": "pricing-guide"}') AS pat \gset
+SELECT lead_mgmt.set_stage(:pat, 'customer', 'signed on paper');
+SELECT * FROM pg_temp.enrolments('pat@example.com');
+SELECT * FROM pg_temp.queue('pat@example.com');
+ROLLBACK;
 -- Cancelled touches never come back: in 30 days, the only touch due is
 -- Gus's consultation offer.
 SELECT l.first_name, t.action FROM lead_mgmt.touches t JOIN lead_mgmt.leads l ON l.id = t.lead_id
@@ -281,6 +289,44 @@ SELECT lead_mgmt.track(:joe, 'chat_started') > 0 AS tracked;
 SELECT lead_mgmt.complete_touch(touch_id) AS next_touch FROM lead_mgmt.claim_touches('sender-1');
 SELECT * FROM pg_temp.enrolments('joe@example.com');
 SELECT * FROM pg_temp.queue('joe@example.com');
+
+-- A new sequence is retroactive: the leads that already meet its
+-- enroll_condition are enrolled when it is inserted.  Created the usual
+-- way, the sequence first and its steps after, those enrolments wait for
+-- the first step and get its touch when it is added (a sequence without
+-- steps does not complete them: they would miss the sequence for good).
+BEGIN;
+SELECT lead_mgmt.capture('{"email": "old@example.com", "lead_magnet": "checklist"}') AS old_lead \gset
+INSERT INTO lead_mgmt.sequences (name, enroll_condition)
+VALUES ('checklist', '{"field": "lead_magnet", "op": "=", "value": "checklist"}');
+SELECT * FROM pg_temp.enrolments('old@example.com');
+SELECT count(*) AS touches_before_steps FROM lead_mgmt.touches WHERE lead_id = :old_lead;
+INSERT INTO lead_mgmt.sequence_steps (sequence_id, step, delay, action)
+SELECT id, v.step, v.delay::interval, v.action FROM lead_mgmt.sequences,
+       (VALUES (1, '0', 'deliver the checklist'), (2, '3 days', 'checklist: next steps')) v(step, delay, action)
+ WHERE name = 'checklist';
+SELECT * FROM pg_temp.enrolments('old@example.com');
+SELECT * FROM pg_temp.queue('old@example.com');
+-- ... and a lead captured now is enrolled with its first touch at once
+SELECT lead_mgmt.capture('{"email": "new@example.com", "lead_magnet": "checklist"}') IS NOT NULL AS captured;
+SELECT * FROM pg_temp.queue('new@example.com');
+ROLLBACK;
+
+-- Steps are taken in step order, gaps and all: a sequence numbered 10, 20
+-- starts at step 10, due at enrolment, and goes on to step 20.
+BEGIN;
+INSERT INTO lead_mgmt.sequences (name, enroll_condition) VALUES ('numbered by tens', '{"event": "consultation_scheduled"}');
+INSERT INTO lead_mgmt.sequence_steps (sequence_id, step, delay, action)
+SELECT id, v.step, v.delay::interval, v.action FROM lead_mgmt.sequences,
+       (VALUES (10, '0', 'tens: first'), (20, '1 day', 'tens: second')) v(step, delay, action)
+ WHERE name = 'numbered by tens';
+SELECT lead_mgmt.capture('{"email": "ten@example.com"}') AS ten \gset
+SELECT lead_mgmt.track(:ten, 'consultation_scheduled') > 0 AS tracked;
+SELECT * FROM pg_temp.enrolments('ten@example.com');
+SELECT lead_mgmt.complete_touch(touch_id) IS NOT NULL AS next_queued
+  FROM lead_mgmt.claim_touches('sender-1') WHERE email = 'ten@example.com';
+SELECT * FROM pg_temp.queue('ten@example.com');
+ROLLBACK;
 
 -- A sequence whose condition depends on time enrols when maintenance finds
 -- it true: no email opened in 30 days.  Kim opened one 25 days ago.
@@ -320,8 +366,23 @@ SELECT lead_mgmt.complete_touch(:hal_touch, 'failed');
 -- cancelled by an exit
 SELECT lead_mgmt.complete_touch(t.id) FROM lead_mgmt.touches t
  WHERE t.lead_id = :ben AND t.outcome = 'cancelled';
--- settings must stay positive intervals
+-- settings must stay positive intervals, and no longer than 100 years
+-- (the lease's end would be out of range, and every claim would fail)
 UPDATE lead_mgmt.settings SET value = '0' WHERE name = 'touch_lease';
+UPDATE lead_mgmt.settings SET value = '1000000 years' WHERE name = 'touch_lease';
+-- a step's delay is from 0 to 100 years: a negative one would be due
+-- before the previous step was done, a huge one out of range
+INSERT INTO lead_mgmt.sequence_steps (sequence_id, step, delay, action)
+SELECT id, 9, '-5 days', 'too early' FROM lead_mgmt.sequences WHERE name = 'pricing guide';
+INSERT INTO lead_mgmt.sequence_steps (sequence_id, step, delay, action)
+SELECT id, 9, '1000000 years', 'too late' FROM lead_mgmt.sequences WHERE name = 'pricing guide';
+UPDATE lead_mgmt.sequence_steps SET delay = '-1 day'
+ WHERE step = 2 AND sequence_id = (SELECT id FROM lead_mgmt.sequences WHERE name = 'pricing guide');
+-- ... 100 years itself is accepted
+BEGIN;
+INSERT INTO lead_mgmt.sequence_steps (sequence_id, step, delay, action)
+SELECT id, 9, '100 years', 'a century later' FROM lead_mgmt.sequences WHERE name = 'pricing guide';
+ROLLBACK;
 -- nothing above changed the queue
 SELECT count(*) FILTER (WHERE done_at IS NULL) AS pending,
        count(*) FILTER (WHERE outcome = 'cancelled') AS cancelled,

@@ -14,6 +14,13 @@
  * the previous assignment through that rule: round robin stays exact under
  * any concurrency.
  *
+ * Round robin takes turns within each lead's own pool: the eligible rep
+ * whose last turn under the rule is oldest is chosen (rotation_state.rr_order
+ * lists the reps the rule has chosen, least recently chosen first).  One
+ * cursor for the whole rule would starve reps whenever the pool depends on
+ * the lead (territory, industry, seniority): a lead of one territory would
+ * move the cursor past the reps of another.
+ *
  * Assignment rule conditions have their own predicate set: their event
  * tests are counted on demand (one read of the lead's events, only when a
  * lead is being assigned) so editing assignment rules never invalidates the
@@ -38,6 +45,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -76,9 +84,21 @@ typedef struct Candidate
 
 static List *queued = NIL;		/* of LmAssignItem, TopTransactionContext */
 
+/* what the reassignments of the running redistribute() or SLA pass did */
+static uint64 reassign_counts[3];
+
+/* Counts a reassignment's outcome (decide_owner, for the running pass). */
+void
+lm_assign_note_reassign(LmReassignOutcome outcome)
+{
+	reassign_counts[outcome]++;
+}
+
 static SPIPlanPtr plan_rotation_ensure = NULL;
 static SPIPlanPtr plan_rotation_lock = NULL;
+static SPIPlanPtr plan_rotation_lock_01 = NULL;
 static SPIPlanPtr plan_rotation_save = NULL;
+static SPIPlanPtr plan_rotation_save_01 = NULL;
 static SPIPlanPtr plan_pool = NULL;
 static SPIPlanPtr plan_load = NULL;
 static SPIPlanPtr plan_win_rates = NULL;
@@ -101,6 +121,9 @@ typedef struct RotationEntry
 	int64		cursor;
 	ArrayType  *reps;			/* in TopTransactionContext */
 	ArrayType  *current;
+	int64	   *rr_order;		/* round robin: chosen reps, least recent first */
+	int			rr_n;
+	bool		has_rr_order;	/* the column exists (not 0.1's SQL) */
 	bool		dirty;
 } RotationEntry;
 
@@ -121,16 +144,35 @@ find_rotation(int64 rule_id)
 	return NULL;
 }
 
+/*
+ * Whether rotation_state has rr_order (0.2): the library also serves 0.1's
+ * SQL until ALTER EXTENSION UPDATE, where round robin keeps its order for
+ * the transaction only and otherwise follows the cursor, as 0.1 did.
+ */
+static bool
+rotation_has_rr_order(void)
+{
+	return get_attnum(lm_relid("rotation_state"), "rr_order") != InvalidAttrNumber;
+}
+
 /* SELECT ... FOR UPDATE of a rule's rotation row (args: its rule id). */
 static bool
-select_rotation_for_update(Datum *args)
+select_rotation_for_update(Datum *args, bool has_rr_order)
 {
 	Oid			types[1] = {INT8OID};
+	SPIPlanPtr	plan;
 
-	if (SPI_execute_plan(lm_plan(&plan_rotation_lock,
-								 "SELECT cursor, wrr_reps, wrr_current FROM lead_mgmt.rotation_state "
-								 "WHERE rule_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-								 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
+	if (has_rr_order)
+		plan = lm_plan(&plan_rotation_lock,
+					   "SELECT cursor, wrr_reps, wrr_current, rr_order FROM lead_mgmt.rotation_state "
+					   "WHERE rule_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+					   1, types);
+	else
+		plan = lm_plan(&plan_rotation_lock_01,
+					   "SELECT cursor, wrr_reps, wrr_current FROM lead_mgmt.rotation_state "
+					   "WHERE rule_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+					   1, types);
+	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "lead_mgmt: locking rotation state failed");
 	return SPI_processed == 1;
 }
@@ -148,29 +190,49 @@ lock_rotation(int64 rule_id, int64 *cursor, ArrayType **reps, ArrayType **curren
 
 	if (r == NULL)
 	{
+		bool		has_rr_order = rotation_has_rr_order();
+
 		/*
 		 * The row exists after the rule's first assignment: lock it, and
 		 * create it (ON CONFLICT: a concurrent first assignment may create
 		 * it too) only when there is none yet.
 		 */
 		args[0] = Int64GetDatum(rule_id);
-		if (!select_rotation_for_update(args))
+		if (!select_rotation_for_update(args, has_rr_order))
 		{
 			if (SPI_execute_plan(lm_plan(&plan_rotation_ensure,
 										 "INSERT INTO lead_mgmt.rotation_state (rule_id) VALUES ($1) "
 										 "ON CONFLICT DO NOTHING",
 										 1, types), args, NULL, false, 0) != SPI_OK_INSERT)
 				elog(ERROR, "lead_mgmt: creating rotation state failed");
-			if (!select_rotation_for_update(args))
+			if (!select_rotation_for_update(args, has_rr_order))
 				elog(ERROR, "lead_mgmt: rotation state of rule " INT64_FORMAT " not found", rule_id);
 		}
 		old = MemoryContextSwitchTo(TopTransactionContext);
 		r = palloc0(sizeof(RotationEntry));
 		r->rule_id = rule_id;
+		r->has_rr_order = has_rr_order;
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		r->cursor = isnull ? 0 : DatumGetInt64(d);
 		r->reps = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 		r->current = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		isnull = true;
+		if (has_rr_order)
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
+		if (!isnull)
+		{
+			ArrayType  *order = DatumGetArrayTypeP(d);
+
+			/* anything but a one-dimensional array without NULLs: start over */
+			if (ARR_NDIM(order) == 1 && !ARR_HASNULL(order))
+			{
+				r->rr_n = ARR_DIMS(order)[0];
+				r->rr_order = palloc(sizeof(int64) * Max(r->rr_n, 1));
+				memcpy(r->rr_order, ARR_DATA_PTR(order), sizeof(int64) * r->rr_n);
+			}
+			if ((Pointer) order != DatumGetPointer(d))
+				pfree(order);
+		}
 		rotations = lappend(rotations, r);
 		MemoryContextSwitchTo(old);
 	}
@@ -206,13 +268,14 @@ save_rotation(int64 rule_id, int64 cursor, const int64 *reps, const int64 *curre
 static void
 write_rotations(void)
 {
-	Oid			types[4] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID};
-	Datum		args[4];
+	Oid			types[5] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		args[5];
 	ListCell   *lc;
 
 	foreach(lc, rotations)
 	{
 		RotationEntry *r = lfirst(lc);
+		SPIPlanPtr	plan;
 
 		if (!r->dirty)
 			continue;
@@ -220,10 +283,19 @@ write_rotations(void)
 		args[1] = Int64GetDatum(r->cursor);
 		args[2] = PointerGetDatum(r->reps);
 		args[3] = PointerGetDatum(r->current);
-		if (SPI_execute_plan(lm_plan(&plan_rotation_save,
-									 "UPDATE lead_mgmt.rotation_state SET cursor = $2, wrr_reps = $3, wrr_current = $4 "
-									 "WHERE rule_id OPERATOR(pg_catalog.=) $1",
-									 4, types), args, NULL, false, 0) != SPI_OK_UPDATE)
+		args[4] = PointerGetDatum(lm_int8_array(r->rr_order, r->rr_n));
+		if (r->has_rr_order)
+			plan = lm_plan(&plan_rotation_save,
+						   "UPDATE lead_mgmt.rotation_state SET cursor = $2, wrr_reps = $3, wrr_current = $4, "
+						   "rr_order = $5 "
+						   "WHERE rule_id OPERATOR(pg_catalog.=) $1",
+						   5, types);
+		else
+			plan = lm_plan(&plan_rotation_save_01,
+						   "UPDATE lead_mgmt.rotation_state SET cursor = $2, wrr_reps = $3, wrr_current = $4 "
+						   "WHERE rule_id OPERATOR(pg_catalog.=) $1",
+						   4, types);
+		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "lead_mgmt: saving rotation state failed");
 		r->dirty = false;
 	}
@@ -241,26 +313,29 @@ candidate_ids(const Candidate *c, int n)
 }
 
 /*
- * Fills in the open leads of each candidate (neither converted nor
- * disqualified) and, when with_last, the time of their last assignment.
+ * Fills in the open leads of each candidate (not a customer, by a purchase
+ * or by a stage at or above customer, and not disqualified) and, when
+ * with_last, the time of their last assignment.
  */
 static void
 count_load(Candidate *c, int n, bool with_last)
 {
-	Oid			types[2] = {INT8ARRAYOID, BOOLOID};
-	Datum		args[2];
+	Oid			types[3] = {INT8ARRAYOID, BOOLOID, TEXTARRAYOID};
+	Datum		args[3];
 
 	args[0] = PointerGetDatum(candidate_ids(c, n));
 	args[1] = BoolGetDatum(with_last);
+	args[2] = PointerGetDatum(lm_cache_customer_stages(lm_cache_get()));
 	if (SPI_execute_plan(lm_plan(&plan_load,
 								 "SELECT (SELECT pg_catalog.count(*) FROM lead_mgmt.leads l"
 								 "         WHERE l.owner_id OPERATOR(pg_catalog.=) u.id"
-								 "           AND l.converted_at IS NULL AND l.disqualified_at IS NULL),"
+								 "           AND l.converted_at IS NULL AND l.disqualified_at IS NULL"
+								 "           AND l.stage OPERATOR(pg_catalog.<>) ALL ($3)),"
 								 "       CASE WHEN $2 THEN"
 								 "         (SELECT pg_catalog.max(a.assigned_at) FROM lead_mgmt.assignments a"
 								 "           WHERE a.rep_id OPERATOR(pg_catalog.=) u.id) END"
 								 "  FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(id, k) ORDER BY u.k",
-								 2, types), args, NULL, false, 0) != SPI_OK_SELECT ||
+								 3, types), args, NULL, false, 0) != SPI_OK_SELECT ||
 		SPI_processed != (uint64) n)
 		elog(ERROR, "lead_mgmt: counting the reps' open leads failed");
 	for (int i = 0; i < n; i++)
@@ -356,6 +431,81 @@ eligible_reps(const LmAssignRule *rule, const char *region, const char *industry
 			c[m++] = c[i];
 	*n = m;
 	return c;
+}
+
+/*
+ * Round robin within the lead's pool: of the candidates (ascending id), the
+ * one whose last turn under the rule is the oldest.  Candidates the rule
+ * never chose come first, in id order starting after the cursor (the last
+ * rep chosen), which is the order of the turns the rule hands out over a
+ * fixed pool, and continues 0.1's single cursor after an update.  The
+ * chosen rep moves to the end of the rule's order.  Over N assignments to
+ * K always-eligible reps each gets floor(N/K) or ceil(N/K), also when other
+ * leads of the rule go to other pools meanwhile; a rep who was skipped
+ * (away, at capacity) gets the next turn when eligible again, and no more.
+ * Costs the rule's reps times the candidates, like smooth_weighted.
+ */
+static int64
+round_robin(int64 rule_id, const Candidate *c, int n)
+{
+	RotationEntry *r = find_rotation(rule_id);
+	int			best = -1;
+	int			pos = -1;
+	MemoryContext old;
+	int64		chosen;
+
+	if (r == NULL)
+		elog(ERROR, "lead_mgmt: rotation state of rule " INT64_FORMAT " is not locked", rule_id);
+	/* never chosen: the first id after the cursor, else the lowest */
+	for (int k = 0; k < n && best < 0; k++)
+	{
+		bool		seen = false;
+
+		if (c[k].id <= r->cursor)
+			continue;
+		for (int j = 0; j < r->rr_n && !seen; j++)
+			seen = r->rr_order[j] == c[k].id;
+		if (!seen)
+			best = k;
+	}
+	for (int k = 0; k < n && best < 0; k++)
+	{
+		bool		seen = false;
+
+		for (int j = 0; j < r->rr_n && !seen; j++)
+			seen = r->rr_order[j] == c[k].id;
+		if (!seen)
+			best = k;
+	}
+	/* else the candidate chosen least recently */
+	for (int j = 0; j < r->rr_n && best < 0; j++)
+		for (int k = 0; k < n; k++)
+			if (c[k].id == r->rr_order[j])
+			{
+				best = k;
+				pos = j;
+				break;
+			}
+	chosen = c[best].id;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	if (pos < 0)
+	{
+		int64	   *grown = palloc(sizeof(int64) * (r->rr_n + 1));
+
+		if (r->rr_n > 0)
+			memcpy(grown, r->rr_order, sizeof(int64) * r->rr_n);
+		if (r->rr_order)
+			pfree(r->rr_order);
+		r->rr_order = grown;
+		r->rr_n++;
+	}
+	else
+		memmove(r->rr_order + pos, r->rr_order + pos + 1, sizeof(int64) * (r->rr_n - pos - 1));
+	r->rr_order[r->rr_n - 1] = chosen;
+	MemoryContextSwitchTo(old);
+	r->cursor = chosen;
+	r->dirty = true;
+	return chosen;
 }
 
 /*
@@ -489,22 +639,7 @@ lm_assign_choose(LmCache *cache, LmLeadView *view, int64 lead_id,
 		out->rule_id = rule->id;
 		out->method = rule->method;
 		if (strcmp(rule->method, "round_robin") == 0)
-		{
-			int64		chosen = c[0].id;
-
-			for (int k = 0; k < n; k++)
-				if (c[k].id > cursor)
-				{
-					chosen = c[k].id;
-					break;
-				}
-			save_rotation(rule->id, chosen,
-						  ARR_NDIM(wreps) == 1 ? (int64 *) ARR_DATA_PTR(wreps) : NULL,
-						  ARR_NDIM(wcur) == 1 ? (int64 *) ARR_DATA_PTR(wcur) : NULL,
-						  (ARR_NDIM(wreps) == 1 && ARR_NDIM(wcur) == 1 &&
-						   ARR_DIMS(wreps)[0] == ARR_DIMS(wcur)[0]) ? ARR_DIMS(wreps)[0] : 0);
-			out->rep_id = chosen;
-		}
+			out->rep_id = round_robin(rule->id, c, n);
 		else if (strcmp(rule->method, "least_loaded") == 0)
 		{
 			int			best = 0;
@@ -974,7 +1109,8 @@ lm_assign(PG_FUNCTION_ARGS)
 }
 
 /*
- * redistribute(rep_id): moves the rep's open leads to other eligible reps
+ * redistribute(rep_id): moves the rep's open leads (not customers, not
+ * disqualified) to other eligible reps
  * by the assignment rules (reason reassigned).  Leads nobody else can take
  * become unassigned (and are announced on lead_mgmt_unassigned).  Returns
  * the number of leads moved or released.
@@ -983,8 +1119,8 @@ Datum
 lm_redistribute(PG_FUNCTION_ARGS)
 {
 	int64		rep_id;
-	Oid			types[1] = {INT8OID};
-	Datum		args[1];
+	Oid			types[2] = {INT8OID, TEXTARRAYOID};
+	Datum		args[2];
 	LmPending  *p;
 	uint64		n;
 
@@ -996,10 +1132,12 @@ lm_redistribute(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	args[0] = Int64GetDatum(rep_id);
+	args[1] = PointerGetDatum(lm_cache_customer_stages(lm_cache_get()));
 	if (SPI_execute_plan(lm_plan(&plan_rep_leads,
 								 "SELECT id FROM lead_mgmt.leads WHERE owner_id OPERATOR(pg_catalog.=) $1 "
-								 "AND converted_at IS NULL AND disqualified_at IS NULL ORDER BY id",
-								 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
+								 "AND converted_at IS NULL AND disqualified_at IS NULL "
+								 "AND stage OPERATOR(pg_catalog.<>) ALL ($2) ORDER BY id",
+								 2, types), args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "lead_mgmt: reading the rep's leads failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -1013,8 +1151,11 @@ lm_redistribute(PG_FUNCTION_ARGS)
 		e->owner_reason = "reassigned";
 	}
 	SPI_finish();
-	n = lm_pending_apply(p, false);
+	memset(reassign_counts, 0, sizeof(reassign_counts));
+	(void) lm_pending_apply(p, false);
 	lm_pending_end(p);
+	/* leads that changed hands meanwhile are not counted */
+	n = reassign_counts[LM_REASSIGN_MOVED] + reassign_counts[LM_REASSIGN_RELEASED];
 	PG_RETURN_INT64((int64) n);
 }
 
@@ -1029,14 +1170,16 @@ lm_redistribute(PG_FUNCTION_ARGS)
  * be due, not every assignment a rep ever followed up.  The events are
  * still read for each of those: a reassignment takes a lead from its
  * owner, and first_touch_at is not there yet after a quiet load of events
- * or a restore from 0.1 until rescore() runs.  Returns the number of
- * leads reassigned or released.
+ * or a restore from 0.1 until rescore() runs.  An owner whom nobody else
+ * eligible can replace keeps the lead (and it stays due).  Returns the
+ * number of leads reassigned, and in *kept those kept so; leads that
+ * changed hands meanwhile (a concurrent run) are in neither.
  */
 uint64
-lm_assign_sla_breaches(TimestampTz at)
+lm_assign_sla_breaches(TimestampTz at, uint64 *kept)
 {
-	Oid			types[1] = {TIMESTAMPTZOID};
-	Datum		args[1];
+	Oid			types[2] = {TIMESTAMPTZOID, TEXTARRAYOID};
+	Datum		args[2];
 	LmPending  *p;
 	uint64		n;
 
@@ -1044,6 +1187,7 @@ lm_assign_sla_breaches(TimestampTz at)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	args[0] = TimestampTzGetDatum(at);
+	args[1] = PointerGetDatum(lm_cache_customer_stages(lm_cache_get()));
 	/* planned with the actual time, like the due-leads query of maintenance */
 	if (SPI_execute_with_args("SELECT l.id, l.owner_id FROM lead_mgmt.assignments a "
 							  "JOIN lead_mgmt.leads l ON l.id OPERATOR(pg_catalog.=) a.lead_id "
@@ -1051,6 +1195,7 @@ lm_assign_sla_breaches(TimestampTz at)
 							  "WHERE a.ended_at IS NULL AND a.sla_due_at OPERATOR(pg_catalog.<=) $1 "
 							  "  AND a.first_touch_at IS NULL "
 							  "  AND l.converted_at IS NULL AND l.disqualified_at IS NULL "
+							  "  AND l.stage OPERATOR(pg_catalog.<>) ALL ($2) "
 							  "  AND NOT EXISTS (SELECT 1 FROM lead_mgmt.events e "
 							  "      JOIN lead_mgmt.event_types t ON t.name OPERATOR(pg_catalog.=) e.event_type "
 							  "       AND t.category OPERATOR(pg_catalog.=) 'sales_touch' "
@@ -1059,7 +1204,7 @@ lm_assign_sla_breaches(TimestampTz at)
 							  "        AND (NOT e.properties OPERATOR(pg_catalog.?) 'rep_id' "
 							  "             OR e.properties OPERATOR(pg_catalog.->>) 'rep_id' OPERATOR(pg_catalog.=) l.owner_id::pg_catalog.text)) "
 							  "ORDER BY l.id",
-								 1, types, args, NULL, false, 0) != SPI_OK_SELECT)
+								 2, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "lead_mgmt: finding SLA breaches failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -1073,7 +1218,10 @@ lm_assign_sla_breaches(TimestampTz at)
 		e->owner_reason = "sla_breach";
 	}
 	SPI_finish();
-	n = lm_pending_apply(p, false);
+	memset(reassign_counts, 0, sizeof(reassign_counts));
+	(void) lm_pending_apply(p, false);
 	lm_pending_end(p);
+	n = reassign_counts[LM_REASSIGN_MOVED] + reassign_counts[LM_REASSIGN_RELEASED];
+	*kept = reassign_counts[LM_REASSIGN_KEPT];
 	return n;
 }

@@ -947,6 +947,18 @@ decide_owner(LmCache *cache, LmLeadView *view, const LmLeadCols *cols,
 						 text_col(values, isnull, cols->region),
 						 text_col(values, isnull, cols->industry),
 						 owner, now, &choice);
+		if (choice.rep_id == 0 && strcmp(entry->owner_reason, "sla_breach") == 0)
+		{
+			/*
+			 * Nobody else is eligible (a one-rep team, the others away or
+			 * full): a late owner is better than none, and nothing would
+			 * assign the lead again.  The assignment stays open and due,
+			 * followups lists it, and the next maintenance tries again.
+			 */
+			lm_assign_note_reassign(LM_REASSIGN_KEPT);
+			return;
+		}
+		lm_assign_note_reassign(choice.rep_id != 0 ? LM_REASSIGN_MOVED : LM_REASSIGN_RELEASED);
 		new_owner = choice.rep_id;
 		lm_assign_queue(lead_id, new_owner, choice.rule_id, choice.method, now,
 						entry->owner_reason, true);
@@ -1281,7 +1293,11 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	if (cache->n_sequences > 0 || !isnull[cols->sequence_ids - 1])
 	{
 		LmNurtureInput nin;
-		bool		customer = c.converted_at != LM_NO_TIME;
+		/* a purchase, or a stage at or above customer (set_stage) */
+		bool		customer = c.converted_at != LM_NO_TIME ||
+			lm_cache_customer_stage(cache, to_stage);
+		bool		was_customer = old_converted != LM_NO_TIME ||
+			lm_cache_customer_stage(cache, from_stage);
 		bool		disqualified = !isnull[cols->disqualified_at - 1];
 		int			up = cache->unsubscribe_pred;
 		bool		unsubscribed = up >= 0 && up < c.n && c.counts[up] > 0;
@@ -1290,7 +1306,7 @@ lm_leads_trigger_row(TriggerData *trigdata)
 		nin.seg = &seg_in;
 		lm_segment_ids_from_datum(values[cols->sequence_ids - 1], isnull[cols->sequence_ids - 1],
 								  (int64 **) &nin.old_ids, &nin.n_old);
-		if (customer && (full_eval || old_converted == LM_NO_TIME))
+		if (customer && (full_eval || !was_customer))
 			nin.exit_all = "customer";
 		else if (disqualified && (full_eval || !old_disqualified))
 			nin.exit_all = "disqualified";

@@ -156,6 +156,7 @@ lm_run_maintenance(PG_FUNCTION_ARGS)
 	int			n;
 	volatile uint64 rechecked = 0;
 	volatile uint64 reassigned = 0;
+	uint64		kept = 0;
 	char	   *nurture;
 	StringInfoData out;
 
@@ -165,6 +166,13 @@ lm_run_maintenance(PG_FUNCTION_ARGS)
 				 errmsg("at must not be null"),
 				 errhint("Call lead_mgmt.run_maintenance() for now, or pass the time to apply.")));
 	at = PG_GETARG_TIMESTAMPTZ(0);
+	/* it becomes assigned_at, ended_at and due times: infinity would stick */
+	if (TIMESTAMP_NOT_FINITE(at))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("at must be a finite time"),
+				 errdetail("Maintenance records at as the time of what it does, such as an SLA reassignment."),
+				 errhint("Call lead_mgmt.run_maintenance() for now, or pass the time to apply.")));
 	args[0] = TimestampTzGetDatum(at);
 
 	lm_lock_leads_for_write();
@@ -174,7 +182,7 @@ lm_run_maintenance(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		rechecked = lm_recompute_leads(ids, n);
-		reassigned = lm_assign_sla_breaches(at);
+		reassigned = lm_assign_sla_breaches(at, &kept);
 	}
 	PG_FINALLY();
 	{
@@ -233,8 +241,8 @@ lm_run_maintenance(PG_FUNCTION_ARGS)
 
 	initStringInfo(&out);
 	appendStringInfo(&out, "{\"at\": \"%s\", \"leads_rechecked\": " UINT64_FORMAT
-					 ", \"sla_reassigned\": " UINT64_FORMAT,
-					 timestamptz_to_str(at), rechecked, reassigned);
+					 ", \"sla_reassigned\": " UINT64_FORMAT ", \"sla_kept\": " UINT64_FORMAT,
+					 timestamptz_to_str(at), rechecked, reassigned, kept);
 	/* nurture is a jsonb object: append its members */
 	if (nurture[0] == '{' && strcmp(nurture, "{}") != 0)
 		appendStringInfo(&out, ", %s", nurture + 1);

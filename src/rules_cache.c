@@ -660,3 +660,31 @@ lm_cache_stage_rank(LmCache *cache, const char *name)
 
 	return st ? st->rank : -1;
 }
+
+/*
+ * Whether a lead in this stage is a customer by its stage: the stage named
+ * customer or one ranked above it (set_stage can put a lead there without
+ * a purchase).  A lead with a purchase (converted_at) is a customer
+ * whatever its stage.  No stage named customer: none is.
+ */
+bool
+lm_cache_customer_stage(LmCache *cache, const char *stage)
+{
+	int32		customer = lm_cache_stage_rank(cache, "customer");
+
+	return customer >= 0 && stage != NULL && lm_cache_stage_rank(cache, stage) >= customer;
+}
+
+/* The stages lm_cache_customer_stage() holds for, as a text[]. */
+ArrayType *
+lm_cache_customer_stages(LmCache *cache)
+{
+	int32		customer = lm_cache_stage_rank(cache, "customer");
+	Datum	   *d = palloc(sizeof(Datum) * Max(cache->n_stages, 1));
+	int			n = 0;
+
+	for (int i = 0; i < cache->n_stages; i++)
+		if (customer >= 0 && cache->stages[i].rank >= customer)
+			d[n++] = CStringGetTextDatum(cache->stages[i].name);
+	return construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT);
+}

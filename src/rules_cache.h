@@ -139,5 +139,7 @@ extern void lm_cache_at_xact_end(void);
 extern LmTypeEntry *lm_cache_type(LmCache *cache, const char *event_type);
 extern const LmStage *lm_cache_stage(LmCache *cache, const char *name);
 extern int32 lm_cache_stage_rank(LmCache *cache, const char *name);
+extern bool lm_cache_customer_stage(LmCache *cache, const char *stage);
+extern ArrayType *lm_cache_customer_stages(LmCache *cache);
 
 #endif							/* LM_RULES_CACHE_H */

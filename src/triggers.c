@@ -916,6 +916,27 @@ validate_rep(TriggerData *td, TupleDesc desc)
 				 errhint("Capacity is the most open leads the rep may own; leave it NULL for no limit.")));
 }
 
+/*
+ * The longest interval lead_mgmt accepts in configuration: settings, a
+ * rule's sla, a step's delay.  Times are computed from them (assigned_at +
+ * sla, the due time of a touch, the end of a lease); a longer one would
+ * put those times out of range, and every writer that computes one (an
+ * application's track(), the sender, maintenance) would then fail with a
+ * bare "timestamp out of range" that names none of them.  A century is
+ * beyond any sensible policy.
+ */
+#define LM_MAX_INTERVAL "100 years"
+
+/* Whether iv is longer than LM_MAX_INTERVAL. */
+static bool
+interval_too_long(Datum iv)
+{
+	Datum		max = DirectFunctionCall3(interval_in, CStringGetDatum(LM_MAX_INTERVAL),
+										  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+
+	return DatumGetInt32(DirectFunctionCall2(interval_cmp, iv, max)) > 0;
+}
+
 /* Validates one row of lead_mgmt.settings: known names, interval values. */
 static void
 validate_setting(HeapTuple tup, TupleDesc desc)
@@ -958,6 +979,12 @@ validate_setting(HeapTuple tup, TupleDesc desc)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("setting \"%s\" must be a positive interval", name),
+				 errhint("Write it as, for example, '14 days'.")));
+	if (interval_too_long(IntervalPGetDatum(iv)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("setting \"%s\" must be at most %s", name, LM_MAX_INTERVAL),
+				 errdetail("Times computed from it would be out of range."),
 				 errhint("Write it as, for example, '14 days'.")));
 }
 
@@ -1027,6 +1054,12 @@ lm_config_validate(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("sla of assignment rule \"%s\" must be a positive interval", name),
 						 errhint("Write it as, for example, '4 hours'; leave it NULL to use the setting default_sla.")));
+			if (interval_too_long(sla))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("sla of assignment rule \"%s\" must be at most %s", name, LM_MAX_INTERVAL),
+						 errdetail("The times by which its leads must be contacted would be out of range."),
+						 errhint("Write it as, for example, '4 hours'; leave it NULL to use the setting default_sla.")));
 		}
 		if (cond != NULL)
 			(void) lm_cond_parse(cond, LM_CTX_ASSIGNMENT, lm_catalog_for_validation(), NULL);
@@ -1045,6 +1078,31 @@ lm_config_validate(PG_FUNCTION_ARGS)
 							 lm_catalog_for_validation(), NULL);
 		if (exitc != NULL)
 			(void) lm_cond_parse(exitc, LM_CTX_SEQUENCE, lm_catalog_for_validation(), NULL);
+	}
+	else if (strcmp(table, "sequence_steps") == 0)
+	{
+		/* (0.2) a delay from 0 to LM_MAX_INTERVAL (NULL: the NOT NULL says so) */
+		bool		delay_null;
+		bool		step_null;
+		Datum		delay = heap_getattr(ret, SPI_fnumber(desc, "delay"), desc, &delay_null);
+		Datum		stepd = heap_getattr(ret, SPI_fnumber(desc, "step"), desc, &step_null);
+		int32		step = step_null ? 0 : DatumGetInt32(stepd);
+		Interval	zero;
+
+		memset(&zero, 0, sizeof(zero));
+		if (!delay_null &&
+			DatumGetInt32(DirectFunctionCall2(interval_cmp, delay, IntervalPGetDatum(&zero))) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("delay of step %d must not be negative", step),
+					 errdetail("A step is due its delay after the previous touch was done (the first step: after enrolment)."),
+					 errhint("Write '0' for a step due at once, or for example '2 days'.")));
+		if (!delay_null && interval_too_long(delay))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("delay of step %d must be at most %s", step, LM_MAX_INTERVAL),
+					 errdetail("The touch's due time would be out of range."),
+					 errhint("Write it as, for example, '2 days'.")));
 	}
 	else if (strcmp(table, "segments") == 0)
 	{

@@ -4,7 +4,7 @@
 -- When a lead enters a stage with assign_on_entry and has no owner, the row
 -- trigger on leads (C) tries the active rules by priority and assigns the
 -- lead in the same transaction.  Round robin and weighted rotation keep
--- their cursor in rotation_state, locked per rule, so they stay exact under
+-- their state in rotation_state, locked per rule, so they stay exact under
 -- any concurrency.
 --------------------------------------------------------------------------
 CREATE TABLE lead_mgmt.reps (
@@ -75,10 +75,15 @@ CREATE TABLE lead_mgmt.rotation_state (
     rule_id     bigint PRIMARY KEY REFERENCES lead_mgmt.assignment_rules (id) ON DELETE CASCADE,
     cursor      bigint,
     wrr_reps    bigint[] NOT NULL DEFAULT '{}',
-    wrr_current bigint[] NOT NULL DEFAULT '{}'
+    wrr_current bigint[] NOT NULL DEFAULT '{}',
+    -- (0.2) round robin: the reps the rule has chosen, least recently
+    -- chosen first; the next lead goes to the first of its eligible reps
+    -- (one never chosen before them), so that turns rotate within each
+    -- lead's pool (territory, industry, seniority).  NULL: none yet.
+    rr_order    bigint[]
 );
 COMMENT ON TABLE lead_mgmt.rotation_state IS
-    'internal: per rule, the round-robin cursor (last rep id) and the smooth weighted round-robin current weights';
+    'internal: per rule, the last rep chosen (cursor), the smooth weighted round-robin current weights and the round-robin order';
 
 ALTER TABLE lead_mgmt.leads
     ADD CONSTRAINT leads_owner_fkey FOREIGN KEY (owner_id) REFERENCES lead_mgmt.reps (id);
@@ -215,7 +220,8 @@ CREATE TRIGGER event_types_touch_changed AFTER UPDATE ON lead_mgmt.event_types
     FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._event_types_touch_changed();
 
 -- leads waiting for an owner: in a stage that assigns on entry (or above),
--- open, not disqualified, nobody eligible when they arrived
+-- open (not a customer, by a purchase or by a stage at or above customer;
+-- not disqualified), nobody eligible when they arrived
 CREATE VIEW lead_mgmt.unassigned WITH (security_invoker = true) AS
 SELECT l.id AS lead_id, l.stage, l.score, l.region, l.industry, l.stage_changed_at AS since
   FROM lead_mgmt.leads l
@@ -223,7 +229,9 @@ SELECT l.id AS lead_id, l.stage, l.score, l.region, l.industry, l.stage_changed_
  WHERE l.owner_id IS NULL
    AND l.disqualified_at IS NULL
    AND l.converted_at IS NULL
-   AND s.rank OPERATOR(pg_catalog.>=) (SELECT pg_catalog.min(a.rank) FROM lead_mgmt.stages a WHERE a.assign_on_entry);
+   AND s.rank OPERATOR(pg_catalog.>=) (SELECT pg_catalog.min(a.rank) FROM lead_mgmt.stages a WHERE a.assign_on_entry)
+   AND NOT EXISTS (SELECT 1 FROM lead_mgmt.stages c
+                    WHERE c.name OPERATOR(pg_catalog.=) 'customer' AND s.rank OPERATOR(pg_catalog.>=) c.rank);
 COMMENT ON VIEW lead_mgmt.unassigned IS 'sales-ready leads without an owner';
 
 -- one row per rep
@@ -232,7 +240,10 @@ SELECT r.id AS rep_id,
        r.name,
        (SELECT pg_catalog.count(*) FROM lead_mgmt.leads l
          WHERE l.owner_id OPERATOR(pg_catalog.=) r.id
-           AND l.converted_at IS NULL AND l.disqualified_at IS NULL) AS open_leads,
+           AND l.converted_at IS NULL AND l.disqualified_at IS NULL
+           AND l.stage OPERATOR(pg_catalog.<>) ALL (ARRAY(
+                 SELECT s.name FROM lead_mgmt.stages s JOIN lead_mgmt.stages c
+                     ON c.name OPERATOR(pg_catalog.=) 'customer' AND s.rank OPERATOR(pg_catalog.>=) c.rank))) AS open_leads,
        (SELECT pg_catalog.count(DISTINCT a.lead_id) FROM lead_mgmt.assignments a
          WHERE a.rep_id OPERATOR(pg_catalog.=) r.id) AS leads_assigned,
        d.deals_won,

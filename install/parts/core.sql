@@ -178,7 +178,8 @@ CREATE UNIQUE INDEX leads_email_key ON lead_mgmt.leads (pg_catalog.lower(email))
 CREATE INDEX leads_stage_idx ON lead_mgmt.leads (stage, stage_changed_at);
 CREATE INDEX leads_owner_idx ON lead_mgmt.leads (owner_id) WHERE owner_id IS NOT NULL;
 -- each rep's open leads (rep_performance, capacity), by an index-only count
-CREATE INDEX leads_open_owner_idx ON lead_mgmt.leads (owner_id)
+-- (the stage tells a customer set by hand, without a purchase)
+CREATE INDEX leads_open_owner_idx ON lead_mgmt.leads (owner_id) INCLUDE (stage)
     WHERE owner_id IS NOT NULL AND converted_at IS NULL AND disqualified_at IS NULL;
 COMMENT ON TABLE lead_mgmt.leads IS
     'leads; score, stage and the other computed columns are maintained by lead_mgmt';

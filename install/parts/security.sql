@@ -136,6 +136,7 @@ ALTER FUNCTION lead_mgmt._deals_before_row()       SECURITY DEFINER;
 ALTER FUNCTION lead_mgmt._deals_after_won()        SECURITY DEFINER;
 ALTER FUNCTION lead_mgmt._assignments_first_touch() SECURITY DEFINER;
 ALTER FUNCTION lead_mgmt._event_types_touch_changed() SECURITY DEFINER;
+ALTER FUNCTION lead_mgmt._sequence_steps_added() SECURITY DEFINER;
 -- The internal helpers the triggers call (_record_deal_won, _enroll,
 -- _exit) and the one run_maintenance calls (_nurture_maintenance) stay
 -- SECURITY INVOKER: they are only ever called by the functions above, as

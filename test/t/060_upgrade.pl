@@ -187,7 +187,7 @@ sub same_schema
 # Columns that a version adds to an existing table, and what they must
 # hold right after the update: table contents compare the columns the old
 # version had, and each added column is checked on its own.
-my %added_columns = (assignments => ['first_touch_at']);
+my %added_columns = (assignments => ['first_touch_at'], rotation_state => ['rr_order']);
 
 # every table of the schema: rows and md5 of their text, ordered (without
 # the columns added since the old version)
