@@ -1430,3 +1430,84 @@ CREATE TRIGGER sequence_steps_added AFTER INSERT ON lead_mgmt.sequence_steps
     FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._sequence_steps_added();
 ALTER FUNCTION lead_mgmt._sequence_steps_added() SECURITY DEFINER;
 REVOKE ALL ON FUNCTION lead_mgmt._sequence_steps_added() FROM PUBLIC;
+
+--------------------------------------------------------------------------
+-- Rep isolation: a rep's deals are credited to itself or to nobody
+-- (install/parts/security.sql); policies in place are made again
+--------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION lead_mgmt._rep_isolation_on()
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- an uncorrelated scalar subquery: evaluated once per query (InitPlan)
+    scope constant text := '(SELECT lead_mgmt._rep_scope(CURRENT_USER))::pg_catalog.int8[]';
+    t     text;
+    r     record;
+    n     integer := 0;
+BEGIN
+    PERFORM lead_mgmt._rep_isolation_off();
+    EXECUTE pg_catalog.format(
+        'CREATE POLICY lm_rep_isolation ON lead_mgmt.leads
+             USING (%1$s IS NULL OR owner_id OPERATOR(pg_catalog.=) ANY (%1$s))', scope);
+    EXECUTE pg_catalog.format(
+        'CREATE POLICY lm_rep_isolation ON lead_mgmt.reps
+             USING (%1$s IS NULL OR id OPERATOR(pg_catalog.=) ANY (%1$s))', scope);
+    EXECUTE pg_catalog.format(
+        'CREATE POLICY lm_rep_isolation ON lead_mgmt.assignments
+             USING (%1$s IS NULL OR rep_id OPERATOR(pg_catalog.=) ANY (%1$s)
+                    OR EXISTS (SELECT 1 FROM lead_mgmt.leads l
+                                WHERE l.id OPERATOR(pg_catalog.=) assignments.lead_id
+                                  AND l.owner_id OPERATOR(pg_catalog.=) ANY (%1$s)))', scope);
+    -- (0.2) a rep's deal is on a lead of its own and credited to itself or
+    -- to nobody: rep_performance and the performance rule read rep_id
+    EXECUTE pg_catalog.format(
+        'CREATE POLICY lm_rep_isolation ON lead_mgmt.deals
+             USING (%1$s IS NULL
+                    OR EXISTS (SELECT 1 FROM lead_mgmt.leads l
+                                WHERE l.id OPERATOR(pg_catalog.=) deals.lead_id
+                                  AND l.owner_id OPERATOR(pg_catalog.=) ANY (%1$s)))
+             WITH CHECK (%1$s IS NULL
+                         OR (EXISTS (SELECT 1 FROM lead_mgmt.leads l
+                                      WHERE l.id OPERATOR(pg_catalog.=) deals.lead_id
+                                        AND l.owner_id OPERATOR(pg_catalog.=) ANY (%1$s))
+                             AND (deals.rep_id IS NULL
+                                  OR deals.rep_id OPERATOR(pg_catalog.=) ANY (%1$s))))', scope);
+    FOREACH t IN ARRAY ARRAY['events', 'stage_history', 'segment_members',
+                             'enrollments', 'touches'] LOOP
+        EXECUTE pg_catalog.format(
+            'CREATE POLICY lm_rep_isolation ON lead_mgmt.%2$I
+                 USING (%1$s IS NULL
+                        OR EXISTS (SELECT 1 FROM lead_mgmt.leads l
+                                    WHERE l.id OPERATOR(pg_catalog.=) %2$I.lead_id
+                                      AND l.owner_id OPERATOR(pg_catalog.=) ANY (%1$s)))', scope, t);
+    END LOOP;
+    -- never FORCE: the owner (lead_mgmt's own functions) must bypass it
+    FOREACH t IN ARRAY lead_mgmt._rep_isolated_tables() LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE lead_mgmt.%I ENABLE ROW LEVEL SECURITY, NO FORCE ROW LEVEL SECURITY', t);
+    END LOOP;
+
+    -- reps the isolation cannot hold to their leads
+    FOR r IN SELECT x.id, x.name, x.db_role, ro.oid AS roid, ro.rolsuper, ro.rolbypassrls
+               FROM lead_mgmt.reps x
+               LEFT JOIN pg_catalog.pg_roles ro ON ro.rolname OPERATOR(pg_catalog.=) x.db_role
+              WHERE x.db_role IS NOT NULL
+              ORDER BY x.id LOOP
+        n := n OPERATOR(pg_catalog.+) 1;
+        IF r.roid IS NULL THEN
+            RAISE WARNING 'rep % (%) names database role "%", which does not exist', r.id, r.name, r.db_role
+                USING HINT = 'Create the role, or correct reps.db_role.';
+        ELSIF r.rolsuper OR r.rolbypassrls THEN
+            RAISE WARNING 'rep % (%): role "%" bypasses row-level security and sees every lead', r.id, r.name, r.db_role
+                USING HINT = pg_catalog.format('ALTER ROLE %I NOSUPERUSER NOBYPASSRLS', r.db_role);
+        ELSIF pg_catalog.has_function_privilege(r.roid, 'lead_mgmt.claim_touches(text, integer)', 'EXECUTE')
+              OR pg_catalog.has_function_privilege(r.roid, 'lead_mgmt.complete_touch(bigint, text)', 'EXECUTE') THEN
+            RAISE WARNING 'rep % (%): role "%" may work the touch queue, which holds every lead''s touches', r.id, r.name, r.db_role
+                USING HINT = pg_catalog.format('Give reps the writer grants without the queue: SELECT lead_mgmt.grant_writer(%L, touch_queue => false).', r.db_role);
+        END IF;
+    END LOOP;
+    RAISE NOTICE 'rep isolation is on: % rep(s) with a database role see only their own leads', n;
+END;
+$$;
+SELECT lead_mgmt._rep_isolation_on() FROM lead_mgmt.security_state WHERE rep_isolation;

@@ -387,6 +387,10 @@ SELECT count(*) AS deals_updated FROM u;
 -- nor can her deal move to Ben's lead
 INSERT INTO lead_mgmt.deals (lead_id, amount) VALUES (:dana, 10) RETURNING id AS dana_deal \gset
 UPDATE lead_mgmt.deals SET lead_id = :bob WHERE id = :dana_deal;
+-- nor be credited to Ben, whose record the performance rule reads (0.2)
+INSERT INTO lead_mgmt.deals (lead_id, amount, status, rep_id) VALUES (:dana, 10, 'lost', :ben);
+UPDATE lead_mgmt.deals SET rep_id = :ben WHERE id = :dana_deal;
+UPDATE lead_mgmt.deals SET rep_id = :ann WHERE id = :dana_deal;
 -- reps do not create leads: applications capture them, rules assign them
 SELECT lead_mgmt.capture('{"email": "new@example.com"}');
 RESET ROLE;

@@ -181,7 +181,8 @@ COMMENT ON FUNCTION lead_mgmt._rep_scope(name) IS
 --   reps                        id (a rep sees its own row)
 --   assignments                 lead owned, or rep_id (its own assignment history)
 --   events, deals, stage_history, segment_members, enrollments, touches
---                               lead_id of a lead owned
+--                               lead_id of a lead owned; a deal a rep writes
+--                               is credited to it or to nobody (rep_id)
 -- Policies are permissive, for every command and every role: a role that
 -- is not a rep passes them (_rep_scope is NULL); a rep's rows must belong
 -- to it, read or written (WITH CHECK is the same test).
@@ -210,7 +211,21 @@ BEGIN
                     OR EXISTS (SELECT 1 FROM lead_mgmt.leads l
                                 WHERE l.id OPERATOR(pg_catalog.=) assignments.lead_id
                                   AND l.owner_id OPERATOR(pg_catalog.=) ANY (%1$s)))', scope);
-    FOREACH t IN ARRAY ARRAY['events', 'deals', 'stage_history', 'segment_members',
+    -- (0.2) a rep's deal is on a lead of its own and credited to itself or
+    -- to nobody: rep_performance and the performance rule read rep_id
+    EXECUTE pg_catalog.format(
+        'CREATE POLICY lm_rep_isolation ON lead_mgmt.deals
+             USING (%1$s IS NULL
+                    OR EXISTS (SELECT 1 FROM lead_mgmt.leads l
+                                WHERE l.id OPERATOR(pg_catalog.=) deals.lead_id
+                                  AND l.owner_id OPERATOR(pg_catalog.=) ANY (%1$s)))
+             WITH CHECK (%1$s IS NULL
+                         OR (EXISTS (SELECT 1 FROM lead_mgmt.leads l
+                                      WHERE l.id OPERATOR(pg_catalog.=) deals.lead_id
+                                        AND l.owner_id OPERATOR(pg_catalog.=) ANY (%1$s))
+                             AND (deals.rep_id IS NULL
+                                  OR deals.rep_id OPERATOR(pg_catalog.=) ANY (%1$s))))', scope);
+    FOREACH t IN ARRAY ARRAY['events', 'stage_history', 'segment_members',
                              'enrollments', 'touches'] LOOP
         EXECUTE pg_catalog.format(
             'CREATE POLICY lm_rep_isolation ON lead_mgmt.%2$I
