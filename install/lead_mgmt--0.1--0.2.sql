@@ -20,16 +20,16 @@
 -- tables whose row checks it would skip is refused
 -- (install/parts/core.sql, assignment.sql, security.sql)
 --------------------------------------------------------------------------
--- The event types a condition names, walking its grammar (all, any, not,
--- event tests): an "event" key inside a properties filter or a value is
--- not a reference.
-CREATE FUNCTION lead_mgmt._condition_event_types(condition jsonb)
-    RETURNS text[]
+-- The nodes of a condition, walking its grammar (all, any, not): every
+-- object the condition is made of, itself included.  A key inside a
+-- properties filter or a value is not a node.
+CREATE FUNCTION lead_mgmt._condition_nodes(condition jsonb)
+    RETURNS SETOF jsonb
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
     WITH RECURSIVE node (c, depth) AS (
-        SELECT _condition_event_types.condition, 0
+        SELECT _condition_nodes.condition, 0
         UNION ALL
         SELECT k.c, n.depth OPERATOR(pg_catalog.+) 1
           FROM node n
@@ -46,9 +46,20 @@ AS $$
                  WHERE n.c OPERATOR(pg_catalog.?) 'not') k
          WHERE pg_catalog.jsonb_typeof(n.c) OPERATOR(pg_catalog.=) 'object'
            AND n.depth OPERATOR(pg_catalog.<) 64)
-    SELECT pg_catalog.array_agg(DISTINCT n.c OPERATOR(pg_catalog.->>) 'event')
-      FROM node n
-     WHERE pg_catalog.jsonb_typeof(n.c OPERATOR(pg_catalog.->) 'event') OPERATOR(pg_catalog.=) 'string';
+    SELECT n.c FROM node n WHERE pg_catalog.jsonb_typeof(n.c) OPERATOR(pg_catalog.=) 'object';
+$$;
+COMMENT ON FUNCTION lead_mgmt._condition_nodes(jsonb) IS
+    'internal: the objects a condition is made of (itself, and its all, any and not members at any depth)';
+
+-- The event types a condition names: its event tests, at any depth.
+CREATE FUNCTION lead_mgmt._condition_event_types(condition jsonb)
+    RETURNS text[]
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.array_agg(DISTINCT n OPERATOR(pg_catalog.->>) 'event')
+      FROM lead_mgmt._condition_nodes(_condition_event_types.condition) n
+     WHERE pg_catalog.jsonb_typeof(n OPERATOR(pg_catalog.->) 'event') OPERATOR(pg_catalog.=) 'string';
 $$;
 COMMENT ON FUNCTION lead_mgmt._condition_event_types(jsonb) IS
     'internal: the event types a condition names (its event tests, at any depth)';
@@ -128,41 +139,22 @@ CREATE TRIGGER event_types_in_use_update AFTER UPDATE ON lead_mgmt.event_types
     FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._event_types_in_use();
 
 -- The stages a condition names: the values of its tests of the field stage
--- (a name, or a list of names for in / not_in), walking its grammar (all,
--- any, not).
+-- (a name, or a list of names for in / not_in), at any depth.
 CREATE FUNCTION lead_mgmt._condition_stages(condition jsonb)
     RETURNS text[]
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH RECURSIVE node (c, depth) AS (
-        SELECT _condition_stages.condition, 0
-        UNION ALL
-        SELECT k.c, n.depth OPERATOR(pg_catalog.+) 1
-          FROM node n
-         CROSS JOIN LATERAL (
-                SELECT a.c FROM pg_catalog.jsonb_array_elements(
-                    CASE WHEN pg_catalog.jsonb_typeof(n.c OPERATOR(pg_catalog.->) 'all') OPERATOR(pg_catalog.=) 'array'
-                         THEN n.c OPERATOR(pg_catalog.->) 'all' ELSE '[]'::pg_catalog.jsonb END) AS a (c)
-                UNION ALL
-                SELECT a.c FROM pg_catalog.jsonb_array_elements(
-                    CASE WHEN pg_catalog.jsonb_typeof(n.c OPERATOR(pg_catalog.->) 'any') OPERATOR(pg_catalog.=) 'array'
-                         THEN n.c OPERATOR(pg_catalog.->) 'any' ELSE '[]'::pg_catalog.jsonb END) AS a (c)
-                UNION ALL
-                SELECT n.c OPERATOR(pg_catalog.->) 'not'
-                 WHERE n.c OPERATOR(pg_catalog.?) 'not') k
-         WHERE pg_catalog.jsonb_typeof(n.c) OPERATOR(pg_catalog.=) 'object'
-           AND n.depth OPERATOR(pg_catalog.<) 64)
     SELECT pg_catalog.array_agg(DISTINCT v.name)
-      FROM node n
+      FROM lead_mgmt._condition_nodes(_condition_stages.condition) n
      CROSS JOIN LATERAL (
-            SELECT n.c OPERATOR(pg_catalog.->>) 'value'
-             WHERE pg_catalog.jsonb_typeof(n.c OPERATOR(pg_catalog.->) 'value') OPERATOR(pg_catalog.=) 'string'
+            SELECT n OPERATOR(pg_catalog.->>) 'value'
+             WHERE pg_catalog.jsonb_typeof(n OPERATOR(pg_catalog.->) 'value') OPERATOR(pg_catalog.=) 'string'
             UNION ALL
             SELECT e.name FROM pg_catalog.jsonb_array_elements_text(
-                CASE WHEN pg_catalog.jsonb_typeof(n.c OPERATOR(pg_catalog.->) 'value') OPERATOR(pg_catalog.=) 'array'
-                     THEN n.c OPERATOR(pg_catalog.->) 'value' ELSE '[]'::pg_catalog.jsonb END) AS e (name)) v (name)
-     WHERE n.c OPERATOR(pg_catalog.->>) 'field' OPERATOR(pg_catalog.=) 'stage';
+                CASE WHEN pg_catalog.jsonb_typeof(n OPERATOR(pg_catalog.->) 'value') OPERATOR(pg_catalog.=) 'array'
+                     THEN n OPERATOR(pg_catalog.->) 'value' ELSE '[]'::pg_catalog.jsonb END) AS e (name)) v (name)
+     WHERE n OPERATOR(pg_catalog.->>) 'field' OPERATOR(pg_catalog.=) 'stage';
 $$;
 COMMENT ON FUNCTION lead_mgmt._condition_stages(jsonb) IS
     'internal: the stages a condition names (the values of its stage tests, at any depth)';
@@ -288,6 +280,7 @@ CREATE TRIGGER security_state_refuse_truncate BEFORE TRUNCATE ON lead_mgmt.secur
     FOR EACH STATEMENT EXECUTE FUNCTION lead_mgmt._refuse_truncate();
 
 -- what install/parts/security.sql does for every function at its end
+REVOKE ALL ON FUNCTION lead_mgmt._condition_nodes(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION lead_mgmt._condition_event_types(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION lead_mgmt._event_types_in_use() FROM PUBLIC;
 REVOKE ALL ON FUNCTION lead_mgmt._refuse_truncate() FROM PUBLIC;

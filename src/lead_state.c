@@ -884,6 +884,17 @@ text_col(Datum *values, bool *isnull, AttrNumber att)
 	return (att == 0 || isnull[att - 1]) ? NULL : TextDatumGetCString(values[att - 1]);
 }
 
+/* Writes a new stage, and when it was entered, into the row. */
+static void
+write_stage(const LmLeadCols *cols, Datum *values, bool *isnull, const char *stage,
+			TimestampTz at)
+{
+	values[cols->stage - 1] = CStringGetTextDatum(stage);
+	isnull[cols->stage - 1] = false;
+	values[cols->stage_changed_at - 1] = TimestampTzGetDatum(at);
+	isnull[cols->stage_changed_at - 1] = false;
+}
+
 /*
  * Adds to changed the columns of cols whose value in the new row differs
  * from oldtup's.  The segments and sequences test these columns: besides
@@ -1050,7 +1061,7 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	Datum		segd;
 	bool		segnull;
 	bool		stage_moves;
-	TimestampTz stage_changed_at = 0;
+	TimestampTz stage_changed_at;
 
 	values = palloc(sizeof(Datum) * desc->natts);
 	isnull = palloc(sizeof(bool) * desc->natts);
@@ -1213,17 +1224,12 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	values[cols->rules_version - 1] = Int64GetDatum(cache->version);
 	isnull[cols->rules_version - 1] = false;
 
+	/* a new lead's stage dates from its creation, a change from now */
+	stage_changed_at = is_insert ? DatumGetTimestampTz(values[cols->created_at - 1]) : now;
 	stage_moves = to_stage != NULL &&
 		(from_stage == NULL || strcmp(from_stage, to_stage) != 0);
 	if (stage_moves)
-	{
-		stage_changed_at = is_insert ?
-			DatumGetTimestampTz(values[cols->created_at - 1]) : now;
-		values[cols->stage - 1] = CStringGetTextDatum(to_stage);
-		isnull[cols->stage - 1] = false;
-		values[cols->stage_changed_at - 1] = TimestampTzGetDatum(stage_changed_at);
-		isnull[cols->stage_changed_at - 1] = false;
-	}
+		write_stage(cols, values, isnull, to_stage, stage_changed_at);
 
 	view.stage_rank = to_stage ? lm_cache_stage_rank(cache, to_stage) : -1;
 	decide_owner(cache, &view, cols, values, isnull, entry, lead_id, from_stage, to_stage,
@@ -1246,16 +1252,8 @@ lm_leads_trigger_row(TriggerData *trigdata)
 				break;
 			to_stage = cache->stages[derived.stage_index].name;
 			reason = reason_override ? reason_override : derived.reason;
-			if (!stage_moves)
-			{
-				stage_moves = true;
-				stage_changed_at = is_insert ?
-					DatumGetTimestampTz(values[cols->created_at - 1]) : now;
-			}
-			values[cols->stage - 1] = CStringGetTextDatum(to_stage);
-			isnull[cols->stage - 1] = false;
-			values[cols->stage_changed_at - 1] = TimestampTzGetDatum(stage_changed_at);
-			isnull[cols->stage_changed_at - 1] = false;
+			stage_moves = true;
+			write_stage(cols, values, isnull, to_stage, stage_changed_at);
 			view.stage_rank = lm_cache_stage_rank(cache, to_stage);
 			decide_owner(cache, &view, cols, values, isnull, NULL, lead_id, prev, to_stage,
 						 now, &changed_cols);
