@@ -131,6 +131,13 @@ SELECT lead_mgmt.evaluate('{"field": "created_at", "op": "not_in", "value": ["20
        lead_mgmt.evaluate('{"field": "created_at", "op": "not_in", "value": ["2024-03-01T12:00:00Z"]}', :bob) AS false_case;
 SELECT lead_mgmt.evaluate('{"field": "created_at", "op": "exists"}', :bob) AS true_case,
        lead_mgmt.evaluate('{"field": "disqualified_at", "op": "exists"}', :bob) AS false_case;
+-- a value without a zone is read in UTC, whatever the session's zone: a
+-- stored condition has one meaning for every session (0.2)
+BEGIN;
+SET LOCAL timezone = 'Asia/Tokyo';
+SELECT lead_mgmt.evaluate('{"field": "created_at", "op": "=", "value": "2024-03-01 12:00"}', :bob) AS true_case,
+       lead_mgmt.evaluate('{"field": "created_at", "op": "=", "value": "2024-03-01 21:00"}', :bob) AS false_case;
+COMMIT;
 
 --
 -- attributes.KEY reads the attributes jsonb; the json value decides the type.

@@ -444,7 +444,9 @@ parse_interval_soft(const char *str, Interval *result)
  * steps as timestamptz_in).  Returns 1 on success, 0 when str is not a
  * timestamp, -1 when it is relative to the current time ("now", "today",
  * "tomorrow", "yesterday"): such a value would be frozen when the condition
- * is loaded, which is never what the writer meant.
+ * is loaded, which is never what the writer meant.  A value without a zone
+ * is read in UTC, not in the time zone of whichever session happens to load
+ * the rules: a stored condition has one meaning.
  */
 static int
 parse_timestamptz_soft(const char *str, TimestampTz *result)
@@ -473,14 +475,25 @@ parse_timestamptz_soft(const char *str, TimestampTz *result)
 			return -1;
 	}
 	memset(tm, 0, sizeof(tt));
-	dterr = DecodeDateTime(field, ftype, nf, &dtype, tm, &fsec, &tz);
+	{
+		/* neither call raises an error: the session's zone comes back */
+		static pg_tz *utc = NULL;
+		pg_tz	   *session = session_timezone;
+
+		if (utc == NULL)
+			utc = pg_tzset("UTC");
+		if (utc != NULL)
+			session_timezone = utc;
+		dterr = DecodeDateTime(field, ftype, nf, &dtype, tm, &fsec, &tz);
+		if (dterr == 0 && dtype == DTK_DATE && tm2timestamp(tm, fsec, &tz, result) != 0)
+			dterr = DTERR_FIELD_OVERFLOW;
+		session_timezone = session;
+	}
 	if (dterr != 0)
 		return 0;
 	switch (dtype)
 	{
 		case DTK_DATE:
-			if (tm2timestamp(tm, fsec, &tz, result) != 0)
-				return 0;
 			return 1;
 		case DTK_EPOCH:
 			*result = SetEpochTimestamp();
