@@ -50,34 +50,6 @@ latest(TimestampTz a, TimestampTz b)
 }
 
 /*
- * When an event leaves a window: occurred_at + within, in calendar terms
- * like the rest of PostgreSQL.  DT_NOEND when that lies beyond the last
- * representable timestamp (an event dated near year 294276): its window
- * never closes, which is what it means, rather than an overflow error.
- * Calendar months are at most two days longer than the 30 days taken
- * here, so the margin keeps timestamptz_pl_interval from overflowing.
- */
-static TimestampTz
-window_end(TimestampTz occurred_at, const Interval *within)
-{
-	int64		days = (int64) within->month * 30 + within->day +
-		2 * Abs((int64) within->month) + 2;
-	int64		span;
-	int64		end;
-
-	if (TIMESTAMP_NOT_FINITE(occurred_at))
-		return DT_NOEND;
-	if (pg_mul_s64_overflow(days, USECS_PER_DAY, &span) ||
-		pg_add_s64_overflow(span, within->time, &span) ||
-		pg_add_s64_overflow(occurred_at, span, &end) ||
-		end >= END_TIMESTAMP)
-		return DT_NOEND;
-	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-												   TimestampTzGetDatum(occurred_at),
-												   PointerGetDatum(within)));
-}
-
-/*
  * Counts one event into c: every predicate of its type that it satisfies at
  * time now is incremented; a windowed one records when the event leaves the
  * window, so maintenance knows when to look again.
@@ -106,7 +78,7 @@ lm_counts_add_event(LmCache *cache, LmLeadCounts *c, const char *event_type,
 			c->counts[p]++;
 		if (pred->has_within)
 		{
-			TimestampTz expiry = window_end(occurred_at, &pred->within);
+			TimestampTz expiry = lm_window_end(occurred_at, &pred->within);
 
 			if (expiry != DT_NOEND)
 				c->window_recheck = earliest(c->window_recheck, expiry);
