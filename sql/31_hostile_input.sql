@@ -239,6 +239,14 @@ SELECT input, pg_temp.outcome(input) FROM (VALUES
 -- engine does not backtrack exponentially)
 SELECT lead_mgmt.evaluate(jsonb_build_object('field', 'email', 'op', 'matches', 'value', '^(a+)+$'),
                           (SELECT id FROM lead_mgmt.leads WHERE external_id = 'base')) AS backtracking;
+-- A pattern is validated by compiling it as "~*" will (same flags), so a
+-- pattern slow to compile is as slow to validate, and no slower.  A cancel
+-- or statement_timeout while it compiles is reported as what it is
+-- (57014), not as an invalid pattern: this one takes seconds to compile.
+SET statement_timeout = '50ms';
+SELECT lead_mgmt.validate_condition(jsonb_build_object('field', 'country', 'op', 'matches',
+                                                       'value', repeat('(a|b)*', 1000)));
+RESET statement_timeout;
 
 -------------------------------------------------------------------------
 -- Unknown event types
