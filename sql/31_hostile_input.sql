@@ -309,6 +309,26 @@ SELECT pg_temp.outcome($$SELECT lead_mgmt.track(1, 'chat_started')$$) AS overflo
 DELETE FROM lead_mgmt.scoring_rules WHERE name = 'huge';
 SELECT lead_mgmt.track(1, 'chat_started') > 0 AS tracked;
 SELECT pg_temp.outcome($$INSERT INTO lead_mgmt.scoring_rules (name, event_type, points) VALUES ('huge', 'chat_started', 2147483647)$$) AS overflowing_rule;
+-- One rule's share of a score need not fit an integer while the score
+-- does: two opens at 2,000,000,000 beside a click at -2,000,000,000 score
+-- 2,000,000,000.  explain_score cannot show a 4,000,000,000-point row in
+-- its integer column, and a wrapped or clamped one would not sum to the
+-- score: it says so instead.
+SELECT lead_mgmt.capture('{"external_id": "opposed"}') AS opposed \gset
+INSERT INTO lead_mgmt.scoring_rules (name, event_type, points) VALUES
+  ('opened a lot', 'email_opened', 2000000000), ('clicked a lot', 'email_clicked', -2000000000);
+INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES
+  (:opposed, 'email_clicked'), (:opposed, 'email_opened'), (:opposed, 'email_opened');
+SELECT score FROM lead_mgmt.leads WHERE id = :opposed;
+SELECT * FROM lead_mgmt.explain_score(:opposed);
+-- with one open, every row fits again, and the rows sum to the score
+DELETE FROM lead_mgmt.events
+ WHERE id = (SELECT max(id) FROM lead_mgmt.events WHERE lead_id = :opposed AND event_type = 'email_opened');
+SELECT rule, points FROM lead_mgmt.explain_score(:opposed) WHERE rule LIKE '% a lot' ORDER BY rule;
+SELECT sum(points) = (SELECT score FROM lead_mgmt.leads WHERE id = :opposed) AS sums_to_score
+  FROM lead_mgmt.explain_score(:opposed);
+DELETE FROM lead_mgmt.leads WHERE id = :opposed;
+DELETE FROM lead_mgmt.scoring_rules WHERE name LIKE '% a lot';
 -- the won deal at the largest amount made its lead a customer; analytics
 -- sum it without overflow
 SELECT stage, converted_at IS NOT NULL AS converted FROM lead_mgmt.leads WHERE id = 1;
