@@ -309,6 +309,9 @@ SELECT pg_temp.outcome($$SELECT lead_mgmt.track(1, 'chat_started')$$) AS overflo
 DELETE FROM lead_mgmt.scoring_rules WHERE name = 'huge';
 SELECT lead_mgmt.track(1, 'chat_started') > 0 AS tracked;
 SELECT pg_temp.outcome($$INSERT INTO lead_mgmt.scoring_rules (name, event_type, points) VALUES ('huge', 'chat_started', 2147483647)$$) AS overflowing_rule;
+-- the refusal names a lead that would overflow, so that a DBA changing a
+-- rule over a million leads can look at it
+INSERT INTO lead_mgmt.scoring_rules (name, event_type, points) VALUES ('huge', 'chat_started', 2147483647);
 -- One rule's share of a score need not fit an integer while the score
 -- does: two opens at 2,000,000,000 beside a click at -2,000,000,000 score
 -- 2,000,000,000.  explain_score cannot show a 4,000,000,000-point row in
