@@ -1262,3 +1262,150 @@ END;
 $$;
 -- (as install/parts/security.sql: CREATE OR REPLACE reset it)
 ALTER FUNCTION lead_mgmt._deals_before_row() SECURITY DEFINER;
+
+--------------------------------------------------------------------------
+-- 0.2 (fix-score): capture() names both leads when the external_id and the email
+-- belong to two different leads, instead of failing on the unique index of
+-- lower(email) (install/parts/core.sql)
+--------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION lead_mgmt.capture(lead jsonb)
+    RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_id        bigint;
+    v_ext       text := lead OPERATOR(pg_catalog.->>) 'external_id';
+    v_email     text := lead OPERATOR(pg_catalog.->>) 'email';
+    v_key       text;
+    v_cols      text[];
+    v_other     text;
+    v_other_id  bigint;
+    v_attempt   integer := 0;
+    v_sql       text;
+BEGIN
+    IF lead IS NULL OR pg_catalog.jsonb_typeof(lead) OPERATOR(pg_catalog.<>) 'object' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'lead must be a jsonb object',
+            HINT = 'Pass an object such as {"email": "ada@example.com", "first_name": "Ada"}.';
+    END IF;
+    FOR v_key IN SELECT k FROM pg_catalog.jsonb_object_keys(lead) AS k LOOP
+        IF v_key OPERATOR(pg_catalog.=) ANY (ARRAY['id', 'score', 'engagement_score', 'fit_score',
+                'stage', 'stage_changed_at', 'owner_id', 'assigned_at', 'last_event_at',
+                'converted_at', 'event_counts', 'recheck_at', 'rules_version',
+                'disqualified_at', 'disqualified_reason']) THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = pg_catalog.format('lead field "%s" cannot be captured', v_key),
+                DETAIL = 'It is computed by lead_mgmt or changed only through its functions.',
+                HINT = 'Remove the key; use lead_mgmt.set_stage() or lead_mgmt.disqualify() to change it.';
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                        WHERE a.attrelid OPERATOR(pg_catalog.=) 'lead_mgmt.leads'::pg_catalog.regclass
+                          AND a.attname OPERATOR(pg_catalog.=) v_key
+                          AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = pg_catalog.format('unknown lead field "%s"', v_key),
+                HINT = 'Put custom data under "attributes", for example {"attributes": {"' || v_key || '": ...}}.';
+        END IF;
+        IF v_key OPERATOR(pg_catalog.<>) 'attributes' THEN
+            v_cols := v_cols OPERATOR(pg_catalog.||) v_key;
+        END IF;
+    END LOOP;
+    IF v_ext IS NULL AND v_email IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'a captured lead needs an external_id or an email',
+            HINT = 'Leads are merged by external_id, else by email; give at least one.';
+    END IF;
+
+    -- Take leads' ROW EXCLUSIVE lock before locking a row: SELECT ... FOR
+    -- UPDATE takes only ROW SHARE, and the UPDATE that follows it would
+    -- then ask for ROW EXCLUSIVE -- which a rule change (SHARE ROW
+    -- EXCLUSIVE) granted in between blocks while it waits for our row
+    -- lock: a deadlock.  A no-op UPDATE takes the lock with the column
+    -- privilege a writer has (LOCK TABLE would need a table privilege);
+    -- a role without it cannot merge, so it has nothing to upgrade.
+    IF pg_catalog.has_column_privilege('lead_mgmt.leads', 'email', 'UPDATE') THEN
+        UPDATE lead_mgmt.leads l SET email = l.email WHERE false;
+    END IF;
+
+    LOOP
+        v_attempt := v_attempt OPERATOR(pg_catalog.+) 1;
+        v_id := NULL;
+        IF v_ext IS NOT NULL THEN
+            SELECT l.id INTO v_id FROM lead_mgmt.leads l
+             WHERE l.external_id OPERATOR(pg_catalog.=) v_ext FOR UPDATE;
+            -- merging by external_id would give this lead another lead's
+            -- email: say which two leads, rather than fail on the index
+            IF v_id IS NOT NULL AND v_email IS NOT NULL THEN
+                SELECT l.id INTO v_other_id FROM lead_mgmt.leads l
+                 WHERE pg_catalog.lower(l.email) OPERATOR(pg_catalog.=) pg_catalog.lower(v_email)
+                   AND l.id OPERATOR(pg_catalog.<>) v_id;
+                IF v_other_id IS NOT NULL THEN
+                    RAISE EXCEPTION USING ERRCODE = 'unique_violation',
+                        MESSAGE = pg_catalog.format('email "%s" belongs to lead %s, external_id "%s" to lead %s',
+                                                    v_email, v_other_id, v_ext, v_id),
+                        DETAIL = pg_catalog.format('A lead is merged by external_id first; giving lead %s the email would make two leads share it.', v_id),
+                        HINT = 'If they are one person, move the events of one lead to the other (UPDATE lead_mgmt.events SET lead_id = ...) and delete it; otherwise capture without the email, or correct the email of one lead.';
+                END IF;
+            END IF;
+        END IF;
+        IF v_id IS NULL AND v_email IS NOT NULL THEN
+            SELECT l.id, l.external_id INTO v_id, v_other FROM lead_mgmt.leads l
+             WHERE pg_catalog.lower(l.email) OPERATOR(pg_catalog.=) pg_catalog.lower(v_email)
+             FOR UPDATE;
+            IF v_id IS NOT NULL AND v_ext IS NOT NULL AND v_other IS NOT NULL
+               AND v_other OPERATOR(pg_catalog.<>) v_ext THEN
+                RAISE EXCEPTION USING ERRCODE = 'unique_violation',
+                    MESSAGE = pg_catalog.format('email "%s" already belongs to lead %s with external_id "%s"',
+                                                v_email, v_id, v_other),
+                    DETAIL = pg_catalog.format('The captured lead has external_id "%s".', v_ext),
+                    HINT = 'Capture with the existing external_id, or change the email of one of the two leads.';
+            END IF;
+        END IF;
+
+        IF v_id IS NOT NULL THEN
+            IF v_cols IS NOT NULL THEN
+                v_sql := pg_catalog.format(
+                    'UPDATE lead_mgmt.leads l SET (%1$s) = (SELECT %2$s FROM pg_catalog.jsonb_populate_record(NULL::lead_mgmt.leads, $1) r) WHERE l.id OPERATOR(pg_catalog.=) $2',
+                    (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(v_cols) c),
+                    (SELECT pg_catalog.string_agg('r.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(v_cols) c));
+                -- (a one-column list takes the sub-SELECT as is: "SET ROW(c)"
+                -- is not SQL, and a payload with one field, such as an email
+                -- alone, is the common repeat capture)
+                EXECUTE v_sql USING lead, v_id;
+            END IF;
+            IF lead ? 'attributes' AND pg_catalog.jsonb_typeof(lead OPERATOR(pg_catalog.->) 'attributes') OPERATOR(pg_catalog.=) 'object' THEN
+                UPDATE lead_mgmt.leads l
+                   SET attributes = l.attributes OPERATOR(pg_catalog.||) (lead OPERATOR(pg_catalog.->) 'attributes')
+                 WHERE l.id OPERATOR(pg_catalog.=) v_id;
+            ELSIF lead ? 'attributes' THEN
+                RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                    MESSAGE = 'lead attributes must be a jsonb object',
+                    HINT = 'Pass attributes as {"key": value, ...}.';
+            END IF;
+            RETURN v_id;
+        END IF;
+
+        v_sql := pg_catalog.format(
+            'INSERT INTO lead_mgmt.leads (%1$s) SELECT %2$s FROM pg_catalog.jsonb_populate_record(NULL::lead_mgmt.leads, $1) r ON CONFLICT DO NOTHING RETURNING id',
+            (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ')
+               FROM pg_catalog.unnest(v_cols OPERATOR(pg_catalog.||) CASE WHEN lead ? 'attributes' THEN ARRAY['attributes'] ELSE '{}'::text[] END) c),
+            (SELECT pg_catalog.string_agg(CASE WHEN c OPERATOR(pg_catalog.=) 'attributes'
+                                               THEN 'COALESCE(r.attributes, ''{}'')'
+                                               ELSE 'r.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c) END, ', ')
+               FROM pg_catalog.unnest(v_cols OPERATOR(pg_catalog.||) CASE WHEN lead ? 'attributes' THEN ARRAY['attributes'] ELSE '{}'::text[] END) c));
+        EXECUTE v_sql USING lead INTO v_id;
+        IF v_id IS NOT NULL THEN
+            RETURN v_id;
+        END IF;
+        -- a concurrent capture inserted the same person: merge into it
+        IF v_attempt OPERATOR(pg_catalog.>=) 3 THEN
+            RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
+                MESSAGE = 'could not capture lead: it keeps conflicting with concurrent captures',
+                HINT = 'Retry the transaction.';
+        END IF;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION lead_mgmt.capture(jsonb) IS
+    'inserts a lead, or merges it into the lead with the same external_id, else email (case-insensitive); returns its id';

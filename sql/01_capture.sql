@@ -38,6 +38,16 @@ SELECT lead_mgmt.capture('{"email": "x@example.com", "attributes": [1]}');
 SELECT lead_mgmt.capture('{"external_id": "crm-43", "email": "GRACE@example.com"}');
 SELECT lead_mgmt.capture('{"email": "x@example.com", "company_size": "large"}');
 SELECT count(*) AS leads FROM lead_mgmt.leads;
+-- An external_id and an email that belong to two different leads: the
+-- capture would merge by external_id and give that lead the other's email.
+-- The error names both leads (here the email's lead has no external_id).
+SELECT lead_mgmt.capture('{"email": "mary@example.com"}') AS mary_by_email \gset
+SELECT lead_mgmt.capture('{"external_id": "crm-44"}') AS mary_by_crm \gset
+SELECT lead_mgmt.capture('{"external_id": "crm-44", "email": "Mary@example.com"}');
+-- Either one alone still merges into its own lead.
+SELECT lead_mgmt.capture('{"external_id": "crm-44", "first_name": "Mary"}') = :mary_by_crm AS same_lead;
+SELECT lead_mgmt.capture('{"email": "mary@example.com", "first_name": "Mary"}') = :mary_by_email AS same_lead;
+DELETE FROM lead_mgmt.leads WHERE id IN (:mary_by_email, :mary_by_crm);
 
 -- Plain INSERT works too; computed columns are not the application's to write.
 INSERT INTO lead_mgmt.leads (email, first_name) VALUES ('alan@example.com', 'Alan')

@@ -659,6 +659,7 @@ DECLARE
     v_key       text;
     v_cols      text[];
     v_other     text;
+    v_other_id  bigint;
     v_attempt   integer := 0;
     v_sql       text;
 BEGIN
@@ -712,6 +713,20 @@ BEGIN
         IF v_ext IS NOT NULL THEN
             SELECT l.id INTO v_id FROM lead_mgmt.leads l
              WHERE l.external_id OPERATOR(pg_catalog.=) v_ext FOR UPDATE;
+            -- merging by external_id would give this lead another lead's
+            -- email: say which two leads, rather than fail on the index
+            IF v_id IS NOT NULL AND v_email IS NOT NULL THEN
+                SELECT l.id INTO v_other_id FROM lead_mgmt.leads l
+                 WHERE pg_catalog.lower(l.email) OPERATOR(pg_catalog.=) pg_catalog.lower(v_email)
+                   AND l.id OPERATOR(pg_catalog.<>) v_id;
+                IF v_other_id IS NOT NULL THEN
+                    RAISE EXCEPTION USING ERRCODE = 'unique_violation',
+                        MESSAGE = pg_catalog.format('email "%s" belongs to lead %s, external_id "%s" to lead %s',
+                                                    v_email, v_other_id, v_ext, v_id),
+                        DETAIL = pg_catalog.format('A lead is merged by external_id first; giving lead %s the email would make two leads share it.', v_id),
+                        HINT = 'If they are one person, move the events of one lead to the other (UPDATE lead_mgmt.events SET lead_id = ...) and delete it; otherwise capture without the email, or correct the email of one lead.';
+                END IF;
+            END IF;
         END IF;
         IF v_id IS NULL AND v_email IS NOT NULL THEN
             SELECT l.id, l.external_id INTO v_id, v_other FROM lead_mgmt.leads l
