@@ -38,11 +38,25 @@ SELECT lead_mgmt.capture('{"email": "x@example.com", "attributes": [1]}');
 SELECT lead_mgmt.capture('{"external_id": "crm-43", "email": "GRACE@example.com"}');
 SELECT lead_mgmt.capture('{"email": "x@example.com", "company_size": "large"}');
 SELECT count(*) AS leads FROM lead_mgmt.leads;
+-- An external_id and an email that belong to two different leads: the
+-- capture would merge by external_id and give that lead the other's email.
+-- The error names both leads (here the email's lead has no external_id).
+SELECT lead_mgmt.capture('{"email": "mary@example.com"}') AS mary_by_email \gset
+SELECT lead_mgmt.capture('{"external_id": "crm-44"}') AS mary_by_crm \gset
+SELECT lead_mgmt.capture('{"external_id": "crm-44", "email": "Mary@example.com"}');
+-- Either one alone still merges into its own lead.
+SELECT lead_mgmt.capture('{"external_id": "crm-44", "first_name": "Mary"}') = :mary_by_crm AS same_lead;
+SELECT lead_mgmt.capture('{"email": "mary@example.com", "first_name": "Mary"}') = :mary_by_email AS same_lead;
+DELETE FROM lead_mgmt.leads WHERE id IN (:mary_by_email, :mary_by_crm);
 
 -- Plain INSERT works too; computed columns are not the application's to write.
 INSERT INTO lead_mgmt.leads (email, first_name) VALUES ('alan@example.com', 'Alan')
 RETURNING stage, score, fit_score, engagement_score;
 INSERT INTO lead_mgmt.leads (email, score) VALUES ('eve@example.com', 99);
+-- ... and, like capture(), a lead needs an external_id or an email (0.2),
+-- to be found again; nor may an update take away the last of them.
+INSERT INTO lead_mgmt.leads (first_name) VALUES ('Nobody');
+UPDATE lead_mgmt.leads SET email = NULL WHERE email = 'alan@example.com';
 UPDATE lead_mgmt.leads SET stage = 'customer' WHERE email = 'alan@example.com';
 UPDATE lead_mgmt.leads SET owner_id = 1 WHERE email = 'alan@example.com';
 -- ... while ordinary fields can be updated freely.
@@ -63,6 +77,14 @@ SELECT count(*) AS clicks FROM lead_mgmt.events WHERE lead_id = :ada AND event_t
 INSERT INTO lead_mgmt.events (lead_id, event_type, dedupe_key)
 VALUES (:ada, 'email_clicked', 'esp-msg-1') ON CONFLICT (dedupe_key) DO NOTHING;
 SELECT count(*) AS clicks FROM lead_mgmt.events WHERE lead_id = :ada AND event_type = 'email_clicked';
+-- A redelivery is of the same lead and event type.  The key of another
+-- lead's event, or of another type, is a collision: returning the first
+-- event would silently drop this one (0.2: an error).
+SELECT lead_mgmt.track(:grace, 'email_clicked', '{}', now(), 'esp-msg-1');
+SELECT lead_mgmt.track(:ada, 'purchase', '{}', now(), 'esp-msg-1');
+-- An empty key is refused: it would be one key for every event given it.
+SELECT lead_mgmt.track(:ada, 'email_clicked', '{}', now(), '');
+INSERT INTO lead_mgmt.events (lead_id, event_type, dedupe_key) VALUES (:ada, 'email_clicked', '');
 
 -- Unknown event types are refused, with the way out in the hint.
 SELECT lead_mgmt.track(:ada, 'webinar_attended');

@@ -133,3 +133,25 @@ BEGIN;
 TRUNCATE lead_mgmt.leads CASCADE;
 SELECT count(*) AS rechecks_left FROM lead_mgmt.rechecks;
 ROLLBACK;
+
+-- A month window ends when "at - 1 month" passes the event, which is not
+-- always the event + 1 month: an event on Jan 31 is still inside the
+-- window on Feb 28 (Feb 28 - 1 month is Jan 28) and leaves it on Mar 1.
+-- recheck_at is that first instant outside, so maintenance before it has
+-- nothing to do, and maintenance at it recomputes the lead once.
+-- (A lead and a rule of their own: no other rule depends on time.)
+TRUNCATE lead_mgmt.leads CASCADE;
+UPDATE lead_mgmt.scoring_rules SET active = false;
+INSERT INTO lead_mgmt.scoring_rules (name, event_type, points, within)
+VALUES ('chat this month', 'chat_started', 10, '1 month');
+INSERT INTO lead_mgmt.leads (email, created_at) VALUES ('mia@example.com', '2127-01-01 00:00+00')
+RETURNING id AS mia \gset
+INSERT INTO lead_mgmt.events (lead_id, event_type, occurred_at)
+VALUES (:mia, 'chat_started', '2127-01-31 00:00+00');
+SELECT score, recheck_at FROM lead_mgmt.leads WHERE id = :mia;
+SELECT lead_mgmt.run_maintenance('2127-02-28 12:00+00') ->> 'leads_rechecked' AS rechecked_feb_28;
+SELECT lead_mgmt.run_maintenance('2127-02-28 23:59:59.999999+00') ->> 'leads_rechecked' AS rechecked_just_before;
+SELECT lead_mgmt.run_maintenance('2127-03-01 00:00+00') ->> 'leads_rechecked' AS rechecked_mar_1;
+SELECT lead_mgmt.run_maintenance('2127-03-01 00:00+00') ->> 'leads_rechecked' AS rechecked_again;
+SELECT recheck_at FROM lead_mgmt.leads WHERE id = :mia;
+SELECT score FROM lead_mgmt.leads WHERE id = :mia;

@@ -658,6 +658,98 @@ window_start(TimestampTz now, const Interval *within)
 												   IntervalPGetDatum((Interval *) within)));
 }
 
+/* Whether an event at occurred_at is inside a window that ends at now. */
+static inline bool
+in_window(TimestampTz occurred_at, TimestampTz now, const Interval *within)
+{
+	return occurred_at > window_start(now, within);
+}
+
+/*
+ * When an event leaves a window: the first instant t at which
+ * lm_predicate_matches stops counting it, the smallest t with
+ * t - within >= occurred_at in window_start's arithmetic.  Maintenance
+ * rechecks the lead then, so this must be neither early (the lead would be
+ * recomputed, still match, and be due again at the same past time: every
+ * run would recheck it) nor late (its score would stay stale).
+ *
+ * Usually that is occurred_at + within.  Calendar arithmetic makes it
+ * later when a month clamps a day (Jan 31 + 1 month is Feb 28, but on
+ * Feb 28 "now - 1 month" is Jan 28, so the Jan 31 event is inside until
+ * Mar 1), and a daylight-saving shift can move it either way.  Then the
+ * exit is found by bisection between two instants on either side of it
+ * (t - within never decreases as t grows); that costs a few dozen interval
+ * subtractions, only for such events.
+ *
+ * DT_NOEND when the exit lies beyond the last representable timestamp (an
+ * event dated near year 294276): its window never closes, which is what it
+ * means, rather than an overflow error.
+ */
+TimestampTz
+lm_window_end(TimestampTz occurred_at, const Interval *within)
+{
+	/* calendar months are at most two days longer than 30 days; margin */
+	int64		days = (int64) within->month * 30 + within->day +
+		2 * Abs((int64) within->month) + 2;
+	int64		span;
+	int64		end;
+	TimestampTz lo;
+	TimestampTz hi;
+	int64		step;
+
+	if (TIMESTAMP_NOT_FINITE(occurred_at))
+		return DT_NOEND;
+	if (pg_mul_s64_overflow(days, USECS_PER_DAY, &span) ||
+		pg_add_s64_overflow(span, within->time, &span) ||
+		pg_add_s64_overflow(occurred_at, span, &end) ||
+		end >= END_TIMESTAMP)
+		return DT_NOEND;
+	end = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												  TimestampTzGetDatum(occurred_at),
+												  IntervalPGetDatum((Interval *) within)));
+	if (!in_window(occurred_at, end, within) &&
+		(end <= occurred_at || in_window(occurred_at, end - 1, within)))
+		return end;
+
+	/* bracket the exit: lo inside the window, hi outside, by doubling steps */
+	if (in_window(occurred_at, end, within))
+	{
+		lo = end;
+		for (step = USECS_PER_HOUR;; step *= 2)
+		{
+			if (pg_add_s64_overflow(end, step, &hi) || hi >= END_TIMESTAMP)
+				return DT_NOEND;
+			if (!in_window(occurred_at, hi, within))
+				break;
+			lo = hi;
+		}
+	}
+	else
+	{
+		hi = end;
+		for (step = USECS_PER_HOUR;; step *= 2)
+		{
+			lo = end - step;
+			/* not monotonic (an interval of mixed signs): keep the sum */
+			if (lo <= occurred_at)
+				return end;
+			if (in_window(occurred_at, lo, within))
+				break;
+			hi = lo;
+		}
+	}
+	while (hi - lo > 1)
+	{
+		TimestampTz mid = lo + (hi - lo) / 2;
+
+		if (in_window(occurred_at, mid, within))
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return hi;
+}
+
 /*
  * Whether an event (whose type the caller has already matched against
  * p->event_type) satisfies predicate p: its properties contain
@@ -995,6 +1087,12 @@ op_hint(const LmCond *c)
  * Check that a pattern compiles as the case-insensitive advanced regular
  * expression texticregexeq will use, reporting the regex library's message
  * at the current path if not.
+ *
+ * The flags are texticregexeq's exactly, REG_NOSUB included (a match test
+ * wants no sub-match positions): without it every parenthesised group is
+ * a capture, which makes compiling "(a|b)*" repeated a thousand times ~25
+ * times slower than the "~*" that evaluation will run, and lets patterns
+ * that "~*" refuses at once as too complex run for minutes.
  */
 static void
 check_regex(LmParse *ps, const char *pat, int len)
@@ -1006,12 +1104,18 @@ check_regex(LmParse *ps, const char *pat, int len)
 
 	wpat = (pg_wchar *) palloc((len + 1) * sizeof(pg_wchar));
 	wlen = pg_mb2wchar_with_len(pat, wpat, len);
-	rc = pg_regcomp(&re, wpat, wlen, REG_ADVANCED | REG_ICASE,
+	rc = pg_regcomp(&re, wpat, wlen, REG_ADVANCED | REG_ICASE | REG_NOSUB,
 					DEFAULT_COLLATION_OID);
 	if (rc != REG_OKAY)
 	{
 		char		errbuf[128];
 
+		/*
+		 * The library gives up with REG_CANCEL when a cancel or timeout is
+		 * pending: raise that (57014), as PostgreSQL's own regex functions
+		 * do, rather than call the pattern invalid.
+		 */
+		CHECK_FOR_INTERRUPTS();
 		pg_regerror(rc, &re, errbuf, sizeof(errbuf));
 		parse_error(ps,
 					"Write a regular expression such as \"^acme\" or "

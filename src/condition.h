@@ -171,6 +171,7 @@ extern int	lm_predset_intern(LmPredicateSet *set, const char *event_type,
 							  Jsonb *properties, const Interval *within);
 extern bool lm_predicate_matches(const LmPredicate *p, Jsonb *properties,
 								 TimestampTz occurred_at, TimestampTz now);
+extern TimestampTz lm_window_end(TimestampTz occurred_at, const Interval *within);
 
 extern LmCond *lm_cond_parse(Jsonb *cond, LmCondContext ctx,
 							 const LmCondCatalog *catalog, LmPredicateSet *preds);

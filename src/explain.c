@@ -75,6 +75,34 @@ lm_fetch_lead(int64 lead_id, TupleDesc *desc, bool for_update)
 }
 
 /*
+ * The points an event rule contributes: n occurrences times its points.
+ * The score is checked to fit an integer, but one rule's share need not
+ * (2 x 2,000,000,000 beside -2,000,000,000 scores 2,000,000,000).  Such a
+ * row cannot be shown in explain_score's integer column, and a wrapped or
+ * clamped number would break the promise that the rows sum to the score,
+ * so it is an error that says which rule and what it would be.  (The
+ * column stays integer: widening it would change the function's result
+ * type for every caller, for a case that needs absurd points.)
+ */
+static int32
+rule_points(int64 lead_id, const LmEventRule *r, int64 n)
+{
+	int64		points = n * r->points;	/* |n|, |points| < 2^31: no overflow */
+
+	if (points > PG_INT32_MAX || points < PG_INT32_MIN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("points of scoring rule \"%s\" out of range for lead " INT64_FORMAT,
+						r->name, lead_id),
+				 errdetail("The rule counts " INT64_FORMAT " occurrences of %d points, "
+						   "which is " INT64_FORMAT " points, beyond the integer range "
+						   "of explain_score's points column.",
+						   n, r->points, points),
+				 errhint("Lower the points of the rule or cap it with max_occurrences.")));
+	return (int32) points;
+}
+
+/*
  * explain_score(lead_id) -> (rule, kind, occurrences, points): one row per
  * rule contributing to the score, in rule order.  kind is 'event' for event
  * rules, 'engagement' or 'fit' for condition rules.
@@ -146,7 +174,7 @@ lm_explain_score(PG_FUNCTION_ARGS)
 			out[0] = CStringGetTextDatum(r->name);
 			out[1] = CStringGetTextDatum("event");
 			out[2] = Int32GetDatum((int32) n);
-			out[3] = Int32GetDatum((int32) (n * r->points));
+			out[3] = Int32GetDatum(rule_points(lead_id, r, n));
 		}
 		else
 		{

@@ -675,6 +675,7 @@ lm_lead_cols(TupleDesc desc)
 			if (false)
 				;
 			COL(id);
+			COL(external_id);
 			COL(email);
 			COL(attributes);
 			COL(created_at);
@@ -829,11 +830,53 @@ check_computed_unchanged(TupleDesc desc, const LmLeadCols *cols, HeapTuple oldtu
 	}
 }
 
-/* Refuses malformed emails and non-object attributes, with what to do. */
+/*
+ * Whether column att of oldtup (NULL on insert) equals the new value: a
+ * value the row already had is not checked again, so that a lead stored
+ * before a check existed (0.1 accepted a blank external_id and leads with
+ * neither identity) stays writable by lead_mgmt and by updates of other
+ * columns.  Called only on the error path.
+ */
+static bool
+old_value_is(TupleDesc desc, HeapTuple oldtup, AttrNumber att, Datum value, bool isnull)
+{
+	Form_pg_attribute a = TupleDescAttr(desc, att - 1);
+	bool		oldnull;
+	Datum		o;
+
+	if (oldtup == NULL)
+		return false;
+	o = heap_getattr(oldtup, att, desc, &oldnull);
+	if (oldnull || isnull)
+		return oldnull && isnull;
+	return datum_image_eq(o, value, a->attbyval, a->attlen);
+}
+
+/*
+ * Refuses malformed emails, blank external ids, leads with neither, and
+ * non-object attributes, with what to do.
+ */
 static void
 check_lead_fields(TupleDesc desc, Datum *values, bool *isnull, const LmLeadCols *cols,
 				  HeapTuple oldtup)
 {
+	if (cols->external_id != 0 && !isnull[cols->external_id - 1] &&
+		lm_text_is_blank(values[cols->external_id - 1]) &&
+		!old_value_is(desc, oldtup, cols->external_id, values[cols->external_id - 1], false))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("external_id must not be empty"),
+				 errhint("Leave external_id NULL if the lead has none: leads are merged by it, so every lead with an empty one would be one lead.")));
+	if (cols->external_id != 0 && cols->email != 0 &&
+		isnull[cols->external_id - 1] && isnull[cols->email - 1] &&
+		(oldtup == NULL ||
+		 !old_value_is(desc, oldtup, cols->external_id, (Datum) 0, true) ||
+		 !old_value_is(desc, oldtup, cols->email, (Datum) 0, true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("a lead needs an external_id or an email"),
+				 errdetail("Leads are merged and looked up by external_id, else by email; a lead with neither could never be found again by capture()."),
+				 errhint("Give the lead an external_id (your CRM's id for it) or an email.")));
 	if (cols->email != 0 && !isnull[cols->email - 1])
 	{
 		char	   *email = TextDatumGetCString(values[cols->email - 1]);

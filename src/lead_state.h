@@ -79,6 +79,7 @@ extern bool lm_internal_write(void);
 typedef struct LmLeadCols
 {
 	AttrNumber	id,
+				external_id,
 				email,
 				attributes,
 				created_at,

@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "access/tupdesc.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
@@ -50,34 +51,6 @@ latest(TimestampTz a, TimestampTz b)
 }
 
 /*
- * When an event leaves a window: occurred_at + within, in calendar terms
- * like the rest of PostgreSQL.  DT_NOEND when that lies beyond the last
- * representable timestamp (an event dated near year 294276): its window
- * never closes, which is what it means, rather than an overflow error.
- * Calendar months are at most two days longer than the 30 days taken
- * here, so the margin keeps timestamptz_pl_interval from overflowing.
- */
-static TimestampTz
-window_end(TimestampTz occurred_at, const Interval *within)
-{
-	int64		days = (int64) within->month * 30 + within->day +
-		2 * Abs((int64) within->month) + 2;
-	int64		span;
-	int64		end;
-
-	if (TIMESTAMP_NOT_FINITE(occurred_at))
-		return DT_NOEND;
-	if (pg_mul_s64_overflow(days, USECS_PER_DAY, &span) ||
-		pg_add_s64_overflow(span, within->time, &span) ||
-		pg_add_s64_overflow(occurred_at, span, &end) ||
-		end >= END_TIMESTAMP)
-		return DT_NOEND;
-	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-												   TimestampTzGetDatum(occurred_at),
-												   PointerGetDatum(within)));
-}
-
-/*
  * Counts one event into c: every predicate of its type that it satisfies at
  * time now is incremented; a windowed one records when the event leaves the
  * window, so maintenance knows when to look again.
@@ -106,7 +79,7 @@ lm_counts_add_event(LmCache *cache, LmLeadCounts *c, const char *event_type,
 			c->counts[p]++;
 		if (pred->has_within)
 		{
-			TimestampTz expiry = window_end(occurred_at, &pred->within);
+			TimestampTz expiry = lm_window_end(occurred_at, &pred->within);
 
 			if (expiry != DT_NOEND)
 				c->window_recheck = earliest(c->window_recheck, expiry);
@@ -152,15 +125,54 @@ lm_event_points(LmCache *cache, LmTypeEntry *te, Jsonb *properties)
 	return (int32) Max(Min(points, PG_INT32_MAX), PG_INT32_MIN);
 }
 
-static int32
-clamp_score(int64 v)
+/*
+ * The id of the lead a view shows, or -1 if the row has none (only for
+ * error messages: looked up by name, so the cost is paid when reporting).
+ */
+static int64
+view_lead_id(const LmLeadView *view)
 {
-	if (v > PG_INT32_MAX || v < PG_INT32_MIN)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("lead score out of range"),
-				 errhint("Lower the points of the scoring rules or cap them with max_occurrences.")));
-	return (int32) v;
+	if (view->tupdesc == NULL)
+		return -1;
+	for (int i = 0; i < view->tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(view->tupdesc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), "id") == 0)
+			return view->isnull[i] ? -1 : DatumGetInt64(view->values[i]);
+	}
+	return -1;
+}
+
+/*
+ * A score must fit the integer columns of leads.  Past them, the statement
+ * that changed the lead (an event, or a rule change recomputing a million
+ * leads) fails; the detail names the lead so that a DBA can look at it.
+ */
+static void
+check_scores(const LmLeadView *view, int64 engagement, int64 fit)
+{
+	int64		score = engagement + fit;
+	int64		lead_id;
+
+	if (engagement >= PG_INT32_MIN && engagement <= PG_INT32_MAX &&
+		fit >= PG_INT32_MIN && fit <= PG_INT32_MAX &&
+		score >= PG_INT32_MIN && score <= PG_INT32_MAX)
+		return;
+	lead_id = view_lead_id(view);
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("lead score out of range"),
+			 lead_id >= 0 ?
+			 errdetail("Lead " INT64_FORMAT " would score " INT64_FORMAT
+					   " (engagement " INT64_FORMAT ", fit " INT64_FORMAT
+					   "); scores range from %d to %d.",
+					   lead_id, score, engagement, fit, PG_INT32_MIN, PG_INT32_MAX) :
+			 errdetail("The lead would score " INT64_FORMAT
+					   " (engagement " INT64_FORMAT ", fit " INT64_FORMAT
+					   "); scores range from %d to %d.",
+					   score, engagement, fit, PG_INT32_MIN, PG_INT32_MAX),
+			 errhint("Lower the points of the scoring rules or cap them with max_occurrences.")));
 }
 
 /* Index of the lowest-ranked stage (where every lead starts), or -1. */
@@ -205,9 +217,10 @@ lm_derive(LmCache *cache, LmLeadView *view, int32 current_rank, LmDerived *out)
 				fit += r->points;
 		}
 	}
-	out->engagement_score = clamp_score(engagement);
-	out->fit_score = clamp_score(fit);
-	out->score = clamp_score(engagement + fit);
+	check_scores(view, engagement, fit);
+	out->engagement_score = (int32) engagement;
+	out->fit_score = (int32) fit;
+	out->score = (int32) (engagement + fit);
 
 	view->scores_valid = true;
 	view->score = out->score;

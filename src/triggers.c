@@ -27,6 +27,7 @@
 #include "parser/parse_func.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -77,8 +78,9 @@ lm_event_cols(TupleDesc desc)
 		cols.occurred_at = SPI_fnumber(desc, "occurred_at");
 		cols.properties = SPI_fnumber(desc, "properties");
 		cols.points = SPI_fnumber(desc, "points");
+		cols.dedupe_key = SPI_fnumber(desc, "dedupe_key");
 		if (cols.lead_id <= 0 || cols.event_type <= 0 || cols.occurred_at <= 0 ||
-			cols.properties <= 0 || cols.points <= 0)
+			cols.properties <= 0 || cols.points <= 0 || cols.dedupe_key <= 0)
 			elog(ERROR, "lead_mgmt: lead_mgmt.events lacks expected columns");
 		natts = desc->natts;
 		tdtypeid = desc->tdtypeid;
@@ -298,6 +300,25 @@ lm_events_before_row(PG_FUNCTION_ARGS)
 					 errhint("Register it with INSERT INTO lead_mgmt.event_types (name) VALUES ('%s'), "
 							 "or SET lead_mgmt.unknown_event_types = register to add new types automatically.",
 							 etype)));
+	}
+
+	/*
+	 * A blank dedupe_key would make every later event with one look like a
+	 * redelivery of the first.  (An update that keeps a blank key stored
+	 * under 0.1 is let through.)
+	 */
+	d = heap_getattr(newtup, cols->dedupe_key, desc, &isnull);
+	if (!isnull && lm_text_is_blank(d))
+	{
+		bool		oldnull = true;
+		Datum		o = is_insert ? (Datum) 0 :
+			heap_getattr(td->tg_trigtuple, cols->dedupe_key, desc, &oldnull);
+
+		if (oldnull || !datum_image_eq(o, d, false, -1))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("dedupe_key must not be empty"),
+					 errhint("Leave dedupe_key NULL for an event that needs no deduplication, or use the id the source gave the delivery.")));
 	}
 
 	d = heap_getattr(newtup, cols->occurred_at, desc, &isnull);

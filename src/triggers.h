@@ -18,7 +18,8 @@ typedef struct LmEventCols
 				event_type,
 				occurred_at,
 				properties,
-				points;
+				points,
+				dedupe_key;
 } LmEventCols;
 
 extern const LmEventCols *lm_event_cols(TupleDesc desc);

@@ -15,6 +15,7 @@
 #include "jit/jit.h"
 #include "nodes/parsenodes.h"
 #include "utils/guc.h"
+#include "parser/scansup.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -299,4 +300,23 @@ lm_sort_unique_int64(int64 *ids, int n)
 		if (nu == 0 || ids[nu - 1] != ids[i])
 			ids[nu++] = ids[i];
 	return nu;
+}
+
+/*
+ * Whether a text datum is empty or white space only: such a value of a key
+ * (external_id, dedupe_key) would match every other blank one, so the
+ * callers refuse it.  Cheap for real keys: it stops at the first character
+ * that is not white space.
+ */
+bool
+lm_text_is_blank(Datum d)
+{
+	text	   *t = DatumGetTextPP(d);
+	const char *p = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+
+	for (int i = 0; i < len; i++)
+		if (!scanner_isspace(p[i]))
+			return false;
+	return true;
 }

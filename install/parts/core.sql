@@ -652,6 +652,8 @@ DECLARE
     v_key       text;
     v_cols      text[];
     v_other     text;
+    v_other_id  bigint;
+    v_is_text   boolean;
     v_attempt   integer := 0;
     v_sql       text;
 BEGIN
@@ -670,13 +672,24 @@ BEGIN
                 DETAIL = 'It is computed by lead_mgmt or changed only through its functions.',
                 HINT = 'Remove the key; use lead_mgmt.set_stage() or lead_mgmt.disqualify() to change it.';
         END IF;
-        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                        WHERE a.attrelid OPERATOR(pg_catalog.=) 'lead_mgmt.leads'::pg_catalog.regclass
-                          AND a.attname OPERATOR(pg_catalog.=) v_key
-                          AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
+        SELECT a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.text'::pg_catalog.regtype INTO v_is_text
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid OPERATOR(pg_catalog.=) 'lead_mgmt.leads'::pg_catalog.regclass
+           AND a.attname OPERATOR(pg_catalog.=) v_key
+           AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+        IF NOT FOUND THEN
             RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
                 MESSAGE = pg_catalog.format('unknown lead field "%s"', v_key),
                 HINT = 'Put custom data under "attributes", for example {"attributes": {"' || v_key || '": ...}}.';
+        END IF;
+        -- a number or object in a text field would be stored as its JSON
+        -- text ('42', '{"a": 1}'): most likely a mapping mistake
+        IF v_is_text AND pg_catalog.jsonb_typeof(lead OPERATOR(pg_catalog.->) v_key)
+                         OPERATOR(pg_catalog.<>) ALL (ARRAY['string', 'null']) THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = pg_catalog.format('lead field "%s" must be a string, found %s', v_key,
+                                            pg_catalog.jsonb_typeof(lead OPERATOR(pg_catalog.->) v_key)),
+                HINT = 'Pass text as a JSON string, such as {"' || v_key || '": "42"}; put structured data under "attributes".';
         END IF;
         IF v_key OPERATOR(pg_catalog.<>) 'attributes' THEN
             v_cols := v_cols OPERATOR(pg_catalog.||) v_key;
@@ -686,6 +699,11 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = 'a captured lead needs an external_id or an email',
             HINT = 'Leads are merged by external_id, else by email; give at least one.';
+    END IF;
+    IF pg_catalog.btrim(v_ext, E' \t\n\r\f\v') OPERATOR(pg_catalog.=) '' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'external_id must not be empty',
+            HINT = 'Leave external_id out if the lead has none: leads are merged by it, so every lead with an empty one would be one lead.';
     END IF;
 
     -- Take leads' ROW EXCLUSIVE lock before locking a row: SELECT ... FOR
@@ -705,6 +723,20 @@ BEGIN
         IF v_ext IS NOT NULL THEN
             SELECT l.id INTO v_id FROM lead_mgmt.leads l
              WHERE l.external_id OPERATOR(pg_catalog.=) v_ext FOR UPDATE;
+            -- merging by external_id would give this lead another lead's
+            -- email: say which two leads, rather than fail on the index
+            IF v_id IS NOT NULL AND v_email IS NOT NULL THEN
+                SELECT l.id INTO v_other_id FROM lead_mgmt.leads l
+                 WHERE pg_catalog.lower(l.email) OPERATOR(pg_catalog.=) pg_catalog.lower(v_email)
+                   AND l.id OPERATOR(pg_catalog.<>) v_id;
+                IF v_other_id IS NOT NULL THEN
+                    RAISE EXCEPTION USING ERRCODE = 'unique_violation',
+                        MESSAGE = pg_catalog.format('email "%s" belongs to lead %s, external_id "%s" to lead %s',
+                                                    v_email, v_other_id, v_ext, v_id),
+                        DETAIL = pg_catalog.format('A lead is merged by external_id first; giving lead %s the email would make two leads share it.', v_id),
+                        HINT = 'If they are one person, move the events of one lead to the other (UPDATE lead_mgmt.events SET lead_id = ...) and delete it; otherwise capture without the email, or correct the email of one lead.';
+                END IF;
+            END IF;
         END IF;
         IF v_id IS NULL AND v_email IS NOT NULL THEN
             SELECT l.id, l.external_id INTO v_id, v_other FROM lead_mgmt.leads l
@@ -777,34 +809,54 @@ CREATE FUNCTION lead_mgmt.track(lead_id bigint, event_type text,
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_id bigint;
+    v_id   bigint;
+    v_lead bigint;
+    v_type text;
 BEGIN
     IF lead_id IS NULL OR event_type IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
             MESSAGE = 'lead_id and event_type must not be null',
             HINT = 'Call lead_mgmt.track(lead_id, event_type, ...) with both.';
     END IF;
+    -- (as the events trigger: checked before the look-up, which would
+    -- otherwise find an event stored with a blank key under 0.1)
+    IF pg_catalog.btrim(dedupe_key, E' \t\n\r\f\v') OPERATOR(pg_catalog.=) '' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'dedupe_key must not be empty',
+            HINT = 'Leave dedupe_key NULL for an event that needs no deduplication, or use the id the source gave the delivery.';
+    END IF;
     IF dedupe_key IS NOT NULL THEN
-        SELECT e.id INTO v_id FROM lead_mgmt.events e
+        SELECT e.id, e.lead_id, e.event_type INTO v_id, v_lead, v_type FROM lead_mgmt.events e
          WHERE e.dedupe_key OPERATOR(pg_catalog.=) track.dedupe_key;
-        IF FOUND THEN
+    END IF;
+    IF v_id IS NULL THEN
+        IF NOT EXISTS (SELECT 1 FROM lead_mgmt.leads l WHERE l.id OPERATOR(pg_catalog.=) track.lead_id) THEN
+            RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
+                MESSAGE = pg_catalog.format('lead %s does not exist', lead_id),
+                HINT = 'Capture the lead first with lead_mgmt.capture().';
+        END IF;
+        INSERT INTO lead_mgmt.events AS e (lead_id, event_type, properties, occurred_at, dedupe_key)
+        VALUES (track.lead_id, track.event_type, COALESCE(track.properties, '{}'),
+                COALESCE(track.occurred_at, pg_catalog.now()), track.dedupe_key)
+        ON CONFLICT ON CONSTRAINT events_dedupe_key_key DO NOTHING
+        RETURNING e.id INTO v_id;
+        IF v_id IS NOT NULL THEN
             RETURN v_id;
         END IF;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM lead_mgmt.leads l WHERE l.id OPERATOR(pg_catalog.=) track.lead_id) THEN
-        RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
-            MESSAGE = pg_catalog.format('lead %s does not exist', lead_id),
-            HINT = 'Capture the lead first with lead_mgmt.capture().';
-    END IF;
-    INSERT INTO lead_mgmt.events AS e (lead_id, event_type, properties, occurred_at, dedupe_key)
-    VALUES (track.lead_id, track.event_type, COALESCE(track.properties, '{}'),
-            COALESCE(track.occurred_at, pg_catalog.now()), track.dedupe_key)
-    ON CONFLICT ON CONSTRAINT events_dedupe_key_key DO NOTHING
-    RETURNING e.id INTO v_id;
-    IF v_id IS NULL THEN
         -- delivered concurrently by another transaction that committed first
-        SELECT e.id INTO v_id FROM lead_mgmt.events e
+        SELECT e.id, e.lead_id, e.event_type INTO v_id, v_lead, v_type FROM lead_mgmt.events e
          WHERE e.dedupe_key OPERATOR(pg_catalog.=) track.dedupe_key;
+    END IF;
+    -- a redelivery is of the same lead and type; anything else is another
+    -- event under a colliding key, which returning the first would lose
+    IF v_lead OPERATOR(pg_catalog.<>) track.lead_id
+       OR v_type OPERATOR(pg_catalog.<>) track.event_type THEN
+        RAISE EXCEPTION USING ERRCODE = 'unique_violation',
+            MESSAGE = pg_catalog.format('dedupe_key "%s" already belongs to event %s (%s of lead %s)',
+                                        dedupe_key, v_id, v_type, v_lead),
+            DETAIL = pg_catalog.format('This call''s event (%s of lead %s) was not recorded: a redelivery is of the same lead and event type.',
+                                       event_type, lead_id),
+            HINT = 'Make dedupe keys unique per event, for example by prefixing the source''s message id with the event type.';
     END IF;
     RETURN v_id;
 END;

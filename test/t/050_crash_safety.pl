@@ -202,14 +202,18 @@ for my $c (1 .. $n_clients)
 		}
 		else
 		{
-			# a duplicate delivery of an earlier committed unit's event:
-			# track() returns the first event's id and records nothing
+			# a duplicate delivery of an earlier committed unit's event (the
+			# same lead and type): track() returns the first event's id and
+			# records nothing
 			my $prev = $committed[ -1 - int(rand(@committed < 20 ? @committed : 20)) ];
-			my $lead = pick_lead();
+			my ($lead, $type) = split /\|/, $expect{"$c-$prev"}{keys}{"k$c-$prev-1"};
+			# a captured lead is known by its external_id
+			$lead = "(SELECT id FROM lead_mgmt.leads WHERE external_id = '$lead')"
+			  if $lead !~ /^\d+$/;
 			$kind = 'dedupe';
 			$expect{"$c-$u"}{redeliver} = "k$c-$prev-1";
 			$line =
-			  "SELECT 'ack', $c, $u, lead_mgmt.track($lead, 'email_opened', '{}', now(), 'k$c-$prev-1') IS NOT NULL;";
+			  "SELECT 'ack', $c, $u, lead_mgmt.track($lead, '$type', '{}', now(), 'k$c-$prev-1') IS NOT NULL;";
 		}
 		# one line per unit: "\g /dev/null" ends a statement in the middle
 		# of a line (psql meta-commands end at the line's end), so those
