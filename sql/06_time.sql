@@ -155,3 +155,24 @@ SELECT lead_mgmt.run_maintenance('2127-03-01 00:00+00') ->> 'leads_rechecked' AS
 SELECT lead_mgmt.run_maintenance('2127-03-01 00:00+00') ->> 'leads_rechecked' AS rechecked_again;
 SELECT recheck_at FROM lead_mgmt.leads WHERE id = :mia;
 SELECT score FROM lead_mgmt.leads WHERE id = :mia;
+
+-- Windows count months and days in UTC, whatever the session's time zone:
+-- across the change to summer time in Paris (2127-03-28), a "1 day" window
+-- is 24 hours for a session in Paris as for one in UTC.  Ola chatted 25
+-- and 23.5 hours before the maintenance run.
+INSERT INTO lead_mgmt.scoring_rules (name, event_type, points, within)
+VALUES ('chat today', 'chat_started', 5, '1 day');
+INSERT INTO lead_mgmt.leads (email, created_at) VALUES ('ola@example.com', '2127-03-01 00:00+00')
+RETURNING id AS ola \gset
+INSERT INTO lead_mgmt.events (lead_id, event_type, occurred_at)
+VALUES (:ola, 'chat_started', '2127-03-27 11:00+00'), (:ola, 'chat_started', '2127-03-27 12:30+00');
+BEGIN;
+SET LOCAL timezone = 'UTC';
+SELECT lead_mgmt.run_maintenance('2127-03-28 12:00+00') ->> 'leads_rechecked' AS rechecked;
+SELECT score AS in_utc FROM lead_mgmt.leads WHERE id = :ola;
+ROLLBACK;
+BEGIN;
+SET LOCAL timezone = 'Europe/Paris';
+SELECT lead_mgmt.run_maintenance('2127-03-28 12:00+00') ->> 'leads_rechecked' AS rechecked;
+SELECT score AS in_paris FROM lead_mgmt.leads WHERE id = :ola;
+ROLLBACK;

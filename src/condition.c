@@ -635,9 +635,10 @@ lm_predset_intern(LmPredicateSet *set, const char *event_type,
 }
 
 /*
- * The start of a window: now - within, computed as SQL's
- * "now() - within" does (calendar months and days in the session time
- * zone).  A window reaching beyond the timestamp range starts at
+ * The start of a window: now - within, in calendar months and days counted
+ * in UTC (timestamp arithmetic, as SQL's "now()::timestamp - within" in
+ * UTC), whatever the session's time zone: every session, maintenance
+ * included, counts a window alike, and a day is always 24 hours.  A window reaching beyond the timestamp range starts at
  * -infinity (or, for a negative span, +infinity) instead of raising an
  * error: event ingest must not fail on an absurd window.
  */
@@ -653,8 +654,8 @@ window_start(TimestampTz now, const Interval *within)
 	if ((double) now - bound <= (double) MIN_TIMESTAMP ||
 		(double) now + bound >= (double) END_TIMESTAMP)
 		return interval_linear(within) >= 0 ? DT_NOBEGIN : DT_NOEND;
-	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-												   TimestampTzGetDatum(now),
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamp_mi_interval,
+												   TimestampGetDatum(now),
 												   IntervalPGetDatum((Interval *) within)));
 }
 
@@ -676,7 +677,7 @@ in_window(TimestampTz occurred_at, TimestampTz now, const Interval *within)
  * Usually that is occurred_at + within.  Calendar arithmetic makes it
  * later when a month clamps a day (Jan 31 + 1 month is Feb 28, but on
  * Feb 28 "now - 1 month" is Jan 28, so the Jan 31 event is inside until
- * Mar 1), and a daylight-saving shift can move it either way.  Then the
+ * Mar 1).  Then the
  * exit is found by bisection between two instants on either side of it
  * (t - within never decreases as t grows); that costs a few dozen interval
  * subtractions, only for such events.
@@ -704,8 +705,8 @@ lm_window_end(TimestampTz occurred_at, const Interval *within)
 		pg_add_s64_overflow(occurred_at, span, &end) ||
 		end >= END_TIMESTAMP)
 		return DT_NOEND;
-	end = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-												  TimestampTzGetDatum(occurred_at),
+	end = DatumGetTimestampTz(DirectFunctionCall2(timestamp_pl_interval,
+												  TimestampGetDatum(occurred_at),
 												  IntervalPGetDatum((Interval *) within)));
 	if (!in_window(occurred_at, end, within) &&
 		(end <= occurred_at || in_window(occurred_at, end - 1, within)))
