@@ -93,32 +93,14 @@ BEGIN
                 DETAIL = 'Won deals record purchase events and sent touches record email_sent events.',
                 HINT = 'Keep the type; change its description or category instead if they do not suit you.';
         END IF;
-        SELECT pg_catalog.string_agg(u.what, ', ' ORDER BY u.ord, u.what) INTO v_uses
-          FROM (SELECT 1 AS ord, 'recorded events' AS what
-                 WHERE EXISTS (SELECT 1 FROM lead_mgmt.events e
-                                WHERE e.event_type OPERATOR(pg_catalog.=) v_name)
-                UNION ALL
-                SELECT 2, pg_catalog.format('scoring rule "%s"', r.name)
-                  FROM lead_mgmt.scoring_rules r
-                 WHERE r.event_type OPERATOR(pg_catalog.=) v_name
-                    OR v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_event_types(r.condition))
-                UNION ALL
-                SELECT 3, pg_catalog.format('stage "%s"', s.name)
-                  FROM lead_mgmt.stages s
-                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_event_types(s.condition))
-                UNION ALL
-                SELECT 4, pg_catalog.format('segment "%s"', g.name)
-                  FROM lead_mgmt.segments g
-                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_event_types(g.condition))
-                UNION ALL
-                SELECT 5, pg_catalog.format('assignment rule "%s"', a.name)
-                  FROM lead_mgmt.assignment_rules a
-                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_event_types(a.condition))
-                UNION ALL
-                SELECT 6, pg_catalog.format('sequence "%s"', q.name)
-                  FROM lead_mgmt.sequences q
-                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_event_types(q.enroll_condition))
-                    OR v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_event_types(q.exit_condition))) u;
+        v_uses := pg_catalog.concat_ws(', ',
+            CASE WHEN EXISTS (SELECT 1 FROM lead_mgmt.events e
+                               WHERE e.event_type OPERATOR(pg_catalog.=) v_name)
+                 THEN 'recorded events' END,
+            lead_mgmt._conditions_naming('event_type', v_name));
+        IF v_uses OPERATOR(pg_catalog.=) '' THEN
+            v_uses := NULL;
+        END IF;
         IF v_uses IS NOT NULL THEN
             RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
                 MESSAGE = pg_catalog.format('event type "%s" is still in use', v_name),
@@ -159,6 +141,61 @@ $$;
 COMMENT ON FUNCTION lead_mgmt._condition_stages(jsonb) IS
     'internal: the stages a condition names (the values of its stage tests, at any depth)';
 
+-- The event types ('event_type') or stages ('stage') a condition names.
+CREATE FUNCTION lead_mgmt._condition_names(p_kind text, condition jsonb)
+    RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE p_kind
+           WHEN 'event_type' THEN lead_mgmt._condition_event_types(_condition_names.condition)
+           WHEN 'stage' THEN lead_mgmt._condition_stages(_condition_names.condition)
+           END;
+$$;
+COMMENT ON FUNCTION lead_mgmt._condition_names(text, jsonb) IS
+    'internal: the event types or the stages a condition names';
+
+-- The rules and conditions that name an event type (p_kind 'event_type':
+-- a scoring rule's event_type or any condition's event tests) or a stage
+-- ('stage': any condition's stage tests): "scoring rule "x", segment "y""
+-- in that order (scoring rules, stages, segments, assignment rules,
+-- sequences; by name within each), or NULL when none does.  Shared by the
+-- guards that refuse to delete or rename what is in use.
+CREATE FUNCTION lead_mgmt._conditions_naming(p_kind text, p_name text) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_uses text;
+BEGIN
+    SELECT pg_catalog.string_agg(u.what, ', ' ORDER BY u.ord, u.what) INTO v_uses
+      FROM (SELECT 1 AS ord, pg_catalog.format('scoring rule "%s"', r.name) AS what
+              FROM lead_mgmt.scoring_rules r
+             WHERE (p_kind OPERATOR(pg_catalog.=) 'event_type' AND r.event_type OPERATOR(pg_catalog.=) p_name)
+                OR p_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_names(p_kind, r.condition))
+            UNION ALL
+            SELECT 2, pg_catalog.format('stage "%s"', s.name)
+              FROM lead_mgmt.stages s
+             WHERE p_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_names(p_kind, s.condition))
+            UNION ALL
+            SELECT 3, pg_catalog.format('segment "%s"', g.name)
+              FROM lead_mgmt.segments g
+             WHERE p_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_names(p_kind, g.condition))
+            UNION ALL
+            SELECT 4, pg_catalog.format('assignment rule "%s"', a.name)
+              FROM lead_mgmt.assignment_rules a
+             WHERE p_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_names(p_kind, a.condition))
+            UNION ALL
+            SELECT 5, pg_catalog.format('sequence "%s"', q.name)
+              FROM lead_mgmt.sequences q
+             WHERE p_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_names(p_kind, q.enroll_condition))
+                OR p_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_names(p_kind, q.exit_condition))) u;
+    RETURN v_uses;
+END;
+$$;
+COMMENT ON FUNCTION lead_mgmt._conditions_naming(text, text) IS
+    'internal: the rules and conditions that name an event type or a stage, or NULL';
+
 -- A stage that the funnel views count by name (iql, mql, sql, customer),
 -- or that a condition names (of a scoring rule, segment, assignment rule
 -- or sequence; a stage condition cannot test the stage), cannot be
@@ -186,23 +223,7 @@ BEGIN
                 DETAIL = 'funnel_summary, funnel_by_month, funnel(), acquisition_costs and followups count the leads that reached iql, mql, sql and customer by these names.',
                 HINT = 'Keep the stage; change its rank, min_score, condition or assign_on_entry instead.';
         END IF;
-        SELECT pg_catalog.string_agg(u.what, ', ' ORDER BY u.ord, u.what) INTO v_uses
-          FROM (SELECT 1 AS ord, pg_catalog.format('scoring rule "%s"', r.name) AS what
-                  FROM lead_mgmt.scoring_rules r
-                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_stages(r.condition))
-                UNION ALL
-                SELECT 2, pg_catalog.format('segment "%s"', g.name)
-                  FROM lead_mgmt.segments g
-                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_stages(g.condition))
-                UNION ALL
-                SELECT 3, pg_catalog.format('assignment rule "%s"', a.name)
-                  FROM lead_mgmt.assignment_rules a
-                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_stages(a.condition))
-                UNION ALL
-                SELECT 4, pg_catalog.format('sequence "%s"', q.name)
-                  FROM lead_mgmt.sequences q
-                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_stages(q.enroll_condition))
-                    OR v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_stages(q.exit_condition))) u;
+        v_uses := lead_mgmt._conditions_naming('stage', v_name);
         IF v_uses IS NOT NULL THEN
             RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
                 MESSAGE = pg_catalog.format('stage "%s" is still in use', v_name),
@@ -285,6 +306,8 @@ REVOKE ALL ON FUNCTION lead_mgmt._condition_event_types(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION lead_mgmt._event_types_in_use() FROM PUBLIC;
 REVOKE ALL ON FUNCTION lead_mgmt._refuse_truncate() FROM PUBLIC;
 REVOKE ALL ON FUNCTION lead_mgmt._condition_stages(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION lead_mgmt._condition_names(text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION lead_mgmt._conditions_naming(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION lead_mgmt._stages_in_use() FROM PUBLIC;
 
 --------------------------------------------------------------------------
@@ -300,7 +323,9 @@ ALTER FUNCTION lead_mgmt._events_after_insert()    RESET search_path;
 
 --------------------------------------------------------------------------
 -- 0.2: capture() takes leads' ROW EXCLUSIVE lock before it locks a row,
--- so that merging a lead cannot deadlock with a rule change
+-- so that merging a lead cannot deadlock with a rule change; it names both
+-- leads when the external_id and the email belong to two different leads,
+-- and refuses an empty external_id and a non-string value for a text field
 -- (install/parts/core.sql)
 --------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION lead_mgmt.capture(lead jsonb)
@@ -315,6 +340,8 @@ DECLARE
     v_key       text;
     v_cols      text[];
     v_other     text;
+    v_other_id  bigint;
+    v_is_text   boolean;
     v_attempt   integer := 0;
     v_sql       text;
 BEGIN
@@ -333,13 +360,24 @@ BEGIN
                 DETAIL = 'It is computed by lead_mgmt or changed only through its functions.',
                 HINT = 'Remove the key; use lead_mgmt.set_stage() or lead_mgmt.disqualify() to change it.';
         END IF;
-        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                        WHERE a.attrelid OPERATOR(pg_catalog.=) 'lead_mgmt.leads'::pg_catalog.regclass
-                          AND a.attname OPERATOR(pg_catalog.=) v_key
-                          AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
+        SELECT a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.text'::pg_catalog.regtype INTO v_is_text
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid OPERATOR(pg_catalog.=) 'lead_mgmt.leads'::pg_catalog.regclass
+           AND a.attname OPERATOR(pg_catalog.=) v_key
+           AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+        IF NOT FOUND THEN
             RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
                 MESSAGE = pg_catalog.format('unknown lead field "%s"', v_key),
                 HINT = 'Put custom data under "attributes", for example {"attributes": {"' || v_key || '": ...}}.';
+        END IF;
+        -- a number or object in a text field would be stored as its JSON
+        -- text ('42', '{"a": 1}'): most likely a mapping mistake
+        IF v_is_text AND pg_catalog.jsonb_typeof(lead OPERATOR(pg_catalog.->) v_key)
+                         OPERATOR(pg_catalog.<>) ALL (ARRAY['string', 'null']) THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = pg_catalog.format('lead field "%s" must be a string, found %s', v_key,
+                                            pg_catalog.jsonb_typeof(lead OPERATOR(pg_catalog.->) v_key)),
+                HINT = 'Pass text as a JSON string, such as {"' || v_key || '": "42"}; put structured data under "attributes".';
         END IF;
         IF v_key OPERATOR(pg_catalog.<>) 'attributes' THEN
             v_cols := v_cols OPERATOR(pg_catalog.||) v_key;
@@ -349,6 +387,11 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = 'a captured lead needs an external_id or an email',
             HINT = 'Leads are merged by external_id, else by email; give at least one.';
+    END IF;
+    IF pg_catalog.btrim(v_ext, E' \t\n\r\f\v') OPERATOR(pg_catalog.=) '' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'external_id must not be empty',
+            HINT = 'Leave external_id out if the lead has none: leads are merged by it, so every lead with an empty one would be one lead.';
     END IF;
 
     -- Take leads' ROW EXCLUSIVE lock before locking a row: SELECT ... FOR
@@ -368,6 +411,20 @@ BEGIN
         IF v_ext IS NOT NULL THEN
             SELECT l.id INTO v_id FROM lead_mgmt.leads l
              WHERE l.external_id OPERATOR(pg_catalog.=) v_ext FOR UPDATE;
+            -- merging by external_id would give this lead another lead's
+            -- email: say which two leads, rather than fail on the index
+            IF v_id IS NOT NULL AND v_email IS NOT NULL THEN
+                SELECT l.id INTO v_other_id FROM lead_mgmt.leads l
+                 WHERE pg_catalog.lower(l.email) OPERATOR(pg_catalog.=) pg_catalog.lower(v_email)
+                   AND l.id OPERATOR(pg_catalog.<>) v_id;
+                IF v_other_id IS NOT NULL THEN
+                    RAISE EXCEPTION USING ERRCODE = 'unique_violation',
+                        MESSAGE = pg_catalog.format('email "%s" belongs to lead %s, external_id "%s" to lead %s',
+                                                    v_email, v_other_id, v_ext, v_id),
+                        DETAIL = pg_catalog.format('A lead is merged by external_id first; giving lead %s the email would make two leads share it.', v_id),
+                        HINT = 'If they are one person, move the events of one lead to the other (UPDATE lead_mgmt.events SET lead_id = ...) and delete it; otherwise capture without the email, or correct the email of one lead.';
+                END IF;
+            END IF;
         END IF;
         IF v_id IS NULL AND v_email IS NOT NULL THEN
             SELECT l.id, l.external_id INTO v_id, v_other FROM lead_mgmt.leads l
@@ -1506,173 +1563,14 @@ $$;
 SELECT lead_mgmt._rep_isolation_on() FROM lead_mgmt.security_state WHERE rep_isolation;
 
 --------------------------------------------------------------------------
--- 0.2 (fix-score): capture() and track() refuse ambiguous input
--- (install/parts/core.sql): capture() names both leads when the external_id
--- and the email belong to two different leads (instead of failing on the
--- unique index of lower(email)), and refuses an empty external_id and a
--- non-string value for a text field; track() refuses an empty dedupe_key and
+-- 0.2: track() refuses ambiguous input (install/parts/core.sql; capture()'s
+-- checks are in its section above): track() refuses an empty dedupe_key and
 -- a seen one of another lead or event type (instead of returning that
 -- event's id).  The checks of plain INSERT/COPY (empty external_id or
 -- dedupe_key, a lead with neither identity) are in the library's triggers.
--- Both functions are replaced in place: neither is SECURITY DEFINER, and
--- CREATE OR REPLACE keeps their grants.
+-- Replaced in place (capture() too, above): neither is SECURITY DEFINER,
+-- and CREATE OR REPLACE keeps their grants.
 --------------------------------------------------------------------------
-CREATE OR REPLACE FUNCTION lead_mgmt.capture(lead jsonb)
-    RETURNS bigint
-    LANGUAGE plpgsql
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_id        bigint;
-    v_ext       text := lead OPERATOR(pg_catalog.->>) 'external_id';
-    v_email     text := lead OPERATOR(pg_catalog.->>) 'email';
-    v_key       text;
-    v_cols      text[];
-    v_other     text;
-    v_other_id  bigint;
-    v_is_text   boolean;
-    v_attempt   integer := 0;
-    v_sql       text;
-BEGIN
-    IF lead IS NULL OR pg_catalog.jsonb_typeof(lead) OPERATOR(pg_catalog.<>) 'object' THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = 'lead must be a jsonb object',
-            HINT = 'Pass an object such as {"email": "ada@example.com", "first_name": "Ada"}.';
-    END IF;
-    FOR v_key IN SELECT k FROM pg_catalog.jsonb_object_keys(lead) AS k LOOP
-        IF v_key OPERATOR(pg_catalog.=) ANY (ARRAY['id', 'score', 'engagement_score', 'fit_score',
-                'stage', 'stage_changed_at', 'owner_id', 'assigned_at', 'last_event_at',
-                'converted_at', 'event_counts', 'recheck_at', 'rules_version',
-                'disqualified_at', 'disqualified_reason']) THEN
-            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-                MESSAGE = pg_catalog.format('lead field "%s" cannot be captured', v_key),
-                DETAIL = 'It is computed by lead_mgmt or changed only through its functions.',
-                HINT = 'Remove the key; use lead_mgmt.set_stage() or lead_mgmt.disqualify() to change it.';
-        END IF;
-        SELECT a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.text'::pg_catalog.regtype INTO v_is_text
-          FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid OPERATOR(pg_catalog.=) 'lead_mgmt.leads'::pg_catalog.regclass
-           AND a.attname OPERATOR(pg_catalog.=) v_key
-           AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-                MESSAGE = pg_catalog.format('unknown lead field "%s"', v_key),
-                HINT = 'Put custom data under "attributes", for example {"attributes": {"' || v_key || '": ...}}.';
-        END IF;
-        -- a number or object in a text field would be stored as its JSON
-        -- text ('42', '{"a": 1}'): most likely a mapping mistake
-        IF v_is_text AND pg_catalog.jsonb_typeof(lead OPERATOR(pg_catalog.->) v_key)
-                         OPERATOR(pg_catalog.<>) ALL (ARRAY['string', 'null']) THEN
-            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-                MESSAGE = pg_catalog.format('lead field "%s" must be a string, found %s', v_key,
-                                            pg_catalog.jsonb_typeof(lead OPERATOR(pg_catalog.->) v_key)),
-                HINT = 'Pass text as a JSON string, such as {"' || v_key || '": "42"}; put structured data under "attributes".';
-        END IF;
-        IF v_key OPERATOR(pg_catalog.<>) 'attributes' THEN
-            v_cols := v_cols OPERATOR(pg_catalog.||) v_key;
-        END IF;
-    END LOOP;
-    IF v_ext IS NULL AND v_email IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = 'a captured lead needs an external_id or an email',
-            HINT = 'Leads are merged by external_id, else by email; give at least one.';
-    END IF;
-    IF pg_catalog.btrim(v_ext, E' \t\n\r\f\v') OPERATOR(pg_catalog.=) '' THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = 'external_id must not be empty',
-            HINT = 'Leave external_id out if the lead has none: leads are merged by it, so every lead with an empty one would be one lead.';
-    END IF;
-
-    -- Take leads' ROW EXCLUSIVE lock before locking a row: SELECT ... FOR
-    -- UPDATE takes only ROW SHARE, and the UPDATE that follows it would
-    -- then ask for ROW EXCLUSIVE -- which a rule change (SHARE ROW
-    -- EXCLUSIVE) granted in between blocks while it waits for our row
-    -- lock: a deadlock.  A no-op UPDATE takes the lock with the column
-    -- privilege a writer has (LOCK TABLE would need a table privilege);
-    -- a role without it cannot merge, so it has nothing to upgrade.
-    IF pg_catalog.has_column_privilege('lead_mgmt.leads', 'email', 'UPDATE') THEN
-        UPDATE lead_mgmt.leads l SET email = l.email WHERE false;
-    END IF;
-
-    LOOP
-        v_attempt := v_attempt OPERATOR(pg_catalog.+) 1;
-        v_id := NULL;
-        IF v_ext IS NOT NULL THEN
-            SELECT l.id INTO v_id FROM lead_mgmt.leads l
-             WHERE l.external_id OPERATOR(pg_catalog.=) v_ext FOR UPDATE;
-            -- merging by external_id would give this lead another lead's
-            -- email: say which two leads, rather than fail on the index
-            IF v_id IS NOT NULL AND v_email IS NOT NULL THEN
-                SELECT l.id INTO v_other_id FROM lead_mgmt.leads l
-                 WHERE pg_catalog.lower(l.email) OPERATOR(pg_catalog.=) pg_catalog.lower(v_email)
-                   AND l.id OPERATOR(pg_catalog.<>) v_id;
-                IF v_other_id IS NOT NULL THEN
-                    RAISE EXCEPTION USING ERRCODE = 'unique_violation',
-                        MESSAGE = pg_catalog.format('email "%s" belongs to lead %s, external_id "%s" to lead %s',
-                                                    v_email, v_other_id, v_ext, v_id),
-                        DETAIL = pg_catalog.format('A lead is merged by external_id first; giving lead %s the email would make two leads share it.', v_id),
-                        HINT = 'If they are one person, move the events of one lead to the other (UPDATE lead_mgmt.events SET lead_id = ...) and delete it; otherwise capture without the email, or correct the email of one lead.';
-                END IF;
-            END IF;
-        END IF;
-        IF v_id IS NULL AND v_email IS NOT NULL THEN
-            SELECT l.id, l.external_id INTO v_id, v_other FROM lead_mgmt.leads l
-             WHERE pg_catalog.lower(l.email) OPERATOR(pg_catalog.=) pg_catalog.lower(v_email)
-             FOR UPDATE;
-            IF v_id IS NOT NULL AND v_ext IS NOT NULL AND v_other IS NOT NULL
-               AND v_other OPERATOR(pg_catalog.<>) v_ext THEN
-                RAISE EXCEPTION USING ERRCODE = 'unique_violation',
-                    MESSAGE = pg_catalog.format('email "%s" already belongs to lead %s with external_id "%s"',
-                                                v_email, v_id, v_other),
-                    DETAIL = pg_catalog.format('The captured lead has external_id "%s".', v_ext),
-                    HINT = 'Capture with the existing external_id, or change the email of one of the two leads.';
-            END IF;
-        END IF;
-
-        IF v_id IS NOT NULL THEN
-            IF v_cols IS NOT NULL THEN
-                v_sql := pg_catalog.format(
-                    'UPDATE lead_mgmt.leads l SET (%1$s) = (SELECT %2$s FROM pg_catalog.jsonb_populate_record(NULL::lead_mgmt.leads, $1) r) WHERE l.id OPERATOR(pg_catalog.=) $2',
-                    (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(v_cols) c),
-                    (SELECT pg_catalog.string_agg('r.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(v_cols) c));
-                -- (a one-column list takes the sub-SELECT as is: "SET ROW(c)"
-                -- is not SQL, and a payload with one field, such as an email
-                -- alone, is the common repeat capture)
-                EXECUTE v_sql USING lead, v_id;
-            END IF;
-            IF lead ? 'attributes' AND pg_catalog.jsonb_typeof(lead OPERATOR(pg_catalog.->) 'attributes') OPERATOR(pg_catalog.=) 'object' THEN
-                UPDATE lead_mgmt.leads l
-                   SET attributes = l.attributes OPERATOR(pg_catalog.||) (lead OPERATOR(pg_catalog.->) 'attributes')
-                 WHERE l.id OPERATOR(pg_catalog.=) v_id;
-            ELSIF lead ? 'attributes' THEN
-                RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-                    MESSAGE = 'lead attributes must be a jsonb object',
-                    HINT = 'Pass attributes as {"key": value, ...}.';
-            END IF;
-            RETURN v_id;
-        END IF;
-
-        v_sql := pg_catalog.format(
-            'INSERT INTO lead_mgmt.leads (%1$s) SELECT %2$s FROM pg_catalog.jsonb_populate_record(NULL::lead_mgmt.leads, $1) r ON CONFLICT DO NOTHING RETURNING id',
-            (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ')
-               FROM pg_catalog.unnest(v_cols OPERATOR(pg_catalog.||) CASE WHEN lead ? 'attributes' THEN ARRAY['attributes'] ELSE '{}'::text[] END) c),
-            (SELECT pg_catalog.string_agg(CASE WHEN c OPERATOR(pg_catalog.=) 'attributes'
-                                               THEN 'COALESCE(r.attributes, ''{}'')'
-                                               ELSE 'r.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c) END, ', ')
-               FROM pg_catalog.unnest(v_cols OPERATOR(pg_catalog.||) CASE WHEN lead ? 'attributes' THEN ARRAY['attributes'] ELSE '{}'::text[] END) c));
-        EXECUTE v_sql USING lead INTO v_id;
-        IF v_id IS NOT NULL THEN
-            RETURN v_id;
-        END IF;
-        -- a concurrent capture inserted the same person: merge into it
-        IF v_attempt OPERATOR(pg_catalog.>=) 3 THEN
-            RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
-                MESSAGE = 'could not capture lead: it keeps conflicting with concurrent captures',
-                HINT = 'Retry the transaction.';
-        END IF;
-    END LOOP;
-END;
-$$;
 COMMENT ON FUNCTION lead_mgmt.capture(jsonb) IS
     'inserts a lead, or merges it into the lead with the same external_id, else email (case-insensitive); returns its id';
 

@@ -392,32 +392,14 @@ BEGIN
                 DETAIL = 'Won deals record purchase events and sent touches record email_sent events.',
                 HINT = 'Keep the type; change its description or category instead if they do not suit you.';
         END IF;
-        SELECT pg_catalog.string_agg(u.what, ', ' ORDER BY u.ord, u.what) INTO v_uses
-          FROM (SELECT 1 AS ord, 'recorded events' AS what
-                 WHERE EXISTS (SELECT 1 FROM lead_mgmt.events e
-                                WHERE e.event_type OPERATOR(pg_catalog.=) v_name)
-                UNION ALL
-                SELECT 2, pg_catalog.format('scoring rule "%s"', r.name)
-                  FROM lead_mgmt.scoring_rules r
-                 WHERE r.event_type OPERATOR(pg_catalog.=) v_name
-                    OR v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_event_types(r.condition))
-                UNION ALL
-                SELECT 3, pg_catalog.format('stage "%s"', s.name)
-                  FROM lead_mgmt.stages s
-                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_event_types(s.condition))
-                UNION ALL
-                SELECT 4, pg_catalog.format('segment "%s"', g.name)
-                  FROM lead_mgmt.segments g
-                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_event_types(g.condition))
-                UNION ALL
-                SELECT 5, pg_catalog.format('assignment rule "%s"', a.name)
-                  FROM lead_mgmt.assignment_rules a
-                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_event_types(a.condition))
-                UNION ALL
-                SELECT 6, pg_catalog.format('sequence "%s"', q.name)
-                  FROM lead_mgmt.sequences q
-                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_event_types(q.enroll_condition))
-                    OR v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_event_types(q.exit_condition))) u;
+        v_uses := pg_catalog.concat_ws(', ',
+            CASE WHEN EXISTS (SELECT 1 FROM lead_mgmt.events e
+                               WHERE e.event_type OPERATOR(pg_catalog.=) v_name)
+                 THEN 'recorded events' END,
+            lead_mgmt._conditions_naming('event_type', v_name));
+        IF v_uses OPERATOR(pg_catalog.=) '' THEN
+            v_uses := NULL;
+        END IF;
         IF v_uses IS NOT NULL THEN
             RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
                 MESSAGE = pg_catalog.format('event type "%s" is still in use', v_name),
@@ -458,6 +440,61 @@ $$;
 COMMENT ON FUNCTION lead_mgmt._condition_stages(jsonb) IS
     'internal: the stages a condition names (the values of its stage tests, at any depth)';
 
+-- The event types ('event_type') or stages ('stage') a condition names.
+CREATE FUNCTION lead_mgmt._condition_names(p_kind text, condition jsonb)
+    RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE p_kind
+           WHEN 'event_type' THEN lead_mgmt._condition_event_types(_condition_names.condition)
+           WHEN 'stage' THEN lead_mgmt._condition_stages(_condition_names.condition)
+           END;
+$$;
+COMMENT ON FUNCTION lead_mgmt._condition_names(text, jsonb) IS
+    'internal: the event types or the stages a condition names';
+
+-- The rules and conditions that name an event type (p_kind 'event_type':
+-- a scoring rule's event_type or any condition's event tests) or a stage
+-- ('stage': any condition's stage tests): "scoring rule "x", segment "y""
+-- in that order (scoring rules, stages, segments, assignment rules,
+-- sequences; by name within each), or NULL when none does.  Shared by the
+-- guards that refuse to delete or rename what is in use.
+CREATE FUNCTION lead_mgmt._conditions_naming(p_kind text, p_name text) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_uses text;
+BEGIN
+    SELECT pg_catalog.string_agg(u.what, ', ' ORDER BY u.ord, u.what) INTO v_uses
+      FROM (SELECT 1 AS ord, pg_catalog.format('scoring rule "%s"', r.name) AS what
+              FROM lead_mgmt.scoring_rules r
+             WHERE (p_kind OPERATOR(pg_catalog.=) 'event_type' AND r.event_type OPERATOR(pg_catalog.=) p_name)
+                OR p_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_names(p_kind, r.condition))
+            UNION ALL
+            SELECT 2, pg_catalog.format('stage "%s"', s.name)
+              FROM lead_mgmt.stages s
+             WHERE p_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_names(p_kind, s.condition))
+            UNION ALL
+            SELECT 3, pg_catalog.format('segment "%s"', g.name)
+              FROM lead_mgmt.segments g
+             WHERE p_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_names(p_kind, g.condition))
+            UNION ALL
+            SELECT 4, pg_catalog.format('assignment rule "%s"', a.name)
+              FROM lead_mgmt.assignment_rules a
+             WHERE p_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_names(p_kind, a.condition))
+            UNION ALL
+            SELECT 5, pg_catalog.format('sequence "%s"', q.name)
+              FROM lead_mgmt.sequences q
+             WHERE p_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_names(p_kind, q.enroll_condition))
+                OR p_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_names(p_kind, q.exit_condition))) u;
+    RETURN v_uses;
+END;
+$$;
+COMMENT ON FUNCTION lead_mgmt._conditions_naming(text, text) IS
+    'internal: the rules and conditions that name an event type or a stage, or NULL';
+
 -- A stage that the funnel views count by name (iql, mql, sql, customer),
 -- or that a condition names (of a scoring rule, segment, assignment rule
 -- or sequence; a stage condition cannot test the stage), cannot be
@@ -485,23 +522,7 @@ BEGIN
                 DETAIL = 'funnel_summary, funnel_by_month, funnel(), acquisition_costs and followups count the leads that reached iql, mql, sql and customer by these names.',
                 HINT = 'Keep the stage; change its rank, min_score, condition or assign_on_entry instead.';
         END IF;
-        SELECT pg_catalog.string_agg(u.what, ', ' ORDER BY u.ord, u.what) INTO v_uses
-          FROM (SELECT 1 AS ord, pg_catalog.format('scoring rule "%s"', r.name) AS what
-                  FROM lead_mgmt.scoring_rules r
-                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_stages(r.condition))
-                UNION ALL
-                SELECT 2, pg_catalog.format('segment "%s"', g.name)
-                  FROM lead_mgmt.segments g
-                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_stages(g.condition))
-                UNION ALL
-                SELECT 3, pg_catalog.format('assignment rule "%s"', a.name)
-                  FROM lead_mgmt.assignment_rules a
-                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_stages(a.condition))
-                UNION ALL
-                SELECT 4, pg_catalog.format('sequence "%s"', q.name)
-                  FROM lead_mgmt.sequences q
-                 WHERE v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_stages(q.enroll_condition))
-                    OR v_name OPERATOR(pg_catalog.=) ANY (lead_mgmt._condition_stages(q.exit_condition))) u;
+        v_uses := lead_mgmt._conditions_naming('stage', v_name);
         IF v_uses IS NOT NULL THEN
             RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
                 MESSAGE = pg_catalog.format('stage "%s" is still in use', v_name),
