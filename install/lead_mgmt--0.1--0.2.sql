@@ -655,16 +655,18 @@ WITH cfg AS (
 -- sales-qualified, owned, and the owner recorded no sales touch within the SLA
 SELECT l.id AS lead_id, l.owner_id, l.stage,
        'sql_not_contacted'::pg_catalog.text AS reason,
-       a.assigned_at OPERATOR(pg_catalog.+) COALESCE(a.sla, cfg.default_sla) AS since,
+       COALESCE(a.sla_due_at,
+                a.assigned_at OPERATOR(pg_catalog.+) COALESCE(a.sla, cfg.default_sla)) AS since,
        'rep_follow_up'::pg_catalog.text AS action
   FROM cfg
  CROSS JOIN lead_mgmt.leads l
  CROSS JOIN LATERAL (
-        SELECT COALESCE(oa.assigned_at, l.assigned_at) AS assigned_at, r.sla,
+        SELECT COALESCE(oa.assigned_at, l.assigned_at) AS assigned_at, r.sla, oa.sla_due_at,
                oa.id AS assignment_id, oa.first_touch_at
           FROM (SELECT 1) one
           LEFT JOIN LATERAL (
-                SELECT x.id, x.assigned_at, x.rule_id, x.first_touch_at FROM lead_mgmt.assignments x
+                SELECT x.id, x.assigned_at, x.rule_id, x.first_touch_at, x.sla_due_at
+                  FROM lead_mgmt.assignments x
                  WHERE x.lead_id OPERATOR(pg_catalog.=) l.id
                    AND x.rep_id OPERATOR(pg_catalog.=) l.owner_id
                    AND x.ended_at IS NULL
@@ -674,7 +676,11 @@ SELECT l.id AS lead_id, l.owner_id, l.stage,
    AND l.owner_id IS NOT NULL
    AND l.disqualified_at IS NULL
    AND a.assigned_at IS NOT NULL
-   AND a.assigned_at OPERATOR(pg_catalog.+) COALESCE(a.sla, cfg.default_sla) OPERATOR(pg_catalog.<=) pg_catalog.now()
+   -- the deadline fixed at assignment, which maintenance reassigns by; an
+   -- owner without one (set by hand under 0.1) by the rule's or default SLA
+   AND COALESCE(a.sla_due_at,
+                a.assigned_at OPERATOR(pg_catalog.+) COALESCE(a.sla, cfg.default_sla))
+       OPERATOR(pg_catalog.<=) pg_catalog.now()
    -- no sales touch by the owner since: the open assignment keeps its
    -- first one; an owner without an assignment row reads the events
    AND CASE WHEN a.assignment_id IS NOT NULL THEN a.first_touch_at IS NULL

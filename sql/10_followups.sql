@@ -3,7 +3,8 @@
 -- lead_mgmt.followups lists, with the reason and since when it holds:
 --   sql_not_contacted -> rep_follow_up  a sales-qualified lead whose owner
 --                        recorded no sales touch within the SLA (the
---                        assignment rule's sla, else the default_sla setting)
+--                        assignment rule's sla, else the default_sla setting,
+--                        as they were at the assignment)
 --   mql_stalled       -> retarget       marketing-qualified for longer than
 --                        the mql_stall_after setting (14 days)
 --   deal_lost         -> win_back       the lead's last closed deal was lost
@@ -76,7 +77,11 @@ SELECT lead_mgmt.track(l.id, 'rep_contacted', jsonb_build_object('rep_id', r.id)
   FROM lead_mgmt.leads l, lead_mgmt.reps r WHERE l.email = 'mia@example.com' AND r.name = 'Ana';
 SELECT email, reason FROM pg_temp.followups();
 
--- Without an sla on the rule, the default_sla setting (2 days) applies.
+-- Without an sla on the rule, the default_sla setting (2 days) applies, as
+-- it was when the lead was assigned: the deadline is fixed then
+-- (assignments.sla_due_at), and maintenance reassigns by the same one, so
+-- a later change of the setting (or of a rule's sla) applies to later
+-- assignments only (0.2; 0.1's view read the current value).
 UPDATE lead_mgmt.assignment_rules SET sla = NULL WHERE name = 'everyone';
 SELECT lead_mgmt.track(lead_mgmt.capture('{"email": "sam@example.com"}'), 'demo_requested') > 0 AS tracked;
 SELECT owner_id IS NOT NULL AS owned, stage FROM lead_mgmt.leads WHERE email = 'sam@example.com';
@@ -86,8 +91,9 @@ SELECT * FROM pg_temp.followups();
 SELECT f.since - l.assigned_at AS since_after_assignment
   FROM lead_mgmt.followups f JOIN lead_mgmt.leads l ON l.id = f.lead_id
  WHERE f.reason = 'sql_not_contacted';
--- A manual assignment (no rule) follows default_sla too; the clock starts
--- again at the new assignment.
+-- A manual assignment (no rule, no deadline of its own; maintenance does
+-- not reassign it) follows the current default_sla; the clock starts again
+-- at the new assignment.
 SELECT lead_mgmt.assign(l.id, r.id) FROM lead_mgmt.leads l, lead_mgmt.reps r
  WHERE l.email = 'sam@example.com' AND r.name = 'Ana';
 SELECT * FROM pg_temp.followups();
