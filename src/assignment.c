@@ -450,59 +450,52 @@ round_robin(int64 rule_id, const Candidate *c, int n)
 {
 	RotationEntry *r = find_rotation(rule_id);
 	int			best = -1;
+	int			best_rank = 0;
+	int			best_order = 0;
 	int			pos = -1;
 	MemoryContext old;
 	int64		chosen;
 
 	if (r == NULL)
 		elog(ERROR, "lead_mgmt: rotation state of rule " INT64_FORMAT " is not locked", rule_id);
-	/* never chosen: the first id after the cursor, else the lowest */
-	for (int k = 0; k < n && best < 0; k++)
-	{
-		bool		seen = false;
 
-		if (c[k].id <= r->cursor)
-			continue;
-		for (int j = 0; j < r->rr_n && !seen; j++)
-			seen = r->rr_order[j] == c[k].id;
-		if (!seen)
-			best = k;
-	}
-	for (int k = 0; k < n && best < 0; k++)
+	/*
+	 * Rank the candidates: never chosen and after the cursor (0), never
+	 * chosen (1), chosen before (2); within a rank the lower id, or for
+	 * rank 2 the older turn.
+	 */
+	for (int k = 0; k < n; k++)
 	{
-		bool		seen = false;
+		int			p = -1;
+		int			rank;
+		int			order;
 
-		for (int j = 0; j < r->rr_n && !seen; j++)
-			seen = r->rr_order[j] == c[k].id;
-		if (!seen)
+		for (int j = 0; j < r->rr_n && p < 0; j++)
+			if (r->rr_order[j] == c[k].id)
+				p = j;
+		rank = p >= 0 ? 2 : (c[k].id > r->cursor ? 0 : 1);
+		order = p >= 0 ? p : k;
+		if (best < 0 || rank < best_rank || (rank == best_rank && order < best_order))
+		{
 			best = k;
+			best_rank = rank;
+			best_order = order;
+			pos = p;
+		}
 	}
-	/* else the candidate chosen least recently */
-	for (int j = 0; j < r->rr_n && best < 0; j++)
-		for (int k = 0; k < n; k++)
-			if (c[k].id == r->rr_order[j])
-			{
-				best = k;
-				pos = j;
-				break;
-			}
 	chosen = c[best].id;
-	old = MemoryContextSwitchTo(TopTransactionContext);
+	/* the chosen rep's turn moves to the end of the order */
 	if (pos < 0)
 	{
-		int64	   *grown = palloc(sizeof(int64) * (r->rr_n + 1));
-
-		if (r->rr_n > 0)
-			memcpy(grown, r->rr_order, sizeof(int64) * r->rr_n);
-		if (r->rr_order)
-			pfree(r->rr_order);
-		r->rr_order = grown;
+		old = MemoryContextSwitchTo(TopTransactionContext);
+		r->rr_order = r->rr_order ? repalloc(r->rr_order, sizeof(int64) * (r->rr_n + 1))
+			: palloc(sizeof(int64));
+		MemoryContextSwitchTo(old);
 		r->rr_n++;
 	}
 	else
 		memmove(r->rr_order + pos, r->rr_order + pos + 1, sizeof(int64) * (r->rr_n - pos - 1));
 	r->rr_order[r->rr_n - 1] = chosen;
-	MemoryContextSwitchTo(old);
 	r->cursor = chosen;
 	r->dirty = true;
 	return chosen;

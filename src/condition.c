@@ -636,9 +636,9 @@ lm_predset_intern(LmPredicateSet *set, const char *event_type,
 
 /*
  * The start of a window: now - within, in calendar months and days counted
- * in UTC (timestamp arithmetic, as SQL's "now()::timestamp - within" in
- * UTC), whatever the session's time zone: every session, maintenance
- * included, counts a window alike, and a day is always 24 hours.  A window reaching beyond the timestamp range starts at
+ * in UTC (timestamp arithmetic), whatever the session's time zone: every
+ * session, maintenance included, counts a window alike, and a day is
+ * always 24 hours.  A window reaching beyond the timestamp range starts at
  * -infinity (or, for a negative span, +infinity) instead of raising an
  * error: event ingest must not fail on an absurd window.
  */
@@ -677,8 +677,8 @@ in_window(TimestampTz occurred_at, TimestampTz now, const Interval *within)
  * Usually that is occurred_at + within.  Calendar arithmetic makes it
  * later when a month clamps a day (Jan 31 + 1 month is Feb 28, but on
  * Feb 28 "now - 1 month" is Jan 28, so the Jan 31 event is inside until
- * Mar 1).  Then the
- * exit is found by bisection between two instants on either side of it
+ * Mar 1).  Then the exit is found by bisection between two instants on
+ * either side of it
  * (t - within never decreases as t grows); that costs a few dozen interval
  * subtractions, only for such events.
  *

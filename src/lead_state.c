@@ -803,53 +803,16 @@ check_computed_unchanged(TupleDesc desc, const LmLeadCols *cols, HeapTuple oldtu
 	for (int i = 0; i < LM_N_COMPUTED; i++)
 	{
 		AttrNumber	attno = computed[i];
-		Form_pg_attribute att;
-		bool		oldnull = true;
-		Datum		oldval = (Datum) 0;
-		bool		changed;
 
-		if (attno <= 0)
-			continue;
-		att = TupleDescAttr(desc, attno - 1);
-		if (oldtup != NULL)
-			oldval = heap_getattr(oldtup, attno, desc, &oldnull);
-		if (oldtup == NULL)
-			changed = !isnull[attno - 1];
-		else if (isnull[attno - 1] != oldnull)
-			changed = true;
-		else
-			changed = !oldnull &&
-				!datum_image_eq(values[attno - 1], oldval, att->attbyval, att->attlen);
-		if (changed)
+		if (attno > 0 &&
+			!lm_attr_unchanged(desc, oldtup, attno, values[attno - 1], isnull[attno - 1]))
 			ereport(ERROR,
 					(errcode(ERRCODE_GENERATED_ALWAYS),
 					 errmsg("column \"%s\" of lead_mgmt.leads is computed by lead_mgmt",
-							NameStr(att->attname)),
+							NameStr(TupleDescAttr(desc, attno - 1)->attname)),
 					 errdetail("Scores, stage, ownership and event bookkeeping follow from events and rules."),
 					 errhint("Leave the column out; use lead_mgmt.set_stage() or lead_mgmt.rescore() to change what it shows.")));
 	}
-}
-
-/*
- * Whether column att of oldtup (NULL on insert) equals the new value: a
- * value the row already had is not checked again, so that a lead stored
- * before a check existed (0.1 accepted a blank external_id and leads with
- * neither identity) stays writable by lead_mgmt and by updates of other
- * columns.  Called only on the error path.
- */
-static bool
-old_value_is(TupleDesc desc, HeapTuple oldtup, AttrNumber att, Datum value, bool isnull)
-{
-	Form_pg_attribute a = TupleDescAttr(desc, att - 1);
-	bool		oldnull;
-	Datum		o;
-
-	if (oldtup == NULL)
-		return false;
-	o = heap_getattr(oldtup, att, desc, &oldnull);
-	if (oldnull || isnull)
-		return oldnull && isnull;
-	return datum_image_eq(o, value, a->attbyval, a->attlen);
 }
 
 /*
@@ -862,7 +825,8 @@ check_lead_fields(TupleDesc desc, Datum *values, bool *isnull, const LmLeadCols 
 {
 	if (cols->external_id != 0 && !isnull[cols->external_id - 1] &&
 		lm_text_is_blank(values[cols->external_id - 1]) &&
-		!old_value_is(desc, oldtup, cols->external_id, values[cols->external_id - 1], false))
+		!(oldtup != NULL &&
+		  lm_attr_unchanged(desc, oldtup, cols->external_id, values[cols->external_id - 1], false)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("external_id must not be empty"),
@@ -870,8 +834,8 @@ check_lead_fields(TupleDesc desc, Datum *values, bool *isnull, const LmLeadCols 
 	if (cols->external_id != 0 && cols->email != 0 &&
 		isnull[cols->external_id - 1] && isnull[cols->email - 1] &&
 		(oldtup == NULL ||
-		 !old_value_is(desc, oldtup, cols->external_id, (Datum) 0, true) ||
-		 !old_value_is(desc, oldtup, cols->email, (Datum) 0, true)))
+		 !lm_attr_unchanged(desc, oldtup, cols->external_id, (Datum) 0, true) ||
+		 !lm_attr_unchanged(desc, oldtup, cols->email, (Datum) 0, true)))
 		ereport(ERROR,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("a lead needs an external_id or an email"),
@@ -954,18 +918,10 @@ add_changed_cols(Bitmapset *changed, const Bitmapset *cols, TupleDesc desc,
 
 	while ((a = bms_next_member(cols, a)) >= 0)
 	{
-		Form_pg_attribute att;
-		Datum		old;
-		bool		oldnull;
-
-		if (a > desc->natts || bms_is_member(a, changed))
+		if (a > desc->natts || bms_is_member(a, changed) ||
+			TupleDescAttr(desc, a - 1)->attisdropped)
 			continue;
-		att = TupleDescAttr(desc, a - 1);
-		if (att->attisdropped)
-			continue;
-		old = heap_getattr(oldtup, a, desc, &oldnull);
-		if (oldnull != isnull[a - 1] ||
-			(!oldnull && !datum_image_eq(old, values[a - 1], att->attbyval, att->attlen)))
+		if (!lm_attr_unchanged(desc, oldtup, a, values[a - 1], isnull[a - 1]))
 			changed = bms_add_member(changed, a);
 	}
 	return changed;

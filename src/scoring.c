@@ -11,11 +11,11 @@
  */
 #include "postgres.h"
 
-#include "access/tupdesc.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
 
+#include "lead_state.h"
 #include "scoring.h"
 #include "util.h"
 
@@ -125,23 +125,17 @@ lm_event_points(LmCache *cache, LmTypeEntry *te, Jsonb *properties)
 	return (int32) Max(Min(points, PG_INT32_MAX), PG_INT32_MIN);
 }
 
-/*
- * The id of the lead a view shows, or -1 if the row has none (only for
- * error messages: looked up by name, so the cost is paid when reporting).
- */
+/* The id of the lead a view shows, or -1 (for error messages only). */
 static int64
 view_lead_id(const LmLeadView *view)
 {
+	const LmLeadCols *cols;
+
 	if (view->tupdesc == NULL)
 		return -1;
-	for (int i = 0; i < view->tupdesc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(view->tupdesc, i);
-
-		if (!att->attisdropped && strcmp(NameStr(att->attname), "id") == 0)
-			return view->isnull[i] ? -1 : DatumGetInt64(view->values[i]);
-	}
-	return -1;
+	cols = lm_lead_cols(view->tupdesc);
+	return cols->id <= 0 || view->isnull[cols->id - 1] ? -1 :
+		DatumGetInt64(view->values[cols->id - 1]);
 }
 
 /*

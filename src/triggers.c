@@ -27,7 +27,6 @@
 #include "parser/parse_func.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -308,18 +307,12 @@ lm_events_before_row(PG_FUNCTION_ARGS)
 	 * under 0.1 is let through.)
 	 */
 	d = heap_getattr(newtup, cols->dedupe_key, desc, &isnull);
-	if (!isnull && lm_text_is_blank(d))
-	{
-		bool		oldnull = true;
-		Datum		o = is_insert ? (Datum) 0 :
-			heap_getattr(td->tg_trigtuple, cols->dedupe_key, desc, &oldnull);
-
-		if (oldnull || !datum_image_eq(o, d, false, -1))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("dedupe_key must not be empty"),
-					 errhint("Leave dedupe_key NULL for an event that needs no deduplication, or use the id the source gave the delivery.")));
-	}
+	if (!isnull && lm_text_is_blank(d) &&
+		!lm_attr_unchanged(desc, is_insert ? NULL : td->tg_trigtuple, cols->dedupe_key, d, false))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dedupe_key must not be empty"),
+				 errhint("Leave dedupe_key NULL for an event that needs no deduplication, or use the id the source gave the delivery.")));
 
 	d = heap_getattr(newtup, cols->occurred_at, desc, &isnull);
 	if (!isnull && TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(d)))

@@ -9,6 +9,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "storage/lmgr.h"
 #include "catalog/pg_type.h"
@@ -17,6 +18,7 @@
 #include "utils/guc.h"
 #include "parser/scansup.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -319,4 +321,25 @@ lm_text_is_blank(Datum d)
 		if (!scanner_isspace(p[i]))
 			return false;
 	return true;
+}
+
+/*
+ * Whether column att keeps its value in an update or insert: oldtup's
+ * value (NULL for an insert, whose old values count as NULL) is (value,
+ * isnull), compared by image as the executor does for HOT.  Used to refuse
+ * what an application changed but not what a row already had, and to tell
+ * which columns lead_mgmt's own updates changed.
+ */
+bool
+lm_attr_unchanged(TupleDesc desc, HeapTuple oldtup, AttrNumber att, Datum value, bool isnull)
+{
+	Form_pg_attribute a = TupleDescAttr(desc, att - 1);
+	bool		oldnull = true;
+	Datum		o = (Datum) 0;
+
+	if (oldtup != NULL)
+		o = heap_getattr(oldtup, att, desc, &oldnull);
+	if (oldnull || isnull)
+		return oldnull && isnull;
+	return datum_image_eq(o, value, a->attbyval, a->attlen);
 }

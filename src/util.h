@@ -45,6 +45,8 @@ extern ArrayType *lm_timestamptz_array(const TimestampTz *values, int n);
 extern int	lm_cmp_int64(const void *a, const void *b);
 extern int	lm_sort_unique_int64(int64 *ids, int n);
 extern bool lm_text_is_blank(Datum d);
+extern bool lm_attr_unchanged(TupleDesc desc, HeapTuple oldtup, AttrNumber att,
+							  Datum value, bool isnull);
 
 /*
  * The position of key in ids[0..n-1] (ascending), or -1.  Inline: it runs
