@@ -1643,3 +1643,62 @@ END;
 $$;
 COMMENT ON FUNCTION lead_mgmt.track(bigint, text, jsonb, timestamptz, text) IS
     'records an event; returns its id, or the id already recorded for the same dedupe_key';
+
+--------------------------------------------------------------------------
+-- 0.2: a move by hand down holds.  0.1 raised the lead back at its next
+-- event when its criteria still met the stage it was moved down from; the
+-- row trigger now keeps that stage in stage_ceiling (computed, like stage)
+-- and raises the lead to it only when it earns it anew.  A lead whose last
+-- stage change was a move by hand down, still in the stage it was moved to,
+-- gets that ceiling now (written past the row trigger, which refuses writes
+-- to computed columns; nothing else of the row changes).
+--------------------------------------------------------------------------
+ALTER TABLE lead_mgmt.leads ADD COLUMN stage_ceiling text;
+SET LOCAL session_replication_role = replica;
+UPDATE lead_mgmt.leads l
+   SET stage_ceiling = h.from_stage
+  FROM lead_mgmt.stage_history h
+  JOIN lead_mgmt.stages f ON f.name OPERATOR(pg_catalog.=) h.from_stage
+  JOIN lead_mgmt.stages t ON t.name OPERATOR(pg_catalog.=) h.to_stage
+ WHERE h.lead_id OPERATOR(pg_catalog.=) l.id
+   AND h.reason OPERATOR(pg_catalog.=) 'manual'
+   AND t.rank OPERATOR(pg_catalog.<) f.rank
+   AND l.stage OPERATOR(pg_catalog.=) h.to_stage
+   AND NOT EXISTS (SELECT 1 FROM lead_mgmt.stage_history x
+                    WHERE x.lead_id OPERATOR(pg_catalog.=) h.lead_id
+                      AND (x.changed_at, x.id) OPERATOR(pg_catalog.>) (h.changed_at, h.id));
+SET LOCAL session_replication_role = origin;
+-- roles that read leads column by column (grant_analyst, grant_rep,
+-- grant_admin) read the new column too, as they would after a fresh install
+-- and the same grant_*() call.  A GRANT in an extension script is recorded
+-- as one of the extension's initial privileges, which pg_dump leaves out;
+-- these are the roles' own grants, so that record is removed and a dump
+-- carries them like the grants on the other columns.
+DO $$
+DECLARE
+    v_grantee text;
+BEGIN
+    FOR v_grantee IN
+        SELECT CASE WHEN x.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                    ELSE pg_catalog.quote_ident(r.rolname) END
+          FROM pg_catalog.pg_attribute a,
+               LATERAL pg_catalog.aclexplode(a.attacl) WITH ORDINALITY
+                   AS x(grantor, grantee, privilege_type, is_grantable, n)
+               LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) x.grantee
+         WHERE a.attrelid OPERATOR(pg_catalog.=) 'lead_mgmt.leads'::pg_catalog.regclass
+           AND a.attname OPERATOR(pg_catalog.=) 'stage'
+           AND x.privilege_type OPERATOR(pg_catalog.=) 'SELECT'
+         GROUP BY 1
+         ORDER BY pg_catalog.min(x.n)    -- in the order they were granted
+    LOOP
+        EXECUTE pg_catalog.format('GRANT SELECT (stage_ceiling) ON lead_mgmt.leads TO %s', v_grantee);
+    END LOOP;
+    DELETE FROM pg_catalog.pg_init_privs p
+     WHERE p.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND p.objoid OPERATOR(pg_catalog.=) 'lead_mgmt.leads'::pg_catalog.regclass
+       AND p.objsubid OPERATOR(pg_catalog.=)
+           (SELECT a.attnum FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid OPERATOR(pg_catalog.=) 'lead_mgmt.leads'::pg_catalog.regclass
+               AND a.attname OPERATOR(pg_catalog.=) 'stage_ceiling');
+END;
+$$;

@@ -2,7 +2,8 @@
 --
 -- A lead holds the highest stage it has reached (score >= min_score, or
 -- the stage's condition holds).  Stages never move down by themselves;
--- set_stage() moves a lead by hand either way.  stage_history keeps it all.
+-- set_stage() moves a lead by hand either way, and a move down holds until
+-- the lead earns its way back.  stage_history keeps it all.
 SET client_min_messages = warning;
 SET timezone = 'UTC';
 -- every story starts from a fresh install
@@ -57,6 +58,77 @@ SELECT stage FROM lead_mgmt.leads WHERE id = :ivy;
 SELECT lead_mgmt.set_stage(:ivy, 'champion');
 SELECT lead_mgmt.set_stage(-5, 'sql');
 SELECT lead_mgmt.set_stage(NULL, 'sql');
+
+-- A move by hand down holds (0.2).  Nia reached sql on points; a rep
+-- talked to her and moved her back to mql.  lead_mgmt keeps the stage she
+-- was moved down from in stage_ceiling: her next events, a rescore() and a
+-- rule change leave her in mql while her points still say sql.
+SELECT lead_mgmt.capture('{"email": "nia@example.com"}') AS nia \gset
+INSERT INTO lead_mgmt.events (lead_id, event_type)
+SELECT :nia, t FROM unnest(ARRAY['email_replied', 'email_clicked', 'email_replied',
+                                 'email_clicked', 'pricing_page_visited']) t;
+SELECT score, stage, stage_ceiling FROM lead_mgmt.leads WHERE id = :nia;
+SELECT lead_mgmt.set_stage(:nia, 'mql', 'budget only next year');
+SELECT score, stage, stage_ceiling FROM lead_mgmt.leads WHERE id = :nia;
+SELECT lead_mgmt.track(:nia, 'email_opened') > 0 AS ok;
+SELECT lead_mgmt.rescore() > 0 AS rescored;
+UPDATE lead_mgmt.stages SET min_score = 55 WHERE name = 'sql';
+UPDATE lead_mgmt.stages SET min_score = 60 WHERE name = 'sql';
+SELECT score, stage, stage_ceiling FROM lead_mgmt.leads WHERE id = :nia;
+-- She earns it anew: her points fall below sql's 60 (the ceiling goes,
+-- as nothing above mql holds any more), then a consultation brings her
+-- back.  History says why each time.
+SELECT lead_mgmt.track(:nia, 'email_unsubscribed') > 0 AS ok;
+SELECT score, stage, stage_ceiling FROM lead_mgmt.leads WHERE id = :nia;
+SELECT lead_mgmt.track(:nia, 'consultation_scheduled') > 0 AS ok;
+SELECT score, stage, stage_ceiling FROM lead_mgmt.leads WHERE id = :nia;
+SELECT from_stage, to_stage, reason, note FROM lead_mgmt.stage_history
+ WHERE lead_id = :nia ORDER BY id;
+-- Moved down twice, she is held back from the higher stage; a stage above
+-- it (a purchase makes a customer) is reached at once.
+SELECT lead_mgmt.set_stage(:nia, 'mql');
+SELECT lead_mgmt.set_stage(:nia, 'iql');
+SELECT stage, stage_ceiling FROM lead_mgmt.leads WHERE id = :nia;
+SELECT lead_mgmt.track(:nia, 'purchase') > 0 AS ok;
+SELECT stage, stage_ceiling FROM lead_mgmt.leads WHERE id = :nia;
+-- set_stage() to the lead's own stage (or up) lifts the hold: Oli rises
+-- at his next event.
+SELECT lead_mgmt.capture('{"email": "oli@example.com"}') AS oli \gset
+INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:oli, 'demo_requested');
+SELECT lead_mgmt.set_stage(:oli, 'mql');
+SELECT lead_mgmt.track(:oli, 'email_opened') > 0 AS ok;
+SELECT stage, stage_ceiling FROM lead_mgmt.leads WHERE id = :oli;
+SELECT lead_mgmt.set_stage(:oli, 'mql');
+SELECT stage, stage_ceiling FROM lead_mgmt.leads WHERE id = :oli;
+SELECT lead_mgmt.track(:oli, 'email_opened') > 0 AS ok;
+SELECT stage, stage_ceiling FROM lead_mgmt.leads WHERE id = :oli;
+-- Held-back leads are a segment like any other; applications cannot write
+-- the column, and scoring rules and stages cannot test it (lead_mgmt lifts
+-- it from what they decide).
+SELECT lead_mgmt.set_stage(:oli, 'iql', 'wrong person');
+INSERT INTO lead_mgmt.segments (name, condition)
+VALUES ('held back', '{"field": "stage_ceiling", "op": "exists"}') RETURNING name;
+SELECT s.name, l.email FROM lead_mgmt.segment_members m
+  JOIN lead_mgmt.segments s ON s.id = m.segment_id JOIN lead_mgmt.leads l ON l.id = m.lead_id
+ WHERE s.name = 'held back';
+\set SHOW_CONTEXT never
+UPDATE lead_mgmt.leads SET stage_ceiling = NULL WHERE id = :oli;
+INSERT INTO lead_mgmt.scoring_rules (name, condition, points)
+VALUES ('held', '{"field": "stage_ceiling", "op": "exists"}', -5);
+INSERT INTO lead_mgmt.stages (name, rank, condition)
+VALUES ('held', 15, '{"field": "stage_ceiling", "op": "=", "value": "sql"}');
+\set SHOW_CONTEXT errors
+DELETE FROM lead_mgmt.segments WHERE name = 'held back';
+-- A stage that holds leads back cannot go while it does; set_stage() to
+-- their own stage releases them.
+INSERT INTO lead_mgmt.stages (name, rank, min_score) VALUES ('hot', 35, 1000);
+SELECT lead_mgmt.set_stage(:oli, 'hot', 'asked for a quote');
+SELECT lead_mgmt.set_stage(:oli, 'sql', 'quote on hold');
+\set SHOW_CONTEXT never
+DELETE FROM lead_mgmt.stages WHERE name = 'hot';
+\set SHOW_CONTEXT errors
+SELECT lead_mgmt.set_stage(:oli, 'sql');
+DELETE FROM lead_mgmt.stages WHERE name = 'hot';
 
 -- Disqualifying keeps score and stage, and records when and why.
 SELECT lead_mgmt.disqualify(:mia, 'student, no budget');

@@ -964,6 +964,15 @@ resolve_field(LmParse *ps, LmCond *c, const char *name)
 					"A stage condition decides the lead's stage, so it cannot "
 					"test the stage itself; stages are already ordered by rank.",
 					"a stage condition cannot test field \"stage\"");
+	if ((ps->ctx == LM_CTX_SCORING_RULE || ps->ctx == LM_CTX_STAGE) &&
+		strcmp(column, "stage_ceiling") == 0)
+		parse_error(ps,
+					"The column stage_ceiling records a move by hand down, which "
+					"lead_mgmt lifts by what scoring rules and stage conditions "
+					"decide, so they cannot test it; segments, assignment rules "
+					"and sequences can.",
+					"a %s cannot test field \"stage_ceiling\"",
+					ps->ctx == LM_CTX_STAGE ? "stage condition" : "scoring rule");
 
 	if (dot != NULL)
 	{

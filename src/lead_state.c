@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  * lead_state.c
  *	  Maintains every lead's computed columns: score, engagement_score,
- *	  fit_score, stage, stage_changed_at, last_event_at, converted_at and
+ *	  fit_score, stage, stage_changed_at, stage_ceiling (what a move by
+ *	  hand down holds the lead back from), last_event_at, converted_at and
  *	  the internal event_counts / recheck_at / rules_version, plus
  *	  stage_history and the rechecks entries that make maintenance find a
  *	  lead when its recheck_at comes.
@@ -67,7 +68,7 @@
 #include "util.h"
 
 /* how many columns of leads only lead_mgmt writes (computed_attnums) */
-#define LM_N_COMPUTED 14
+#define LM_N_COMPUTED 15
 
 typedef struct LmHistoryItem
 {
@@ -684,6 +685,7 @@ lm_lead_cols(TupleDesc desc)
 			COL(fit_score);
 			COL(stage);
 			COL(stage_changed_at);
+			COL(stage_ceiling);
 			COL(owner_id);
 			COL(assigned_at);
 			COL(last_event_at);
@@ -767,7 +769,7 @@ computed_attnums(const LmLeadCols *cols, AttrNumber computed[LM_N_COMPUTED])
 		cols->score, cols->engagement_score, cols->fit_score, cols->stage,
 		cols->stage_changed_at, cols->owner_id, cols->assigned_at, cols->last_event_at,
 		cols->converted_at, cols->event_counts, cols->recheck_at, cols->rules_version,
-		cols->segment_ids, cols->sequence_ids
+		cols->segment_ids, cols->sequence_ids, cols->stage_ceiling
 	};
 
 	memcpy(computed, all, sizeof(all));
@@ -900,6 +902,43 @@ write_stage(const LmLeadCols *cols, Datum *values, bool *isnull, const char *sta
 	isnull[cols->stage - 1] = false;
 	values[cols->stage_changed_at - 1] = TimestampTzGetDatum(at);
 	isnull[cols->stage_changed_at - 1] = false;
+}
+
+/*
+ * Writes the stage a move by hand down holds the lead back from (NULL:
+ * none) into the row, when the table has the column (0.2).
+ */
+static void
+write_ceiling(const LmLeadCols *cols, Datum *values, bool *isnull, const char *ceiling)
+{
+	if (cols->stage_ceiling == 0)
+		return;
+	values[cols->stage_ceiling - 1] = ceiling ? CStringGetTextDatum(ceiling) : (Datum) 0;
+	isnull[cols->stage_ceiling - 1] = (ceiling == NULL);
+}
+
+/*
+ * Whether the lead rises to the stage its criteria reach (reached: an index
+ * into cache->stages, -1 for none above its stage), given the hold a move by
+ * hand down left (*ceiling, of rank *ceiling_rank; NULL for none).  A held
+ * lead does not rise back to the stage it was moved down from, nor to one
+ * between, while the criteria that would raise it keep holding: it rises
+ * when it reaches a stage above the ceiling, or reaches one again after its
+ * criteria had lapsed.  So the ceiling comes down to the highest stage the
+ * criteria still reach, and goes when none does or the lead rises past it.
+ */
+static bool
+ceiling_allows(LmCache *cache, int reached, const char **ceiling, int32 *ceiling_rank)
+{
+	if (*ceiling != NULL && reached >= 0 && cache->stages[reached].rank <= *ceiling_rank)
+	{
+		*ceiling = cache->stages[reached].name;
+		*ceiling_rank = cache->stages[reached].rank;
+		return false;
+	}
+	*ceiling = NULL;
+	*ceiling_rank = -1;
+	return reached >= 0;
 }
 
 /*
@@ -1040,6 +1079,8 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	const char *reason = NULL;
 	const char *note = NULL;
 	int32		current_rank = -1;
+	const char *ceiling = NULL; /* held back from it by a move by hand down */
+	int32		ceiling_rank = -1;
 	TimestampTz recheck;
 	TimestampTz old_recheck = LM_NO_TIME;
 	bool		full_eval = true;	/* counts recomputed: every segment re-evaluated */
@@ -1182,6 +1223,17 @@ lm_leads_trigger_row(TriggerData *trigdata)
 	}
 	else
 		to_stage = from_stage;
+	if (!is_insert && cols->stage_ceiling != 0 && !isnull[cols->stage_ceiling - 1])
+	{
+		const LmStage *st = lm_cache_stage(cache,
+										   TextDatumGetCString(values[cols->stage_ceiling - 1]));
+
+		if (st != NULL && st->rank > current_rank)
+		{
+			ceiling = st->name;
+			ceiling_rank = st->rank;
+		}
+	}
 
 	/* the times the counts give, before anything tests them */
 	values[cols->last_event_at - 1] = TimestampTzGetDatum(c.last_event_at);
@@ -1204,12 +1256,28 @@ lm_leads_trigger_row(TriggerData *trigdata)
 		to_stage = entry->manual_stage;
 		reason = "manual";
 		note = entry->manual_note;
+		/*
+		 * Down: held back from where it was (or from the higher stage an
+		 * earlier move down holds it back from).  Up or to the same stage:
+		 * free to rise again.
+		 */
+		if (from_stage != NULL && lm_cache_stage_rank(cache, to_stage) < current_rank)
+		{
+			if (ceiling == NULL)
+			{
+				ceiling = from_stage;
+				ceiling_rank = current_rank;
+			}
+		}
+		else
+			ceiling = NULL;
 	}
-	else if (derived.stage_index >= 0)
+	else if (ceiling_allows(cache, derived.stage_index, &ceiling, &ceiling_rank))
 	{
 		to_stage = cache->stages[derived.stage_index].name;
 		reason = reason_override ? reason_override : derived.reason;
 	}
+	write_ceiling(cols, values, isnull, ceiling);
 
 	/* write the computed columns */
 	values[cols->score - 1] = Int32GetDatum(derived.score);
@@ -1247,7 +1315,8 @@ lm_leads_trigger_row(TriggerData *trigdata)
 			const char *prev = to_stage;
 
 			lm_derive(cache, &view, view.stage_rank, &derived);
-			if (derived.stage_index < 0 || (entry != NULL && entry->manual_stage != NULL))
+			if ((entry != NULL && entry->manual_stage != NULL) ||
+				!ceiling_allows(cache, derived.stage_index, &ceiling, &ceiling_rank))
 				break;
 			to_stage = cache->stages[derived.stage_index].name;
 			reason = reason_override ? reason_override : derived.reason;
@@ -1260,6 +1329,7 @@ lm_leads_trigger_row(TriggerData *trigdata)
 		values[cols->score - 1] = Int32GetDatum(derived.score);
 		values[cols->engagement_score - 1] = Int32GetDatum(derived.engagement_score);
 		values[cols->fit_score - 1] = Int32GetDatum(derived.fit_score);
+		write_ceiling(cols, values, isnull, ceiling);
 	}
 	if (!is_insert && !full_eval && cache->cond_dep_cols != NULL)
 		changed_cols = add_changed_cols(changed_cols, cache->cond_dep_cols, desc, oldtup,

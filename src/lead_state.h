@@ -88,6 +88,7 @@ typedef struct LmLeadCols
 				fit_score,
 				stage,
 				stage_changed_at,
+				stage_ceiling,	/* 0 at 0.1 */
 				owner_id,
 				assigned_at,
 				last_event_at,

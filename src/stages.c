@@ -8,6 +8,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -42,7 +43,9 @@ stage_list(LmCache *cache)
 
 /*
  * set_stage(lead_id, stage, reason): moves a lead to a stage by hand, up or
- * down; stage_history records reason 'manual' with the given note.
+ * down; stage_history records reason 'manual' with the given note.  A move
+ * down holds: the row trigger keeps the stage moved down from in
+ * stage_ceiling, and a move up or to the lead's own stage lifts that.
  */
 Datum
 lm_set_stage(PG_FUNCTION_ARGS)
@@ -56,6 +59,7 @@ lm_set_stage(PG_FUNCTION_ARGS)
 	HeapTuple	tup;
 	bool		isnull;
 	Datum		cur;
+	const LmLeadCols *cols;
 
 	lm_require_arg(fcinfo, 0, "lead_id", "Pass the id of the lead to move.");
 	lm_require_arg(fcinfo, 1, "stage", "Pass the name of a stage from lead_mgmt.stages.");
@@ -70,9 +74,11 @@ lm_set_stage(PG_FUNCTION_ARGS)
 				 errhint("The stages are: %s.", stage_list(cache))));
 
 	tup = lm_fetch_lead(lead_id, &desc, true);
-	cur = heap_getattr(tup, lm_lead_cols(desc)->stage, desc, &isnull);
-	if (!isnull && strcmp(TextDatumGetCString(cur), stage) == 0)
-		PG_RETURN_VOID();
+	cols = lm_lead_cols(desc);
+	cur = heap_getattr(tup, cols->stage, desc, &isnull);
+	if (!isnull && strcmp(TextDatumGetCString(cur), stage) == 0 &&
+		(cols->stage_ceiling == 0 || heap_attisnull(tup, cols->stage_ceiling, desc)))
+		PG_RETURN_VOID();		/* there already, and free to rise */
 
 	cache = lm_cache_get();
 	p = lm_pending_begin(cache, lm_now());

@@ -57,6 +57,7 @@ PG_FUNCTION_INFO_V1(lm_assignments_first_touch);
 static SPIPlanPtr plan_register_type = NULL;
 static SPIPlanPtr plan_bump_version = NULL;
 static SPIPlanPtr plan_stage_in_use = NULL;
+static SPIPlanPtr plan_stage_in_use_01 = NULL;
 static SPIPlanPtr plan_missing_lead = NULL;
 
 /*
@@ -805,24 +806,38 @@ validate_scoring_rule(HeapTuple tup, TupleDesc desc)
 	}
 }
 
-/* Refuses to delete or rename a stage that leads are in. */
+/*
+ * Refuses to delete or rename a stage that leads are in, or that leads moved
+ * down by hand are held back from (their stage_ceiling names it: without it
+ * they would rise back at their next event).
+ */
 static void
 check_stage_unused(const char *name)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1];
 	int64		n;
+	int64		held;
 	bool		isnull;
+	bool		has_ceiling = get_attnum(lm_relid("leads"), "stage_ceiling") != InvalidAttrNumber;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "lead_mgmt: SPI_connect failed");
 	args[0] = CStringGetTextDatum(name);
-	if (SPI_execute_plan(lm_plan(&plan_stage_in_use,
-								 "SELECT pg_catalog.count(*) FROM lead_mgmt.leads "
+	if (SPI_execute_plan(has_ceiling ?
+						 lm_plan(&plan_stage_in_use,
+								 "SELECT (SELECT pg_catalog.count(*) FROM lead_mgmt.leads "
+								 "         WHERE stage OPERATOR(pg_catalog.=) $1), "
+								 "       (SELECT pg_catalog.count(*) FROM lead_mgmt.leads "
+								 "         WHERE stage_ceiling OPERATOR(pg_catalog.=) $1)",
+								 1, types) :
+						 lm_plan(&plan_stage_in_use_01,
+								 "SELECT pg_catalog.count(*), 0::bigint FROM lead_mgmt.leads "
 								 "WHERE stage OPERATOR(pg_catalog.=) $1",
 								 1, types), args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "lead_mgmt: counting leads by stage failed");
 	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	SPI_finish();
 	if (n > 0)
 		ereport(ERROR,
@@ -831,6 +846,14 @@ check_stage_unused(const char *name)
 							   "stage \"%s\" still holds " INT64_FORMAT " leads",
 							   (unsigned long) n, name, n),
 				 errhint("Move them first with lead_mgmt.set_stage(), or keep the stage and change its min_score or condition.")));
+	if (held > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg_plural("stage \"%s\" still holds back " INT64_FORMAT " lead moved down from it by hand",
+							   "stage \"%s\" still holds back " INT64_FORMAT " leads moved down from it by hand",
+							   (unsigned long) held, name, held),
+				 errdetail("Their stage_ceiling names it: they do not rise back to it until they earn it anew."),
+				 errhint("Release them first with lead_mgmt.set_stage(lead_id, stage) to the stage they are in, or keep the stage and change its min_score or condition.")));
 }
 
 /* Validates one row of lead_mgmt.stages (or its deletion). */

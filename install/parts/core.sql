@@ -154,7 +154,11 @@ CREATE TABLE lead_mgmt.leads (
     recheck_at          timestamptz,
     rules_version       bigint,
     segment_ids         bigint[],
-    sequence_ids        bigint[]
+    sequence_ids        bigint[],
+    -- computed (0.2): the stage a move by hand down (set_stage) holds the
+    -- lead back from; it rises back to it, or to a stage between, only when
+    -- it earns it anew.  NULL: no hold.
+    stage_ceiling       text
 -- fillfactor: room for HOT updates, as every event updates its lead.
 -- autovacuum_vacuum_scale_factor: every update clears its page's bit in the
 -- visibility map, and the analytics read leads by index-only scans of

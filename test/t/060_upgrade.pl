@@ -187,7 +187,10 @@ sub same_schema
 # Columns that a version adds to an existing table, and what they must
 # hold right after the update: table contents compare the columns the old
 # version had, and each added column is checked on its own.
-my %added_columns = (assignments => ['first_touch_at'], rotation_state => ['rr_order']);
+my %added_columns = (
+	assignments    => ['first_touch_at'],
+	leads          => ['stage_ceiling'],
+	rotation_state => ['rr_order']);
 
 # every table of the schema: rows and md5 of their text, ordered (without
 # the columns added since the old version)
@@ -459,8 +462,7 @@ is(differences_from_rescore('loaded'), "t\n0",
 	"loaded at $from: lead state equals lead_mgmt.rescore() (the current library serves $from)");
 
 # ------------------------------------------------------------ the update
-my $loaded_before = table_contents('loaded');
-my $seq_before    = $node->safe_psql('loaded', $seq_state);
+my $dumped = table_contents('loaded');
 # a dump of the 0.1 database, restored below into 0.2
 my $dumpfile = $node->basedir . '/loaded-0.1.dump';
 my ($dump_out, $dump_err) = ('', '');
@@ -468,6 +470,18 @@ ok( IPC::Run::run(
 		[ 'pg_dump', '-Fc', '-f', $dumpfile, '-h', $node->host, '-p', $node->port, '-d', 'loaded' ],
 		'>', \$dump_out, '2>', \$dump_err),
 	"loaded: pg_dump at $from") or diag($dump_err);
+# a sales-ready lead moved down by hand at $from, after the dump (a $from
+# dump restored into 0.2 keeps no ceiling: README, Upgrading)
+my $held_lead = $node->safe_psql('loaded',
+	q{SELECT min(id) FROM lead_mgmt.leads WHERE stage = 'sql' AND score >= 60});
+like($held_lead, qr/^\d+$/, "loaded: a lead in sql on points ($held_lead)");
+$node->safe_psql('loaded',
+	"SELECT lead_mgmt.set_stage($held_lead, 'mql', 'not yet'); SELECT lead_mgmt.rescore()");
+is($node->safe_psql('loaded', "SELECT stage FROM lead_mgmt.leads WHERE id = $held_lead"),
+	'sql', "loaded at $from: a move by hand down lasts until the next recompute");
+$node->safe_psql('loaded', "SELECT lead_mgmt.set_stage($held_lead, 'mql', 'not yet')");
+my $loaded_before = table_contents('loaded');
+my $seq_before    = $node->safe_psql('loaded', $seq_state);
 cmp_ok(scalar(keys %$loaded_before), '>=', 21, 'every table of lead_mgmt is snapshotted ('
 	  . scalar(keys %$loaded_before) . ')');
 update('loaded');
@@ -489,6 +503,10 @@ cmp_ok($node->safe_psql('loaded', 'SELECT count(first_touch_at) FROM lead_mgmt.a
 	'loaded: some assignments have a first sales touch');
 is($node->safe_psql('loaded', $seq_state), $seq_before,
 	'loaded: every sequence where it was');
+is( $node->safe_psql('loaded',
+		'SELECT id || \' \' || stage || \' \' || stage_ceiling FROM lead_mgmt.leads WHERE stage_ceiling IS NOT NULL'),
+	"$held_lead mql sql",
+	'loaded: the update holds the lead moved down by hand back from sql, and no other');
 
 create_at('fresh_access');
 $node->safe_psql('fresh_access', $access);
@@ -508,7 +526,7 @@ $node->safe_psql('postgres', 'CREATE DATABASE restored');
 is(version_of('restored'), $to, "restored: the extension is at $to");
 my $restored = table_contents('restored');
 is(delete $restored->{rechecks}, '0 empty', "restored: rechecks is empty (a $from dump has none)");
-is_deeply($restored, $loaded_before, "restored: every other table as it was at $from");
+is_deeply($restored, $dumped, "restored: every other table as it was at $from");
 is(differences_from_rescore('restored'), "t\n0",
 	'restored: lead state equals lead_mgmt.rescore()');
 # a 0.1 dump has no first touches: rescore() computes them (README, Upgrading)
@@ -532,6 +550,9 @@ ROLLBACK;}), 't|t',
 	'loaded: maintenance rechecks every lead due, found through the rechecks the update entered');
 is(differences_from_rescore('loaded'), "t\n0",
 	'loaded: right after the update, lead state equals lead_mgmt.rescore()');
+is( $node->safe_psql('loaded',
+		"SELECT lead_mgmt.track($held_lead, 'email_opened') > 0; SELECT stage FROM lead_mgmt.leads WHERE id = $held_lead"),
+	"t\nmql", 'loaded: the held lead stays in mql at its next event');
 is($node->safe_psql('loaded', 'SELECT lead_mgmt.refresh_segments()'), '0',
 	'loaded: segment membership equals a rebuild');
 
