@@ -138,6 +138,29 @@ DROP TRIGGER audit_score ON lead_mgmt.leads;
 INSERT INTO lead_mgmt.events (lead_id, event_type) VALUES (:dora, 'email_clicked');
 SELECT count(*) AS audited FROM public.score_audit WHERE lead_id = :dora;
 SELECT score, stage FROM lead_mgmt.leads WHERE id = :dora;
+-- a trigger of yours whose exception block catches an error (a
+-- subtransaction rolled back while lead_mgmt updates the leads) does not
+-- cost the statement's events: every lead gets its own
+CREATE FUNCTION public.careful_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        PERFORM 1 / 0;
+    EXCEPTION WHEN division_by_zero THEN NULL;
+    END;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER a_careful BEFORE UPDATE ON lead_mgmt.leads
+    FOR EACH ROW EXECUTE FUNCTION public.careful_trigger();
+SELECT lead_mgmt.capture('{"email": "cara@example.com"}') AS cara \gset
+SELECT lead_mgmt.capture('{"email": "cato@example.com"}') AS cato \gset
+INSERT INTO lead_mgmt.events (lead_id, event_type)
+VALUES (:cara, 'pricing_page_visited'), (:cato, 'email_replied'), (:cato, 'email_opened');
+SELECT lead_mgmt.track(:cara, 'email_clicked') > 0 AS tracked;
+DROP TRIGGER a_careful ON lead_mgmt.leads;
+CREATE TEMP TABLE careful AS SELECT id, score, event_counts FROM lead_mgmt.leads WHERE id IN (:cara, :cato);
+SELECT lead_mgmt.rescore() > 0 AS rescored;
+SELECT l.id = :cara AS is_cara, c.score, c.score = l.score AND c.event_counts = l.event_counts AS as_rescored
+  FROM careful c JOIN lead_mgmt.leads l USING (id) ORDER BY 1 DESC;
 -- lead_mgmt's update of a lead sets its computed columns: a trigger of
 -- yours that is UPDATE OF stage (or score, owner_id, ...) fires on it, and
 -- a statement trigger of yours with a transition table sees the leads the

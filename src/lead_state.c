@@ -144,11 +144,15 @@ lm_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
-		/* pending registries of the aborted statement are gone with it */
-		pending_top = NULL;
-		pending_applying = false;
-		internal_depth = 0;
-		reason_override = NULL;
+		/*
+		 * pending_top, pending_applying, internal_depth and reason_override
+		 * are left alone: their setters restore them in PG_FINALLY, which
+		 * has run by the time a subtransaction around them aborts.  A
+		 * subtransaction aborted inside them (an exception block of a
+		 * trigger of yours on leads, run while lead_mgmt applies a
+		 * statement's events) must not take them from the statement that
+		 * is still being applied: its leads would lose their new events.
+		 */
 		lm_segments_reset(mySubid);
 		lm_assign_reset(mySubid);
 		lm_nurture_reset(mySubid);
