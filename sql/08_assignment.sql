@@ -347,6 +347,36 @@ SELECT pg_temp.sales_ready('trig6@x.test');
 \set SHOW_CONTEXT errors
 ROLLBACK;
 
+-- Round robin in one statement that assigns several leads goes on in turn
+-- when a trigger of yours on leads rolls back a subtransaction of its own
+-- (an exception block that caught an error) between them; an assignment
+-- rolled back to a savepoint does not move the rotation on.
+BEGIN;
+UPDATE lead_mgmt.assignment_rules SET active = false;
+INSERT INTO lead_mgmt.assignment_rules (name, priority, method, rep_ids)
+SELECT 'ana and bo', 1, 'round_robin', array_agg(id ORDER BY id) FROM lead_mgmt.reps WHERE name IN ('Ana', 'Bo');
+CREATE FUNCTION public.careful_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        PERFORM 1 / 0;
+    EXCEPTION WHEN division_by_zero THEN NULL;
+    END;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER a_careful BEFORE UPDATE ON lead_mgmt.leads
+    FOR EACH ROW EXECUTE FUNCTION public.careful_trigger();
+SELECT count(lead_mgmt.capture(jsonb_build_object('email', 'turn' || g || '@x.test'))) FROM generate_series(1, 4) g;
+INSERT INTO lead_mgmt.events (lead_id, event_type)
+SELECT id, 'demo_requested' FROM lead_mgmt.leads WHERE email LIKE 'turn%' ORDER BY id;
+SELECT email, pg_temp.owner(id) FROM lead_mgmt.leads WHERE email LIKE 'turn%' ORDER BY id;
+DROP TRIGGER a_careful ON lead_mgmt.leads;
+SAVEPOINT before_turn5;
+SELECT pg_temp.owner(pg_temp.sales_ready('turn5@x.test')) AS turn5;
+ROLLBACK TO SAVEPOINT before_turn5;
+SELECT pg_temp.owner(pg_temp.sales_ready('turn6@x.test')) AS turn6;
+SELECT pg_temp.owner(pg_temp.sales_ready('turn7@x.test')) AS turn7;
+ROLLBACK;
+
 -- Errors.
 SELECT lead_mgmt.assign(-1, 1);
 SELECT lead_mgmt.assign((SELECT min(id) FROM lead_mgmt.leads), -1);

@@ -125,6 +125,7 @@ typedef struct RotationEntry
 	int			rr_n;
 	bool		has_rr_order;	/* the column exists (not 0.1's SQL) */
 	bool		dirty;
+	SubTransactionId subid;		/* where it was last locked or changed */
 } RotationEntry;
 
 static List *rotations = NIL;	/* of RotationEntry, TopTransactionContext */
@@ -212,6 +213,7 @@ lock_rotation(int64 rule_id, int64 *cursor, ArrayType **reps, ArrayType **curren
 		r = palloc0(sizeof(RotationEntry));
 		r->rule_id = rule_id;
 		r->has_rr_order = has_rr_order;
+		r->subid = GetCurrentSubTransactionId();
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		r->cursor = isnull ? 0 : DatumGetInt64(d);
 		r->reps = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
@@ -262,6 +264,7 @@ save_rotation(int64 rule_id, int64 cursor, const int64 *reps, const int64 *curre
 	r->current = new_current;
 	r->cursor = cursor;
 	r->dirty = true;
+	r->subid = Max(r->subid, GetCurrentSubTransactionId());
 }
 
 /* Writes back the rotation state changed by this transaction. */
@@ -498,6 +501,7 @@ round_robin(int64 rule_id, const Candidate *c, int n)
 	r->rr_order[r->rr_n - 1] = chosen;
 	r->cursor = chosen;
 	r->dirty = true;
+	r->subid = Max(r->subid, GetCurrentSubTransactionId());
 	return chosen;
 }
 
@@ -1022,9 +1026,30 @@ lm_assign_reset(SubTransactionId aborted)
 {
 	/*
 	 * Rotation locks taken in an aborted subtransaction are released with
-	 * it: forget every kept state and read it again when next needed.
+	 * it, and what it changed (in memory or written) is undone: forget
+	 * those states and read them again when next needed.  The others stay,
+	 * with changes not written yet: a subtransaction that a trigger of
+	 * yours rolls back while a statement assigns several leads must not
+	 * send the later ones to the rep the rotation had before it.
 	 */
-	rotations = NIL;
+	if (aborted == InvalidSubTransactionId)
+		rotations = NIL;
+	else
+	{
+		List	   *keep = NIL;
+		ListCell   *lc;
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		foreach(lc, rotations)
+		{
+			RotationEntry *r = lfirst(lc);
+
+			if (r->subid < aborted)
+				keep = lappend(keep, r);
+		}
+		MemoryContextSwitchTo(old);
+		rotations = keep;
+	}
 	queued = lm_drop_aborted(queued, aborted);
 }
 
