@@ -10,7 +10,31 @@ SELECT plan(7);
 SET LOCAL client_min_messages = warning;
 SELECT setseed(0.4242);
 
-CREATE FUNCTION pg_temp.round_extra(r int) RETURNS void LANGUAGE plpgsql AS $$ BEGIN END $$;  -- no extra edits
+-- extra: in odd rounds, events while a trigger of the user's on leads
+-- rolls back a subtransaction of its own (an exception block that catches
+-- an error) as lead_mgmt updates each lead
+CREATE FUNCTION pg_temp.careful_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        PERFORM 1 / 0;
+    EXCEPTION WHEN division_by_zero THEN NULL;
+    END;
+    RETURN NEW;
+END $$;
+CREATE FUNCTION pg_temp.round_extra(r int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF r % 2 = 1 THEN
+        CREATE TRIGGER a_careful BEFORE UPDATE ON lead_mgmt.leads
+            FOR EACH ROW EXECUTE FUNCTION pg_temp.careful_trigger();
+        INSERT INTO lead_mgmt.events (lead_id, event_type, occurred_at)
+        SELECT (SELECT id FROM lead_mgmt.leads ORDER BY random() + g * 0 LIMIT 1),
+               pg_temp.random_type(), now() - (random() * 20) * interval '1 day'
+          FROM generate_series(1, 20) g;
+        PERFORM lead_mgmt.track((SELECT id FROM lead_mgmt.leads ORDER BY random() LIMIT 1),
+                                pg_temp.random_type());
+        DROP TRIGGER a_careful ON lead_mgmt.leads;
+    END IF;
+END $$;
 \ir lib/stream.psql
 
 CREATE TEMP TABLE maintained (LIKE lead_mgmt.leads);
