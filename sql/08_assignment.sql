@@ -377,6 +377,34 @@ SELECT pg_temp.owner(pg_temp.sales_ready('turn6@x.test')) AS turn6;
 SELECT pg_temp.owner(pg_temp.sales_ready('turn7@x.test')) AS turn7;
 ROLLBACK;
 
+-- A trigger of yours that records an event in an exception block while a
+-- statement of lead_mgmt's is under way (here: a lead reaching sql tells
+-- another lead, and a seen dedupe_key makes that fail): the statement's
+-- own stage changes and assignments are written whatever the block does.
+BEGIN;
+CREATE FUNCTION public.tell_next() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.stage = 'sql' AND OLD.stage IS DISTINCT FROM 'sql' THEN
+        BEGIN
+            PERFORM lead_mgmt.track(lead_mgmt.capture('{"email": "told@x.test"}'), 'email_opened',
+                                    '{}', NULL, 'told');
+            PERFORM lead_mgmt.track(NEW.id, 'email_opened', '{}', NULL, 'told');
+        EXCEPTION WHEN unique_violation THEN NULL;
+        END;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER tell_next AFTER UPDATE ON lead_mgmt.leads
+    FOR EACH ROW EXECUTE FUNCTION public.tell_next();
+SELECT pg_temp.sales_ready('teller@x.test') AS teller \gset
+DROP TRIGGER tell_next ON lead_mgmt.leads;
+SELECT l.stage, l.owner_id IS NOT NULL AS owned,
+       (SELECT count(*) FROM lead_mgmt.stage_history h WHERE h.lead_id = l.id AND h.to_stage = 'sql') AS sql_history,
+       (SELECT count(*) FROM lead_mgmt.assignments a WHERE a.lead_id = l.id AND a.rep_id = l.owner_id) AS assignments
+  FROM lead_mgmt.leads l WHERE l.id = :teller;
+SELECT count(*) AS told FROM lead_mgmt.leads WHERE email = 'told@x.test';
+ROLLBACK;
+
 -- Errors.
 SELECT lead_mgmt.assign(-1, 1);
 SELECT lead_mgmt.assign((SELECT min(id) FROM lead_mgmt.leads), -1);

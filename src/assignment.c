@@ -280,7 +280,11 @@ write_rotations(void)
 		RotationEntry *r = lfirst(lc);
 		SPIPlanPtr	plan;
 
-		if (!r->dirty)
+		/*
+		 * Not a state last changed by a statement still running around
+		 * this one (see lm_take_current): it writes that at its end.
+		 */
+		if (!r->dirty || r->subid < GetCurrentSubTransactionId())
 			continue;
 		args[0] = Int64GetDatum(r->rule_id);
 		args[1] = Int64GetDatum(r->cursor);
@@ -786,7 +790,7 @@ insert_assignment_direct(int64 lead_id, int64 rep_id, int64 rule_id, const char 
 void
 lm_assign_flush(void)
 {
-	List	   *items = queued;
+	List	   *items = lm_take_current(&queued);
 	int			n = list_length(items);
 	int64	   *end_leads;
 	TimestampTz *end_at;
@@ -811,7 +815,6 @@ lm_assign_flush(void)
 		}
 		return;
 	}
-	queued = NIL;
 	end_leads = palloc(sizeof(int64) * n);
 	end_at = palloc(sizeof(TimestampTz) * n);
 	leads = palloc(sizeof(int64) * n);

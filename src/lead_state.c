@@ -1480,7 +1480,7 @@ lm_history_write_direct(LmHistoryItem *h)
 static void
 lm_history_write(void)
 {
-	List	   *items = history;
+	List	   *items = lm_take_current(&history);
 	int			n = list_length(items);
 	int64	   *ids;
 	char	  **from;
@@ -1497,7 +1497,6 @@ lm_history_write(void)
 
 	if (n == 0)
 		return;
-	history = NIL;
 	if (n == 1 && lm_history_write_direct(linitial(items)))
 		return;
 	ids = palloc(sizeof(int64) * n);
@@ -1560,7 +1559,7 @@ lm_history_write(void)
 static void
 lm_rechecks_write(void)
 {
-	List	   *items = rechecks;
+	List	   *items = lm_take_current(&rechecks);
 	int			n = list_length(items);
 	int64	   *ids;
 	TimestampTz *due;
@@ -1572,7 +1571,6 @@ lm_rechecks_write(void)
 
 	if (n == 0)
 		return;
-	rechecks = NIL;
 
 	/* a database still at 0.1 indexes leads.recheck_at instead */
 	relid = lm_relid_if_exists("rechecks");

@@ -122,7 +122,7 @@ lm_nurture_decide(LmCache *cache, const LmNurtureInput *in, int64 **new_ids, int
 void
 lm_nurture_flush(void)
 {
-	List	   *items = queued;
+	List	   *items = lm_take_current(&queued);
 	int			n = list_length(items);
 	int64	   *el = palloc(sizeof(int64) * Max(n, 1));
 	int64	   *es = palloc(sizeof(int64) * Max(n, 1));
@@ -137,7 +137,6 @@ lm_nurture_flush(void)
 
 	if (n == 0)
 		return;
-	queued = NIL;
 	foreach(lc, items)
 	{
 		LmNurtureItem *it = lfirst(lc);

@@ -242,7 +242,7 @@ direct_entries(int64 *seg, int64 *lead, TimestampTz *at, bool *lead_updated, int
 void
 lm_segments_flush(void)
 {
-	List	   *items = queued;
+	List	   *items = lm_take_current(&queued);
 	int			n = list_length(items);
 	int64	   *seg;
 	int64	   *lead;
@@ -256,7 +256,6 @@ lm_segments_flush(void)
 
 	if (n == 0)
 		return;
-	queued = NIL;
 	seg = palloc(sizeof(int64) * n);
 	lead = palloc(sizeof(int64) * n);
 	at = palloc(sizeof(TimestampTz) * n);

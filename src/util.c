@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "storage/lmgr.h"
 #include "catalog/pg_type.h"
@@ -104,6 +105,53 @@ lm_drop_aborted(List *items, SubTransactionId aborted)
 	}
 	MemoryContextSwitchTo(old);
 	return keep;
+}
+
+/*
+ * Takes from a queue the items a statement's flush writes: those queued in
+ * the current subtransaction or in subtransactions under it (released into
+ * it).  Items of an enclosing subtransaction stay queued: they belong to a
+ * statement still running around this one (a trigger of yours on leads
+ * that records events inside an exception block), which writes them at its
+ * own end; written here, they would be lost when the exception block rolls
+ * back.
+ */
+List *
+lm_take_current(List **items)
+{
+	SubTransactionId cur = GetCurrentSubTransactionId();
+	List	   *take = NIL;
+	List	   *keep = NIL;
+	ListCell   *lc;
+	MemoryContext old;
+
+	foreach(lc, *items)
+	{
+		LmQueuedItem *it = lfirst(lc);
+
+		if (it->subid < cur)
+			break;
+	}
+	if (lc == NULL)
+	{
+		/* the usual case: all of them */
+		take = *items;
+		*items = NIL;
+		return take;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	foreach(lc, *items)
+	{
+		LmQueuedItem *it = lfirst(lc);
+
+		if (it->subid < cur)
+			keep = lappend(keep, it);
+		else
+			take = lappend(take, it);
+	}
+	MemoryContextSwitchTo(old);
+	*items = keep;
+	return take;
 }
 
 /* Errors clearly when a required argument is NULL. */

@@ -29,6 +29,7 @@ typedef struct LmQueuedItem
 } LmQueuedItem;
 
 extern List *lm_drop_aborted(List *items, SubTransactionId aborted);
+extern List *lm_take_current(List **items);
 extern void lm_require_arg(FunctionCallInfo fcinfo, int argno, const char *name, const char *hint);
 extern SPIPlanPtr lm_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes);
 extern void lm_util_init(void);
