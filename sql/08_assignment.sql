@@ -355,7 +355,7 @@ BEGIN;
 UPDATE lead_mgmt.assignment_rules SET active = false;
 INSERT INTO lead_mgmt.assignment_rules (name, priority, method, rep_ids)
 SELECT 'ana and bo', 1, 'round_robin', array_agg(id ORDER BY id) FROM lead_mgmt.reps WHERE name IN ('Ana', 'Bo');
-CREATE FUNCTION public.careful_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION public.careful_rotation_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     BEGIN
         PERFORM 1 / 0;
@@ -364,7 +364,7 @@ BEGIN
     RETURN NEW;
 END $$;
 CREATE TRIGGER a_careful BEFORE UPDATE ON lead_mgmt.leads
-    FOR EACH ROW EXECUTE FUNCTION public.careful_trigger();
+    FOR EACH ROW EXECUTE FUNCTION public.careful_rotation_trigger();
 SELECT count(lead_mgmt.capture(jsonb_build_object('email', 'turn' || g || '@x.test'))) FROM generate_series(1, 4) g;
 INSERT INTO lead_mgmt.events (lead_id, event_type)
 SELECT id, 'demo_requested' FROM lead_mgmt.leads WHERE email LIKE 'turn%' ORDER BY id;
