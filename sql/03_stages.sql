@@ -121,14 +121,22 @@ VALUES ('held', 15, '{"field": "stage_ceiling", "op": "=", "value": "sql"}');
 DELETE FROM lead_mgmt.segments WHERE name = 'held back';
 -- A stage that holds leads back cannot go while it does; set_stage() to
 -- their own stage releases them.
-INSERT INTO lead_mgmt.stages (name, rank, min_score) VALUES ('hot', 35, 1000);
-SELECT lead_mgmt.set_stage(:oli, 'hot', 'asked for a quote');
+INSERT INTO lead_mgmt.event_types (name) VALUES ('quote_requested');
+INSERT INTO lead_mgmt.stages (name, rank, condition)
+VALUES ('hot', 35, '{"event": "quote_requested"}');
+SELECT lead_mgmt.track(:oli, 'quote_requested') > 0 AS ok;
 SELECT lead_mgmt.set_stage(:oli, 'sql', 'quote on hold');
+SELECT stage, stage_ceiling FROM lead_mgmt.leads WHERE id = :oli;
 \set SHOW_CONTEXT never
 DELETE FROM lead_mgmt.stages WHERE name = 'hot';
 \set SHOW_CONTEXT errors
 SELECT lead_mgmt.set_stage(:oli, 'sql');
 DELETE FROM lead_mgmt.stages WHERE name = 'hot';
+-- A move down from a stage the lead's criteria do not reach (it was put
+-- there by hand) holds nothing back: a rescore would lift it at once.
+SELECT lead_mgmt.set_stage(:oli, 'customer', 'signed on paper');
+SELECT lead_mgmt.set_stage(:oli, 'sql', 'not yet after all');
+SELECT stage, stage_ceiling FROM lead_mgmt.leads WHERE id = :oli;
 
 -- Disqualifying keeps score and stage, and records when and why.
 SELECT lead_mgmt.disqualify(:mia, 'student, no budget');

@@ -1257,21 +1257,36 @@ lm_leads_trigger_row(TriggerData *trigdata)
 
 	if (entry != NULL && entry->manual_stage != NULL)
 	{
+		int32		to_rank;
+
 		to_stage = entry->manual_stage;
 		reason = "manual";
 		note = entry->manual_note;
+		to_rank = lm_cache_stage_rank(cache, to_stage);
+
+		/*
+		 * Derive from the stage the lead is moved to, as a rescore will:
+		 * what it reaches above that stage bounds the hold below, and the
+		 * windowed conditions of the stages above it set its recheck.
+		 */
+		if (to_rank != current_rank)
+			lm_derive(cache, &view, to_rank, &derived);
+
 		/*
 		 * Down: held back from where it was (or from the higher stage an
-		 * earlier move down holds it back from).  Up or to the same stage:
-		 * free to rise again.
+		 * earlier move down holds it back from), but only as far as its
+		 * criteria still reach -- the ceiling comes down at once to the
+		 * highest stage they reach, or goes if none above the new stage.
+		 * Up or to the same stage: free to rise again.
 		 */
-		if (from_stage != NULL && lm_cache_stage_rank(cache, to_stage) < current_rank)
+		if (from_stage != NULL && to_rank < current_rank)
 		{
 			if (ceiling == NULL)
 			{
 				ceiling = from_stage;
 				ceiling_rank = current_rank;
 			}
+			(void) ceiling_allows(cache, derived.stage_index, &ceiling, &ceiling_rank);
 		}
 		else
 			ceiling = NULL;
