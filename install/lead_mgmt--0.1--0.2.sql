@@ -1651,7 +1651,10 @@ COMMENT ON FUNCTION lead_mgmt.track(bigint, text, jsonb, timestamptz, text) IS
 -- and raises the lead to it only when it earns it anew.  A lead whose last
 -- stage change was a move by hand down, still in the stage it was moved to,
 -- gets that ceiling now (written past the row trigger, which refuses writes
--- to computed columns; nothing else of the row changes).
+-- to computed columns), and is then recomputed, which lowers the ceiling to
+-- what the lead's criteria still reach or drops it (a lead moved up by
+-- hand and back down may reach less than the stage it left); nothing else
+-- of a lead that 0.1 kept current changes.
 --------------------------------------------------------------------------
 ALTER TABLE lead_mgmt.leads ADD COLUMN stage_ceiling text;
 SET LOCAL session_replication_role = replica;
@@ -1668,6 +1671,8 @@ UPDATE lead_mgmt.leads l
                     WHERE x.lead_id OPERATOR(pg_catalog.=) h.lead_id
                       AND (x.changed_at, x.id) OPERATOR(pg_catalog.>) (h.changed_at, h.id));
 SET LOCAL session_replication_role = origin;
+SELECT pg_catalog.count(lead_mgmt.rescore(l.id))
+  FROM lead_mgmt.leads l WHERE l.stage_ceiling IS NOT NULL;
 -- roles that read leads column by column (grant_analyst, grant_rep,
 -- grant_admin) read the new column too, as they would after a fresh install
 -- and the same grant_*() call.  A GRANT in an extension script is recorded

@@ -480,6 +480,13 @@ $node->safe_psql('loaded',
 is($node->safe_psql('loaded', "SELECT stage FROM lead_mgmt.leads WHERE id = $held_lead"),
 	'sql', "loaded at $from: a move by hand down lasts until the next recompute");
 $node->safe_psql('loaded', "SELECT lead_mgmt.set_stage($held_lead, 'mql', 'not yet')");
+# and one moved up by hand, then down: its criteria do not reach the stage
+# it left, so the update gives it no ceiling
+my $up_down_lead = $node->safe_psql('loaded',
+	q{SELECT min(id) FROM lead_mgmt.leads WHERE stage = 'iql' AND score < 40 AND disqualified_at IS NULL});
+like($up_down_lead, qr/^\d+$/, "loaded: a lead in iql with few points ($up_down_lead)");
+$node->safe_psql('loaded',
+	"SELECT lead_mgmt.set_stage($up_down_lead, 'sql', 'fast track'); SELECT lead_mgmt.set_stage($up_down_lead, 'iql', 'not after all')");
 my $loaded_before = table_contents('loaded');
 my $seq_before    = $node->safe_psql('loaded', $seq_state);
 cmp_ok(scalar(keys %$loaded_before), '>=', 21, 'every table of lead_mgmt is snapshotted ('
@@ -506,7 +513,7 @@ is($node->safe_psql('loaded', $seq_state), $seq_before,
 is( $node->safe_psql('loaded',
 		'SELECT id || \' \' || stage || \' \' || stage_ceiling FROM lead_mgmt.leads WHERE stage_ceiling IS NOT NULL'),
 	"$held_lead mql sql",
-	'loaded: the update holds the lead moved down by hand back from sql, and no other');
+	'loaded: the update holds the lead moved down by hand back from sql, and no other (not the one moved up and down)');
 
 create_at('fresh_access');
 $node->safe_psql('fresh_access', $access);
