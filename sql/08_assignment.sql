@@ -236,6 +236,19 @@ UPDATE lead_mgmt.event_types SET category = 'sales_touch' WHERE name = 'rep_cont
 SELECT * FROM pg_temp.first_touch(:ft_lead, :'ft_at');
 SELECT median_hours_to_first_touch IS NOT NULL AS has_median
   FROM lead_mgmt.rep_performance WHERE rep_id = :ft_owner;
+-- A first touch counts for the assignment it fell in.  Uma's lead goes to
+-- Vic before anyone touched it; Vic's call (naming no rep) an hour later is
+-- the first touch since either assignment was made, but Uma no longer owned
+-- the lead: it is Vic's first touch, not hers, and her median stays empty.
+BEGIN;
+INSERT INTO lead_mgmt.reps (name) VALUES ('Uma'), ('Vic');
+INSERT INTO lead_mgmt.leads (email) VALUES ('handover@x.test') RETURNING id AS ho_lead \gset
+SELECT lead_mgmt.assign(:ho_lead, (SELECT id FROM lead_mgmt.reps WHERE name = 'Uma'));
+SELECT lead_mgmt.assign(:ho_lead, (SELECT id FROM lead_mgmt.reps WHERE name = 'Vic'));
+SELECT lead_mgmt.track(:ho_lead, 'rep_contacted', '{}', now() + interval '1 hour') > 0 AS vic_called;
+SELECT name, leads_assigned, median_hours_to_first_touch
+  FROM lead_mgmt.rep_performance WHERE name IN ('Uma', 'Vic') ORDER BY name;
+ROLLBACK;
 -- A new assignment takes its first touch from the events already recorded:
 -- reassigned to the other rep, whose named touch is dated an hour after the
 -- first assignment (after this one too), that is its first touch.  TRUNCATE

@@ -67,7 +67,7 @@ CREATE INDEX assignments_sla_idx ON lead_mgmt.assignments (sla_due_at)
     WHERE ended_at IS NULL AND sla_due_at IS NOT NULL AND first_touch_at IS NULL;
 -- each rep's first-touch times (rep_performance), without the heap
 CREATE INDEX assignments_rep_touch_idx ON lead_mgmt.assignments (rep_id)
-    INCLUDE (assigned_at, first_touch_at) WHERE first_touch_at IS NOT NULL;
+    INCLUDE (assigned_at, first_touch_at, ended_at) WHERE first_touch_at IS NOT NULL;
 COMMENT ON TABLE lead_mgmt.assignments IS
     'every assignment of a lead to a rep, never overwritten; ended_at closes it';
 
@@ -255,7 +255,12 @@ SELECT r.id AS rep_id,
                             OPERATOR(pg_catalog./) 3600.0))::numeric, 2)
           FROM lead_mgmt.assignments a
          WHERE a.rep_id OPERATOR(pg_catalog.=) r.id
-           AND a.first_touch_at IS NOT NULL) AS median_hours_to_first_touch
+           AND a.first_touch_at IS NOT NULL
+           -- while the rep owned the lead: first_touch_at is the first touch
+           -- since assigned_at, and one after ended_at is the next owner's
+           -- (or, naming this rep, made when no longer the owner)
+           AND (a.ended_at IS NULL
+                OR a.first_touch_at OPERATOR(pg_catalog.<) a.ended_at)) AS median_hours_to_first_touch
   FROM lead_mgmt.reps r
   LEFT JOIN LATERAL (
         SELECT pg_catalog.count(*) FILTER (WHERE x.status OPERATOR(pg_catalog.=) 'won')  AS deals_won,
