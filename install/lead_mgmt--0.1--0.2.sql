@@ -607,7 +607,7 @@ REVOKE ALL ON FUNCTION lead_mgmt._first_touch(bigint, bigint, timestamptz),
 SELECT lead_mgmt._first_touch_recompute(NULL);
 -- each rep's first-touch times (rep_performance), without the heap
 CREATE INDEX assignments_rep_touch_idx ON lead_mgmt.assignments (rep_id)
-    INCLUDE (assigned_at, first_touch_at) WHERE first_touch_at IS NOT NULL;
+    INCLUDE (assigned_at, first_touch_at, ended_at) WHERE first_touch_at IS NOT NULL;
 -- the open assignments whose SLA can still be breached: one with a first
 -- touch leaves it, so maintenance reads what may be due, not every
 -- assignment ever touched
@@ -621,31 +621,8 @@ CREATE INDEX leads_stage_idx ON lead_mgmt.leads (stage, stage_changed_at);
 -- each rep's open leads (rep_performance, capacity), by an index-only count
 CREATE INDEX leads_open_owner_idx ON lead_mgmt.leads (owner_id) INCLUDE (stage)
     WHERE owner_id IS NOT NULL AND converted_at IS NULL AND disqualified_at IS NULL;
-CREATE OR REPLACE VIEW lead_mgmt.rep_performance WITH (security_invoker = true) AS
-SELECT r.id AS rep_id,
-       r.name,
-       (SELECT pg_catalog.count(*) FROM lead_mgmt.leads l
-         WHERE l.owner_id OPERATOR(pg_catalog.=) r.id
-           AND l.converted_at IS NULL AND l.disqualified_at IS NULL) AS open_leads,
-       (SELECT pg_catalog.count(DISTINCT a.lead_id) FROM lead_mgmt.assignments a
-         WHERE a.rep_id OPERATOR(pg_catalog.=) r.id) AS leads_assigned,
-       d.deals_won,
-       d.deals_lost,
-       pg_catalog.round(100.0 * d.deals_won / NULLIF(d.deals_won + d.deals_lost, 0), 2) AS win_rate,
-       d.revenue,
-       (SELECT pg_catalog.round((pg_catalog.percentile_cont(0.5) WITHIN GROUP (
-                   ORDER BY pg_catalog.date_part('epoch', a.first_touch_at OPERATOR(pg_catalog.-) a.assigned_at)
-                            OPERATOR(pg_catalog./) 3600.0))::numeric, 2)
-          FROM lead_mgmt.assignments a
-         WHERE a.rep_id OPERATOR(pg_catalog.=) r.id
-           AND a.first_touch_at IS NOT NULL) AS median_hours_to_first_touch
-  FROM lead_mgmt.reps r
-  LEFT JOIN LATERAL (
-        SELECT pg_catalog.count(*) FILTER (WHERE x.status OPERATOR(pg_catalog.=) 'won')  AS deals_won,
-               pg_catalog.count(*) FILTER (WHERE x.status OPERATOR(pg_catalog.=) 'lost') AS deals_lost,
-               COALESCE(pg_catalog.sum(x.amount) FILTER (WHERE x.status OPERATOR(pg_catalog.=) 'won'), 0) AS revenue
-          FROM lead_mgmt.deals x
-         WHERE x.rep_id OPERATOR(pg_catalog.=) r.id) d ON true;
+-- rep_performance reads these first touches: it is replaced once, with the
+-- open-lead change below, in its final form
 CREATE OR REPLACE VIEW lead_mgmt.followups WITH (security_invoker = true) AS
 WITH cfg AS (
     SELECT lead_mgmt._setting_interval('mql_stall_after') AS mql_stall_after,
@@ -1404,7 +1381,12 @@ SELECT r.id AS rep_id,
                             OPERATOR(pg_catalog./) 3600.0))::numeric, 2)
           FROM lead_mgmt.assignments a
          WHERE a.rep_id OPERATOR(pg_catalog.=) r.id
-           AND a.first_touch_at IS NOT NULL) AS median_hours_to_first_touch
+           AND a.first_touch_at IS NOT NULL
+           -- while the rep owned the lead: first_touch_at is the first touch
+           -- since assigned_at, and one after ended_at is the next owner's
+           -- (or, naming this rep, made when no longer the owner)
+           AND (a.ended_at IS NULL
+                OR a.first_touch_at OPERATOR(pg_catalog.<) a.ended_at)) AS median_hours_to_first_touch
   FROM lead_mgmt.reps r
   LEFT JOIN LATERAL (
         SELECT pg_catalog.count(*) FILTER (WHERE x.status OPERATOR(pg_catalog.=) 'won')  AS deals_won,
@@ -1707,50 +1689,3 @@ BEGIN
                AND a.attname OPERATOR(pg_catalog.=) 'stage_ceiling');
 END;
 $$;
-
---------------------------------------------------------------------------
--- rep_performance: a first touch counts for the assignment it fell in.
--- first_touch_at is the first touch since assigned_at, so an ended
--- assignment's could be the next owner's (a touch naming no rep), and
--- median_hours_to_first_touch counted it for the rep who had lost the lead.
--- (assignment.sql)
---------------------------------------------------------------------------
-DROP INDEX lead_mgmt.assignments_rep_touch_idx;
--- each rep's first-touch times (rep_performance), without the heap
-CREATE INDEX assignments_rep_touch_idx ON lead_mgmt.assignments (rep_id)
-    INCLUDE (assigned_at, first_touch_at, ended_at) WHERE first_touch_at IS NOT NULL;
-CREATE OR REPLACE VIEW lead_mgmt.rep_performance WITH (security_invoker = true) AS
-SELECT r.id AS rep_id,
-       r.name,
-       (SELECT pg_catalog.count(*) FROM lead_mgmt.leads l
-         WHERE l.owner_id OPERATOR(pg_catalog.=) r.id
-           AND l.converted_at IS NULL AND l.disqualified_at IS NULL
-           AND l.stage OPERATOR(pg_catalog.<>) ALL (ARRAY(
-                 SELECT s.name FROM lead_mgmt.stages s JOIN lead_mgmt.stages c
-                     ON c.name OPERATOR(pg_catalog.=) 'customer' AND s.rank OPERATOR(pg_catalog.>=) c.rank))) AS open_leads,
-       (SELECT pg_catalog.count(DISTINCT a.lead_id) FROM lead_mgmt.assignments a
-         WHERE a.rep_id OPERATOR(pg_catalog.=) r.id) AS leads_assigned,
-       d.deals_won,
-       d.deals_lost,
-       pg_catalog.round(100.0 * d.deals_won / NULLIF(d.deals_won + d.deals_lost, 0), 2) AS win_rate,
-       d.revenue,
-       (SELECT pg_catalog.round((pg_catalog.percentile_cont(0.5) WITHIN GROUP (
-                   ORDER BY pg_catalog.date_part('epoch', a.first_touch_at OPERATOR(pg_catalog.-) a.assigned_at)
-                            OPERATOR(pg_catalog./) 3600.0))::numeric, 2)
-          FROM lead_mgmt.assignments a
-         WHERE a.rep_id OPERATOR(pg_catalog.=) r.id
-           AND a.first_touch_at IS NOT NULL
-           -- while the rep owned the lead: first_touch_at is the first touch
-           -- since assigned_at, and one after ended_at is the next owner's
-           -- (or, naming this rep, made when no longer the owner)
-           AND (a.ended_at IS NULL
-                OR a.first_touch_at OPERATOR(pg_catalog.<) a.ended_at)) AS median_hours_to_first_touch
-  FROM lead_mgmt.reps r
-  LEFT JOIN LATERAL (
-        SELECT pg_catalog.count(*) FILTER (WHERE x.status OPERATOR(pg_catalog.=) 'won')  AS deals_won,
-               pg_catalog.count(*) FILTER (WHERE x.status OPERATOR(pg_catalog.=) 'lost') AS deals_lost,
-               COALESCE(pg_catalog.sum(x.amount) FILTER (WHERE x.status OPERATOR(pg_catalog.=) 'won'), 0) AS revenue
-          FROM lead_mgmt.deals x
-         WHERE x.rep_id OPERATOR(pg_catalog.=) r.id) d ON true;
-COMMENT ON VIEW lead_mgmt.rep_performance IS
-    'per rep: open leads, leads assigned, deals won and lost, win rate %, revenue, median hours to first sales touch';
